@@ -1,0 +1,73 @@
+# vmm: one static binary (musl), tests, benchmarks.
+CC      := musl-gcc
+HOSTCC  ?= gcc
+BUILD   := build
+INC     := $(BUILD)/include
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter -Wvla -Wformat=2
+CFLAGS  := -std=gnu11 -O2 -g -D_GNU_SOURCE $(WARN) -fstack-protector-strong \
+           -isystem $(INC) -MMD -MP
+LDFLAGS := -static -Wl,-z,noexecstack -Wl,-z,relro -Wl,-z,now
+LIBFDT  := /usr/lib/x86_64-linux-gnu/libfdt.a
+
+# Every source of the binary, in link order. vmm.c holds main().
+SRCS := vmm.c kvm.c io.c log.c \
+        $(sort $(wildcard boot/*.c)) \
+        $(sort $(wildcard apic/*.c)) \
+        $(sort $(wildcard dev/*.c)) \
+        $(sort $(wildcard virtio/*.c)) \
+        $(sort $(wildcard sandbox/*.c))
+LIB_SRCS := $(filter-out vmm.c,$(SRCS))
+OBJS := $(SRCS:%.c=$(BUILD)/rel/%.o)
+
+.PHONY: all debug test unit guest nested bench fuzz clean
+all: vmm vmm-debug
+
+$(INC)/.stamp:
+	mkdir -p $(INC)
+	ln -sfn /usr/include/linux $(INC)/linux
+	ln -sfn /usr/include/x86_64-linux-gnu/asm $(INC)/asm
+	ln -sfn /usr/include/asm-generic $(INC)/asm-generic
+	for h in libfdt.h libfdt_env.h fdt.h; do ln -sfn /usr/include/$$h $(INC)/$$h; done
+	touch $@
+
+$(BUILD)/rel/%.o: %.c $(INC)/.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DNDEBUG -c $< -o $@
+$(BUILD)/dbg/%.o: %.c $(INC)/.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O0 -c $< -o $@
+
+vmm: $(OBJS)
+	$(CC) $(LDFLAGS) -s $^ -o $@
+vmm-debug: $(SRCS:%.c=$(BUILD)/dbg/%.o)
+	$(CC) $(LDFLAGS) $^ -o $@
+
+# ---- unit tests: host compiler, ASan+UBSan, each test links the library objects it needs ----
+UNIT_CFLAGS := -std=gnu11 -O1 -g -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
+               -fsanitize=address,undefined -fno-sanitize-recover=all -I.
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(sort $(wildcard tests/unit/test_*.c)))
+$(BUILD)/unit/libvmm.a: $(LIB_SRCS:%.c=$(BUILD)/unit/obj/%.o)
+	rm -f $@; ar rcs $@ $^
+$(BUILD)/unit/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(UNIT_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/unit/libvmm.a
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(UNIT_CFLAGS) $< $(BUILD)/unit/libvmm.a -o $@
+
+unit: $(UNIT_TESTS)
+guest: vmm
+	$(MAKE) -C tests/guest
+test: vmm vmm-debug unit
+	@$(MAKE) -s -C tests/guest
+	@sh tests/run.sh
+
+bench: vmm
+	@sh tests/bench/run.sh
+
+clean:
+	rm -rf $(BUILD) vmm vmm-debug
+	$(MAKE) -C tests/guest clean
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,37 @@
+#!/bin/sh
+# tests/cli.sh: the command line and bad inputs, run on the host (no KVM needed: every case fails before /dev/kvm).
+cd "$(dirname "$0")/.." || exit 2
+V=./vmm
+T=build/cli; mkdir -p $T
+
+# expect NAME CODE PATTERN -- ARGS...: exit status CODE and one stderr line matching PATTERN
+expect() {
+	name=$1 code=$2 pat=$3; shift 4
+	$V "$@" >$T/out 2>$T/err </dev/null
+	rc=$?
+	if [ $rc -ne "$code" ]; then echo "FAIL cli-$name: exit $rc, wanted $code: $(head -c 200 $T/err)"; return; fi
+	if ! grep -qE -- "$pat" $T/err $T/out; then echo "FAIL cli-$name: output lacks /$pat/: $(head -c 200 $T/err)"; return; fi
+	echo "PASS cli-$name"
+}
+
+printf 'garbage!' > $T/garbage
+head -c 600 /dev/zero > $T/zeros
+: > $T/empty
+expect help 0 'usage: vmm --kernel' -- --help
+expect version 0 '^vmm [0-9]' -- --version
+expect no-kernel 2 'kernel FILE is required' --
+expect unknown-opt 2 "unknown option '--bogus'" -- --bogus
+expect missing-arg 2 "needs an argument" -- --kernel
+expect extra-arg 2 "unexpected argument" -- --kernel x y
+expect mem-zero 2 "memory '0'" -- --kernel $T/garbage --memory 0
+expect mem-garbage 2 "memory '12Q'" -- --kernel $T/garbage --memory 12Q
+expect mem-huge 2 "more than this host has" -- --kernel $T/garbage --memory 100T
+expect mem-tiny 2 "at least" -- --kernel $T/garbage --memory 4K
+expect cpus-zero 2 "cpus '0'" -- --kernel $T/garbage --cpus 0
+expect cpus-many 2 "cpus '65'" -- --kernel $T/garbage --cpus 65
+expect cpus-word 2 "cpus 'two'" -- --kernel $T/garbage --cpus two
+expect timeout-neg 2 "timeout '-1'" -- --kernel $T/garbage --timeout -1
+expect kernel-missing 2 "kernel $T/nonexistent: No such file" -- --kernel $T/nonexistent
+expect kernel-dir 2 "not a regular file" -- --kernel $T
+expect kernel-empty 2 "empty" -- --kernel $T/empty
+expect console-bad 2 "$T/nodir/x" -- --kernel $T/garbage --console $T/nodir/x

@@ -1,0 +1,41 @@
+#!/bin/sh
+# tests/run.sh: runs every test suite and prints the final "N passed, N failed, N skipped".
+# Each suite prints one line per test: "PASS name", "FAIL name[: why]" or "SKIP name: why".
+# Select suites with TESTS="unit guest nested" (default: all).
+cd "$(dirname "$0")/.." || exit 2
+LOG=build/test.log
+mkdir -p build
+: > "$LOG"
+SUITES=${TESTS:-unit cli guest nested}
+
+run_suite() {
+	echo "== $1" | tee -a "$LOG"
+	shift
+	"$@" 2>&1 | tee -a "$LOG"
+}
+
+for s in $SUITES; do
+	case $s in
+	unit)
+		for t in build/unit/test_*; do
+			[ -x "$t" ] || continue
+			echo "== unit/$(basename "$t")" | tee -a "$LOG"
+			"$t" > build/unit.out 2>&1
+			rc=$?
+			tee -a "$LOG" < build/unit.out
+			# a test binary that crashed without printing FAIL must still count
+			if [ $rc -ne 0 ] && ! grep -q "^FAIL" build/unit.out; then
+				echo "FAIL $(basename "$t"): exited with status $rc" | tee -a "$LOG"
+			fi
+		done ;;
+	cli)    run_suite cli sh tests/cli.sh ;;
+	guest)  run_suite guest sh tests/guest/run.sh ;;
+	nested) run_suite nested sh tests/nested/run.sh ;;
+	esac
+done
+
+p=$(grep -c '^PASS' "$LOG"); f=$(grep -c '^FAIL' "$LOG"); s=$(grep -c '^SKIP' "$LOG")
+echo
+grep '^FAIL' "$LOG"
+echo "$p passed, $f failed, $s skipped"
+[ "$f" -eq 0 ]

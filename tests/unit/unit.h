@@ -1,0 +1,26 @@
+/* tests/unit/unit.h: a minimal test harness: each TEST prints one PASS/FAIL line; tests/run.sh counts them. */
+#ifndef UNIT_H
+#define UNIT_H
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int unit_fail_count;
+static int unit_total_failed;
+
+#define CHECK(cond) do { \
+	if (!(cond)) { \
+		printf("  check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+		unit_fail_count++; \
+	} \
+} while (0)
+
+#define RUN(fn) do { \
+	unit_fail_count = 0; \
+	fn(); \
+	printf("%s %s\n", unit_fail_count ? "FAIL" : "PASS", #fn); \
+	unit_total_failed += unit_fail_count != 0; \
+} while (0)
+
+#define UNIT_DONE() (unit_total_failed ? 1 : 0)
+#endif

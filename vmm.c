@@ -1,0 +1,401 @@
+/* vmm.c: the main pipeline: options, inputs, VM, boot, devices, vCPUs, sandbox, run, exit status. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "vmm.h"
+#include "kvm.h"
+#include "apic/apic.h"
+#include "boot/boot.h"
+#include "dev/dev.h"
+
+#define DEFAULT_APPEND "console=ttyS0 panic=-1"
+#define MIN_MEMORY (16ull << 20)
+
+static const char usage_text[] =
+"usage: vmm --kernel FILE [options]\n"
+"Boot one guest on KVM; vmm exits when the guest does.\n"
+"\n"
+"  -k, --kernel FILE     bzImage or vmlinux ELF (PVH entry when the ELF has the note)\n"
+"  -i, --initrd FILE     initial ramdisk\n"
+"  -a, --append STRING   kernel command line (default \"" DEFAULT_APPEND "\")\n"
+"  -m, --memory SIZE     guest RAM, with K, M or G suffix (default 256M)\n"
+"  -c, --cpus N          virtual CPUs, 1 to 64 (default 1)\n"
+"      --console WHERE   stdio (default), none, or a FILE for the guest's serial output\n"
+"  -t, --timeout SECS    stop the guest after SECS seconds (exit 124)\n"
+"      --debug-exit      port 0xf4: a guest write of v exits with (v<<1)|1\n"
+"      --stats           print exit and device counters on exit\n"
+"  -v, --verbose         more diagnostics (repeat for more)\n"
+"  -h, --help            this text\n"
+"  -V, --version         print the version\n"
+"\n"
+"On a terminal, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.\n"
+"\n"
+"Exit status: 0 guest powered off or rebooted; 1 runtime failure (KVM error,\n"
+"emulation failure, triple fault); 2 bad usage or input; 3 guest panicked (pvpanic);\n"
+"124 --timeout expired; (v<<1)|1 debug-exit; 128+N killed by signal N.\n";
+
+static noreturn __attribute__((format(printf, 1, 2))) void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("vmm: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'vmm --help' for more information.\n", stderr);
+	exit(EXIT_USAGE);
+}
+
+/* "256M", "1G", "65536K", "1048576": bytes, or 0 on a malformed size. */
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return 0;
+	unsigned shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (*end == 'i' && shift)
+		end++;
+	if ((*end == 'b' || *end == 'B') && shift)
+		end++;
+	if (*end || v > (UINT64_MAX >> shift))
+		return 0;
+	return (uint64_t)v << shift;
+}
+
+static long parse_int(const char *s, const char *opt, long lo, long hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		fprintf(stderr, "vmm: %s '%s': expected a whole number from %ld to %ld\n",
+			opt, s, lo, hi);
+		fputs("Try 'vmm --help' for more information.\n", stderr);
+		exit(EXIT_USAGE);
+	}
+	return v;
+}
+
+enum { OPT_CONSOLE = 256, OPT_DEBUG_EXIT, OPT_STATS, OPT_DISK, OPT_NET, OPT_NO_SANDBOX };
+
+static void parse_options(struct options *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "kernel", required_argument, 0, 'k' },
+		{ "initrd", required_argument, 0, 'i' },
+		{ "append", required_argument, 0, 'a' },
+		{ "memory", required_argument, 0, 'm' },
+		{ "cpus", required_argument, 0, 'c' },
+		{ "console", required_argument, 0, OPT_CONSOLE },
+		{ "timeout", required_argument, 0, 't' },
+		{ "debug-exit", no_argument, 0, OPT_DEBUG_EXIT },
+		{ "stats", no_argument, 0, OPT_STATS },
+		{ "verbose", no_argument, 0, 'v' },
+		{ "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' },
+		{ 0, 0, 0, 0 },
+	};
+	*o = (struct options){ .append = DEFAULT_APPEND, .console = "stdio",
+			       .mem_size = 256ull << 20, .cpus = 1 };
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:t:vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k': o->kernel = optarg; break;
+		case 'i': o->initrd = optarg; break;
+		case 'a': o->append = optarg; break;
+		case 'm':
+			o->mem_size = parse_size(optarg);
+			if (o->mem_size == 0)
+				usage_error("--memory '%s': expected a size such as 512M or 2G", optarg);
+			break;
+		case 'c': o->cpus = (int)parse_int(optarg, "--cpus", 1, MAX_CPUS); break;
+		case 't': o->timeout = (unsigned)parse_int(optarg, "--timeout", 1, 86400 * 365); break;
+		case OPT_CONSOLE: o->console = optarg; break;
+		case OPT_DEBUG_EXIT: o->debug_exit = true; break;
+		case OPT_STATS: o->stats = true; break;
+		case 'v': o->verbose++; break;
+		case 'h': fputs(usage_text, stdout); exit(0);
+		case 'V': printf("vmm %s\n", VMM_VERSION); exit(0);
+		case ':': usage_error("option '%s' needs an argument", argv[optind - 1]);
+		default: usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o->kernel)
+		usage_error("--kernel FILE is required");
+}
+
+/* The host's limit for --memory: physical RAM plus swap. */
+static void check_memory_size(uint64_t size)
+{
+	struct sysinfo si;
+	if (size < MIN_MEMORY)
+		fatal(EXIT_USAGE, "--memory %" PRIu64 "K: at least %lluM is needed",
+		      size >> 10, MIN_MEMORY >> 20);
+	if (sysinfo(&si) == 0) {
+		uint64_t host = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
+		if (size > host)
+			fatal(EXIT_USAGE, "--memory %" PRIu64 "M: more than this host has (%" PRIu64 "M)",
+			      size >> 20, host >> 20);
+	}
+}
+
+struct mapped_file { const uint8_t *data; size_t len; };
+
+/* Map a whole input file read-only; exits 2 naming the file. */
+static struct mapped_file map_file(const char *path, const char *what)
+{
+	struct mapped_file f = { 0 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		fatal_errno(EXIT_USAGE, "%s %s", what, path);
+	if (fstat(fd, &st) < 0)
+		fatal_errno(EXIT_USAGE, "%s %s", what, path);
+	if (!S_ISREG(st.st_mode))
+		fatal(EXIT_USAGE, "%s %s: not a regular file", what, path);
+	if (st.st_size == 0)
+		fatal(EXIT_USAGE, "%s %s: file is empty", what, path);
+	f.len = (size_t)st.st_size;
+	f.data = mmap(NULL, f.len, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (f.data == MAP_FAILED)
+		fatal_errno(EXIT_USAGE, "%s %s", what, path);
+	close(fd);
+	return f;
+}
+
+void vm_request_exit(struct vm *vm, int code)
+{
+	int expected = -1;
+	if (atomic_compare_exchange_strong(&vm->exit_code, &expected, code)) {
+		uint64_t one = 1;
+		if (write(vm->stop_efd, &one, sizeof(one)) < 0)
+			_exit(code);
+	}
+}
+
+void vm_set_irq(struct vm *vm, unsigned pin, int level)
+{
+	ioapic_set_irq(vm->ioapic, pin, level);
+}
+
+static void ioapic_deliver(void *opaque, uint64_t addr, uint32_t data)
+{
+	struct vm *vm = opaque;
+	int r = msi_signal(vm, addr, data);
+	if (r < 0)
+		guest_warn("KVM_SIGNAL_MSI (addr 0x%" PRIx64 " data 0x%x): %s", addr, data, strerror(-r));
+}
+
+/* Load kernel, initrd and ACPI tables into guest RAM; every bad input exits 2 here, before KVM. */
+static void load_guest(struct vm *vm, struct boot_entry *e)
+{
+	struct acpi_config ac = { .ncpus = vm->ncpus, .pm_port = ACPI_PM_PORT,
+				  .pvpanic_port = PVPANIC_PORT, .pci = false };
+	struct mapped_file k = map_file(vm->opt.kernel, "--kernel");
+	struct mapped_file i = { 0 };
+	if (vm->opt.initrd)
+		i = map_file(vm->opt.initrd, "--initrd");
+
+	gpa_t rsdp = acpi_build(&vm->mem, &ac);
+	if (!rsdp)
+		fatal(EXIT_RUNTIME, "cannot build the ACPI tables");
+	struct boot_input in = { k.data, k.len, i.data, i.len, vm->opt.append, rsdp };
+	char err[256];
+	if (boot_load(&vm->mem, &in, e, err, sizeof(err)) < 0)
+		fatal(EXIT_USAGE, "--kernel %s: %s", vm->opt.kernel, err);
+	munmap((void *)k.data, k.len);
+	if (i.data)
+		munmap((void *)i.data, i.len);
+}
+
+static void create_devices(struct vm *vm, struct console *con)
+{
+	vm->ioapic = ioapic_create(ioapic_deliver, vm);
+	if (!vm->ioapic)
+		fatal(EXIT_RUNTIME, "cannot create the IOAPIC");
+	if (io_register(&vm->io, IO_MMIO, IOAPIC_ADDR, 0x1000, ioapic_mmio, vm->ioapic, "ioapic"))
+		fatal(EXIT_RUNTIME, "cannot register the IOAPIC");
+	vm->serial = serial_create(vm, con->out_fd);
+	if (!vm->serial)
+		fatal(EXIT_RUNTIME, "cannot create the serial port");
+	if (platform_devices_create(vm) < 0)
+		fatal(EXIT_RUNTIME, "cannot create the platform devices");
+}
+
+static void start_vcpus(struct vm *vm)
+{
+	for (int i = 0; i < vm->ncpus; i++) {
+		int r = pthread_create(&vm->vcpu[i].thread, NULL, kvm_vcpu_thread, &vm->vcpu[i]);
+		if (r)
+			fatal(EXIT_RUNTIME, "cannot start vCPU thread %d: %s", i, strerror(r));
+	}
+}
+
+/* Signals that end the VM; blocked in every thread and read through a signalfd. */
+static void block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
+	sigaddset(set, SIGPIPE);
+	sigaddset(set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+static int make_timer(unsigned secs)
+{
+	if (!secs)
+		return -1;
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	struct itimerspec its = { .it_value = { .tv_sec = secs } };
+	if (fd < 0 || timerfd_settime(fd, 0, &its, NULL) < 0)
+		fatal_errno(EXIT_RUNTIME, "--timeout: timerfd");
+	return fd;
+}
+
+/* Console input: pass what the UART takes; stop reading while its FIFO is full. */
+static void pump_input(struct vm *vm, struct console *con, uint8_t *buf, size_t *len)
+{
+	if (*len == 0) {
+		ssize_t n = read(con->in_fd, buf, 64);
+		if (n <= 0) {
+			if (n == 0 || (errno != EINTR && errno != EAGAIN))
+				con->in_fd = -1;   /* EOF: no more input */
+			return;
+		}
+		n = console_filter(con, buf, (size_t)n);
+		if (n < 0) {
+			vm_request_exit(vm, EXIT_GUEST_OFF);
+			return;
+		}
+		*len = (size_t)n;
+	}
+	size_t took = serial_rx(vm->serial, buf, *len);
+	memmove(buf, buf + took, *len - took);
+	*len -= took;
+}
+
+/* The main thread: console, signals, timeout. Returns the exit status. */
+static int main_loop(struct vm *vm, struct console *con, int sig_fd)
+{
+	int timer_fd = make_timer(vm->opt.timeout);
+	int space_fd = serial_rx_space_fd(vm->serial);
+	uint8_t pending[64];
+	size_t npending = 0;
+
+	while (atomic_load(&vm->exit_code) < 0) {
+		struct pollfd p[5] = {
+			{ vm->stop_efd, POLLIN, 0 }, { sig_fd, POLLIN, 0 }, { timer_fd, POLLIN, 0 },
+			{ npending ? -1 : con->in_fd, POLLIN, 0 },
+			{ npending ? space_fd : -1, POLLIN, 0 },
+		};
+		if (poll(p, 5, -1) < 0 && errno != EINTR)
+			fatal_errno(EXIT_RUNTIME, "poll");
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sig_fd, &si, sizeof(si)) == sizeof(si))
+				vm_request_exit(vm, 128 + (int)si.ssi_signo);
+		}
+		if (p[2].revents & POLLIN) {
+			fprintf(stderr, "vmm: --timeout %u expired, stopping the guest\n", vm->opt.timeout);
+			vm_request_exit(vm, EXIT_TIMEOUT);
+		}
+		if (p[4].revents & POLLIN) {
+			uint64_t v;
+			if (read(space_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				fatal_errno(EXIT_RUNTIME, "serial eventfd");
+		}
+		if (p[3].revents & (POLLIN | POLLHUP | POLLERR) || (p[4].revents & POLLIN))
+			pump_input(vm, con, pending, &npending);
+	}
+	return atomic_load(&vm->exit_code);
+}
+
+static void print_stats(struct vm *vm)
+{
+	uint64_t io = 0, mmio = 0, eoi = 0, hlt = 0, other = 0;
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct vcpu *v = &vm->vcpu[i];
+		io += v->exits_io; mmio += v->exits_mmio; eoi += v->exits_eoi;
+		hlt += v->exits_hlt; other += v->exits_other;
+	}
+	fprintf(stderr, "vmm: exits to userspace: io %" PRIu64 ", mmio %" PRIu64 ", ioapic-eoi %"
+		PRIu64 ", hlt %" PRIu64 ", other %" PRIu64 ", total %" PRIu64 "\n",
+		io, mmio, eoi, hlt, other, io + mmio + eoi + hlt + other);
+}
+
+int main(int argc, char **argv)
+{
+	static struct vm vm_storage;
+	struct vm *vm = &vm_storage;
+	struct console con;
+	struct boot_entry entry;
+	sigset_t sigs;
+
+	parse_options(&vm->opt, argc, argv);
+	vmm_verbose = vm->opt.verbose;
+	vm->ncpus = vm->opt.cpus;
+	check_memory_size(vm->opt.mem_size);
+	atomic_init(&vm->exit_code, -1);
+	pthread_mutex_init(&vm->io_lock, NULL);
+	pthread_mutex_init(&vm->route_lock, NULL);
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_efd < 0)
+		fatal_errno(EXIT_RUNTIME, "eventfd");
+
+	console_open(&con, vm->opt.console);
+	kvm_alloc_memory(vm, vm->opt.mem_size);
+	load_guest(vm, &entry);
+
+	kvm_create_vm(vm);
+	if (apic_vm_setup(vm) < 0)
+		fatal(EXIT_RUNTIME, "cannot set up the split irqchip and x2APIC API");
+	kvm_register_memory(vm);
+	create_devices(vm, &con);
+	for (int i = 0; i < vm->ncpus; i++) {
+		kvm_create_vcpu(vm, i);
+		if (apic_vcpu_setup(vm, &vm->vcpu[i]) < 0)
+			fatal(EXIT_RUNTIME, "cannot set up CPUID and local APIC of vCPU %d", i);
+	}
+	kvm_set_boot_regs(&vm->vcpu[0], &entry);
+
+	block_signals(&sigs);
+	int sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	if (sig_fd < 0)
+		fatal_errno(EXIT_RUNTIME, "signalfd");
+	start_vcpus(vm);
+	int code = main_loop(vm, &con, sig_fd);
+	console_restore();
+	if (vm->opt.stats)
+		print_stats(vm);
+	fflush(stdout);
+	_exit(code & 0xff);
+}

@@ -1,0 +1,184 @@
+/* vmm.h: struct vm, guest-memory helpers, the I/O registry and logging: what every file needs. */
+#ifndef VMM_H
+#define VMM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdnoreturn.h>
+#include <sys/types.h>
+
+#define VMM_VERSION "0.1.0"
+#define MUST_CHECK __attribute__((warn_unused_result))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Exit statuses (README and --help list the same). */
+enum {
+	EXIT_GUEST_OFF = 0,   /* guest powered off or rebooted */
+	EXIT_RUNTIME = 1,     /* KVM error, emulation failure */
+	EXIT_USAGE = 2,       /* bad usage or bad input */
+	EXIT_PANIC = 3,       /* guest panicked (pvpanic) */
+	EXIT_TIMEOUT = 124,   /* --timeout expired */
+};
+
+/* A guest-physical address. Never a host pointer. */
+typedef uint64_t gpa_t;
+
+/*
+ * Guest physical memory layout (x86):
+ *   [0, low_size)                 RAM (low_size <= MMIO_HOLE_START)
+ *   [MMIO_HOLE_START, 4 GiB)      32-bit MMIO: PCI BARs, ECAM, IOAPIC, LAPIC
+ *   [4 GiB, 4 GiB + high_size)    the rest of RAM
+ * Both RAM parts live in one host mapping: host[0..low_size) then host[low_size..).
+ */
+#define MMIO_HOLE_START 0xC0000000ull
+#define HIGH_RAM_START  0x100000000ull
+#define PCI_MMIO_START  0xC0000000ull   /* 32-bit BARs */
+#define PCI_MMIO_SIZE   0x20000000ull
+#define PCI_ECAM_START  0xE0000000ull   /* bus 0 only: 1 MiB */
+#define PCI_ECAM_SIZE   0x00100000ull
+#define IOAPIC_ADDR     0xFEC00000ull
+#define LAPIC_ADDR      0xFEE00000ull
+
+struct guest_mem {
+	uint8_t *host;      /* host mapping of all RAM */
+	uint64_t low_size;  /* bytes of RAM at gpa 0 */
+	uint64_t high_size; /* bytes of RAM at gpa 4 GiB */
+};
+
+/*
+ * The one checked translation: a host pointer to [gpa, gpa+len) if the whole
+ * range is RAM inside one part, else NULL. len 0 is treated as 1.
+ */
+static inline void *gm_ptr(const struct guest_mem *m, gpa_t gpa, uint64_t len)
+{
+	if (len == 0)
+		len = 1;
+	if (gpa < m->low_size && len <= m->low_size - gpa)
+		return m->host + gpa;
+	if (gpa >= HIGH_RAM_START && gpa - HIGH_RAM_START < m->high_size &&
+	    len <= m->high_size - (gpa - HIGH_RAM_START))
+		return m->host + m->low_size + (gpa - HIGH_RAM_START);
+	return NULL;
+}
+
+/* Copy to/from guest memory; -EFAULT unless the whole range is RAM. */
+int gm_read(const struct guest_mem *m, void *dst, gpa_t gpa, uint64_t len) MUST_CHECK;
+int gm_write(const struct guest_mem *m, gpa_t gpa, const void *src, uint64_t len) MUST_CHECK;
+
+/* ---- I/O registry: port I/O and MMIO, dispatched from vCPU exits ---- */
+enum io_space { IO_PIO, IO_MMIO };
+
+/*
+ * A handler sees an access at `off` bytes into its region. On a read it sets
+ * *val (low `size` bytes used); on a write *val holds the value. size is 1,2,4,8.
+ * Handlers run under vm->io_lock.
+ */
+typedef void io_fn(void *opaque, uint64_t off, uint64_t *val, unsigned size, bool is_write);
+
+struct io_region {
+	enum io_space space;
+	uint64_t base, len;
+	io_fn *fn;
+	void *opaque;
+	const char *name;
+};
+
+#define IO_MAX_REGIONS 64
+struct io_registry {
+	struct io_region r[IO_MAX_REGIONS];
+	int n;
+};
+
+/* Add a region; -EEXIST if it overlaps another in its space, -ENOSPC if full. */
+int io_register(struct io_registry *io, enum io_space sp, uint64_t base, uint64_t len,
+		io_fn *fn, void *opaque, const char *name) MUST_CHECK;
+/* Move a region (PCI BAR reprogramming); -ENOENT if not found. */
+int io_move(struct io_registry *io, enum io_space sp, void *opaque, uint64_t old_base,
+	    uint64_t new_base) MUST_CHECK;
+/*
+ * Dispatch one access. Returns true if a region claimed it. An access that
+ * starts in a region but runs past its end is rejected (returns false). An
+ * unclaimed read yields all-ones in *val.
+ */
+bool io_dispatch(struct io_registry *io, enum io_space sp, uint64_t addr, uint64_t *val,
+		 unsigned size, bool is_write);
+
+/* ---- the VM ---- */
+struct options {
+	const char *kernel, *initrd, *append, *console;
+	uint64_t mem_size;
+	int cpus;
+	unsigned timeout;   /* seconds, 0 = none */
+	bool debug_exit, stats, no_sandbox;
+	int verbose;
+	const char *disks[8];
+	int ndisks;
+	const char *nets[8];
+	int nnets;
+};
+
+struct vcpu {
+	struct vm *vm;
+	int id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	uint64_t exits_io, exits_mmio, exits_other, exits_hlt, exits_eoi;
+};
+
+struct ioapic;
+struct serial;
+struct pci_bus;
+
+#define MAX_CPUS 64
+#define MAX_GSI 256
+
+struct vm {
+	struct options opt;
+	int kvm_fd, vm_fd;
+	int mem_fd;
+	struct guest_mem mem;
+	int ncpus;
+	struct vcpu vcpu[MAX_CPUS];
+	size_t run_size;
+
+	pthread_mutex_t io_lock;   /* serialises slow-path device emulation */
+	struct io_registry io;
+
+	struct ioapic *ioapic;
+	struct serial *serial;
+	struct pci_bus *pci;
+
+	/* MSI routing table mirrored to KVM_SET_GSI_ROUTING */
+	pthread_mutex_t route_lock;
+	struct { bool used; uint32_t addr_lo, addr_hi, data; } routes[MAX_GSI];
+
+	/* How the VM ends: first writer wins. */
+	atomic_int exit_code;      /* -1 while running */
+	int stop_efd;              /* eventfd the main loop waits on */
+};
+
+/*
+ * Ask the VM to stop with `code` (first caller wins) and wake the main loop.
+ * Safe from any thread.
+ */
+void vm_request_exit(struct vm *vm, int code);
+
+/* Raise/lower an IOAPIC pin (legacy devices). Safe from any thread. */
+void vm_set_irq(struct vm *vm, unsigned pin, int level);
+
+/* ---- logging ---- */
+extern int vmm_verbose;
+/* Setup failure: print "vmm: <msg>" and exit with `code`. */
+noreturn void fatal(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Setup failure with ": strerror(errno)" appended. */
+noreturn void fatal_errno(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A guest broke a rule: logged, rate limited, contained. */
+void guest_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* -v diagnostics. */
+void vlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
