@@ -10,6 +10,7 @@
 #include <linux/kvm.h>
 
 #include "kvm.h"
+#include "sandbox/sandbox.h"
 #include "apic/apic.h"
 
 long kvm_ioctl_(int fd, unsigned long req, unsigned long arg)
@@ -263,6 +264,11 @@ static bool handle_exit(struct vcpu *v)
 void *kvm_vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
+	if (!v->vm->opt.no_sandbox && sandbox_enter(SB_ROLE_VCPU) < 0) {
+		fprintf(stderr, "vmm: vCPU %d: cannot enter the sandbox\n", v->id);
+		vm_request_exit(v->vm, EXIT_RUNTIME);
+		return NULL;
+	}
 	for (;;) {
 		long r = kvm_ioctl(v->fd, KVM_RUN, 0);
 		if (atomic_load(&v->vm->exit_code) >= 0)

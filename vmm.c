@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "vmm.h"
+#include "sandbox/sandbox.h"
 #include "kvm.h"
 #include "apic/apic.h"
 #include "boot/boot.h"
@@ -40,6 +41,8 @@ static const char usage_text[] =
 "  -t, --timeout SECS    stop the guest after SECS seconds (exit 124)\n"
 "      --debug-exit      port 0xf4: a guest write of v exits with (v<<1)|1\n"
 "      --stats           print exit and device counters on exit\n"
+"      --no-sandbox      debugging only: run without seccomp, Landlock and no_new_privs\n"
+"      --print-sandbox   list the system calls each thread role may make, and exit\n"
 "  -v, --verbose         more diagnostics (repeat for more)\n"
 "  -h, --help            this text\n"
 "  -V, --version         print the version\n"
@@ -99,7 +102,8 @@ static long parse_int(const char *s, const char *opt, long lo, long hi)
 	return v;
 }
 
-enum { OPT_CONSOLE = 256, OPT_DEBUG_EXIT, OPT_STATS, OPT_DISK, OPT_NET, OPT_NO_SANDBOX };
+enum { OPT_CONSOLE = 256, OPT_DEBUG_EXIT, OPT_STATS, OPT_DISK, OPT_NET, OPT_NO_SANDBOX,
+       OPT_PRINT_SANDBOX };
 
 static void parse_options(struct options *o, int argc, char **argv)
 {
@@ -113,6 +117,8 @@ static void parse_options(struct options *o, int argc, char **argv)
 		{ "timeout", required_argument, 0, 't' },
 		{ "debug-exit", no_argument, 0, OPT_DEBUG_EXIT },
 		{ "stats", no_argument, 0, OPT_STATS },
+		{ "no-sandbox", no_argument, 0, OPT_NO_SANDBOX },
+		{ "print-sandbox", no_argument, 0, OPT_PRINT_SANDBOX },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' },
@@ -137,6 +143,8 @@ static void parse_options(struct options *o, int argc, char **argv)
 		case OPT_CONSOLE: o->console = optarg; break;
 		case OPT_DEBUG_EXIT: o->debug_exit = true; break;
 		case OPT_STATS: o->stats = true; break;
+		case OPT_NO_SANDBOX: o->no_sandbox = true; break;
+		case OPT_PRINT_SANDBOX: sandbox_print(stdout); exit(0);
 		case 'v': o->verbose++; break;
 		case 'h': fputs(usage_text, stdout); exit(0);
 		case 'V': printf("vmm %s\n", VMM_VERSION); exit(0);
@@ -304,9 +312,8 @@ static void pump_input(struct vm *vm, struct console *con, uint8_t *buf, size_t 
 }
 
 /* The main thread: console, signals, timeout. Returns the exit status. */
-static int main_loop(struct vm *vm, struct console *con, int sig_fd)
+static int main_loop(struct vm *vm, struct console *con, int sig_fd, int timer_fd)
 {
-	int timer_fd = make_timer(vm->opt.timeout);
 	int space_fd = serial_rx_space_fd(vm->serial);
 	uint8_t pending[64];
 	size_t npending = 0;
@@ -391,8 +398,21 @@ int main(int argc, char **argv)
 	int sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	if (sig_fd < 0)
 		fatal_errno(EXIT_RUNTIME, "signalfd");
+	int timer_fd = make_timer(vm->opt.timeout);
+	if (vm->opt.no_sandbox)
+		fprintf(stderr, "vmm: warning: --no-sandbox: a guest that breaks out of a device has this process's full rights\n");
+	else {
+		if (sandbox_no_new_privs() < 0)
+			fatal_errno(EXIT_RUNTIME, "sandbox: no_new_privs");
+		int lr = sandbox_landlock_deny_all();
+		if (lr < 0)
+			fprintf(stderr, "vmm: warning: sandbox: no Landlock: %s\n", strerror(-lr));
+		sandbox_set_fatal_hook(console_restore);
+	}
 	start_vcpus(vm);
-	int code = main_loop(vm, &con, sig_fd);
+	if (!vm->opt.no_sandbox && sandbox_enter(SB_ROLE_MAIN) < 0)
+		fatal(EXIT_RUNTIME, "sandbox: cannot enter the main role");
+	int code = main_loop(vm, &con, sig_fd, timer_fd);
 	console_restore();
 	if (vm->opt.stats)
 		print_stats(vm);

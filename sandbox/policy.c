@@ -1,0 +1,144 @@
+/* sandbox/policy.c: what each thread role may do: the seccomp allow-lists, ioctl lists and syscall names. */
+#ifdef __linux__
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+
+#include "sandbox.h"
+#include "syscall_names.h"
+
+/*
+ * Every thread: libc internals (locks, malloc, thread exit, stdio on stderr),
+ * the SIGSYS handler (write, exit_group) and exit paths that restore the
+ * terminal (atexit -> console_restore -> TCSETS*) from whichever thread exits;
+ * exit() flushes stdio, which may lseek a read stream.
+ * Listed first in each role; hot calls of a role go before them.
+ */
+#define SB_COMMON \
+	{ SYS_futex, SB_ANY }, { SYS_write, SB_ANY }, { SYS_writev, SB_ANY }, \
+	{ SYS_close, SB_ANY }, { SYS_lseek, SB_ANY }, { SYS_clock_gettime, SB_ANY }, \
+	{ SYS_gettimeofday, SB_ANY }, { SYS_time, SB_ANY }, \
+	{ SYS_clock_nanosleep, SB_ANY }, { SYS_nanosleep, SB_ANY }, \
+	{ SYS_sched_yield, SB_ANY }, { SYS_getpid, SB_ANY }, { SYS_gettid, SB_ANY }, \
+	{ SYS_tkill, SB_ANY }, { SYS_tgkill, SB_ANY }, \
+	{ SYS_rt_sigprocmask, SB_ANY }, { SYS_rt_sigaction, SB_ANY }, \
+	{ SYS_rt_sigreturn, SB_ANY }, { SYS_restart_syscall, SB_ANY }, \
+	{ SYS_mmap, SB_NO_EXEC }, { SYS_mprotect, SB_NO_EXEC }, \
+	{ SYS_munmap, SB_ANY }, { SYS_mremap, SB_ANY }, { SYS_madvise, SB_ANY }, \
+	{ SYS_brk, SB_ANY }, { SYS_exit, SB_ANY }, { SYS_exit_group, SB_ANY }
+
+/* stdio's isatty() probe on first use of stdout, and terminal restore on exit. */
+#define SB_COMMON_IOCTLS \
+	{ TIOCGWINSZ, "TIOCGWINSZ" }, { TCSETS, "TCSETS" }, \
+	{ TCSETSW, "TCSETSW" }, { TCSETSF, "TCSETSF" }
+
+/*
+ * Main: console in/out, signals (signalfd), the timeout (timerfd), waiting for
+ * the VM to stop. Console input raises the UART's IOAPIC pin from this thread,
+ * and the IOAPIC delivers with KVM_SIGNAL_MSI.
+ */
+static const struct sb_syscall main_sys[] = {
+	{ SYS_read, SB_ANY }, { SYS_poll, SB_ANY }, { SYS_ppoll, SB_ANY },
+	{ SYS_epoll_wait, SB_ANY }, { SYS_epoll_pwait, SB_ANY },
+	{ SYS_rt_sigtimedwait, SB_ANY }, { SYS_rt_sigsuspend, SB_ANY },
+	{ SYS_timerfd_settime, SB_ANY }, { SYS_setitimer, SB_ANY },
+	{ SYS_ioctl, SB_IOCTL },
+	SB_COMMON,
+};
+static const struct sb_ioctl main_ioctl[] = {
+	{ KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" }, { TCGETS, "TCGETS" }, SB_COMMON_IOCTLS,
+};
+
+/*
+ * vCPU: KVM_RUN and register dumps on failure; the IOAPIC and PCI/MSI-X
+ * emulation run here, so MSI injection, GSI routes, irqfds and ioeventfds too.
+ * read/write: eventfds (stop_efd, device kicks, MSI-X pending bits) and console
+ * output; poll: the UART waits (bounded) for a slow console to drain.
+ */
+static const struct sb_syscall vcpu_sys[] = {
+	{ SYS_ioctl, SB_IOCTL }, { SYS_read, SB_ANY },
+	{ SYS_poll, SB_ANY }, { SYS_ppoll, SB_ANY },
+	SB_COMMON,
+};
+static const struct sb_ioctl vcpu_ioctl[] = {
+	{ KVM_RUN, "KVM_RUN" }, { KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" },
+	{ KVM_SET_GSI_ROUTING, "KVM_SET_GSI_ROUTING" }, { KVM_IRQFD, "KVM_IRQFD" },
+	{ KVM_IOEVENTFD, "KVM_IOEVENTFD" }, { KVM_GET_REGS, "KVM_GET_REGS" },
+	{ KVM_GET_SREGS, "KVM_GET_SREGS" }, SB_COMMON_IOCTLS,
+};
+
+/* Block I/O thread: the image file, its kick/interrupt eventfds. */
+static const struct sb_syscall blk_sys[] = {
+	{ SYS_read, SB_ANY }, { SYS_poll, SB_ANY }, { SYS_ppoll, SB_ANY },
+	{ SYS_epoll_wait, SB_ANY }, { SYS_epoll_pwait, SB_ANY },
+	{ SYS_preadv, SB_ANY }, { SYS_pwritev, SB_ANY },
+	{ SYS_pread64, SB_ANY }, { SYS_pwrite64, SB_ANY },
+	{ SYS_fdatasync, SB_ANY }, { SYS_fsync, SB_ANY }, { SYS_fallocate, SB_ANY },
+	{ SYS_ioctl, SB_IOCTL },
+	SB_COMMON,
+};
+static const struct sb_ioctl blk_ioctl[] = { SB_COMMON_IOCTLS };
+
+/* Network I/O thread: the tap fd, its kick/interrupt eventfds. */
+static const struct sb_syscall net_sys[] = {
+	{ SYS_read, SB_ANY }, { SYS_readv, SB_ANY },
+	{ SYS_poll, SB_ANY }, { SYS_ppoll, SB_ANY },
+	{ SYS_epoll_wait, SB_ANY }, { SYS_epoll_pwait, SB_ANY },
+	{ SYS_ioctl, SB_IOCTL },
+	SB_COMMON,
+};
+static const struct sb_ioctl net_ioctl[] = { SB_COMMON_IOCTLS };
+
+#define POLICY(n, s, i) { n, s, ARRAY_SIZE(s), i, ARRAY_SIZE(i) }
+static const struct sb_policy policies[SB_ROLE_COUNT] = {
+	[SB_ROLE_MAIN] = POLICY("main", main_sys, main_ioctl),
+	[SB_ROLE_VCPU] = POLICY("vcpu", vcpu_sys, vcpu_ioctl),
+	[SB_ROLE_BLK] = POLICY("blk", blk_sys, blk_ioctl),
+	[SB_ROLE_NET] = POLICY("net", net_sys, net_ioctl),
+};
+
+const struct sb_policy *sandbox_policy(enum sb_role role)
+{
+	if ((unsigned)role >= SB_ROLE_COUNT)
+		return NULL;
+	return &policies[role];
+}
+
+const char *sandbox_role_name(enum sb_role role)
+{
+	const struct sb_policy *p = sandbox_policy(role);
+	return p ? p->name : "?";
+}
+
+const char *sandbox_syscall_name(long nr)
+{
+	if (nr < 0 || (unsigned long)nr >= ARRAY_SIZE(sb_syscall_names) ||
+	    !sb_syscall_names[nr])
+		return "?";
+	return sb_syscall_names[nr];
+}
+
+static void print_ioctls(FILE *out, const struct sb_policy *p)
+{
+	fputs("(", out);
+	for (size_t i = 0; i < p->nioctl; i++)
+		fprintf(out, "%s%s", i ? "," : "", p->ioctl[i].name);
+	fputs(")", out);
+}
+
+void sandbox_print(FILE *out)
+{
+	for (int r = 0; r < SB_ROLE_COUNT; r++) {
+		const struct sb_policy *p = &policies[r];
+		fprintf(out, "%s:", p->name);
+		for (size_t i = 0; i < p->nsys; i++) {
+			fprintf(out, " %s", sandbox_syscall_name(p->sys[i].nr));
+			if (p->sys[i].check == SB_IOCTL)
+				print_ioctls(out, p);
+			else if (p->sys[i].check == SB_NO_EXEC)
+				fputs("(no PROT_EXEC)", out);
+		}
+		fputc('\n', out);
+	}
+}
+#endif

@@ -1,0 +1,100 @@
+/* sandbox/sandbox.h: per-thread sandbox roles: seccomp-BPF + Landlock on Linux, pledge/unveil on OpenBSD. */
+#ifndef SANDBOX_H
+#define SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../vmm.h"
+
+/*
+ * How vmm uses it (the order matters):
+ *   1. open every file, create the VM, devices and vCPUs (setup may do anything);
+ *   2. sandbox_no_new_privs(); sandbox_landlock_deny_all() (warn if it fails):
+ *      both are per thread but inherited, so call them on the main thread
+ *      BEFORE creating any thread;
+ *   3. create every thread; each thread calls sandbox_enter(its role) first
+ *      thing, before it touches guest memory or a device;
+ *   4. the main thread calls sandbox_enter(SB_ROLE_MAIN) last.
+ * No role may call clone/fork/execve, so every thread (device threads
+ * included) must exist before step 4 and no thread may be created later; a
+ * device that starts work on DRIVER_OK wakes a thread that is already waiting.
+ * Filters are per thread (no TSYNC), so each role keeps its own list.
+ *
+ * A forbidden syscall (or a listed one with forbidden arguments) raises
+ * SIGSYS; the handler prints
+ *   "vmm: sandbox: <role> thread made forbidden syscall <name> (<nr>)"
+ * runs the fatal hook, and exits the whole process with EXIT_RUNTIME (1).
+ * A foreign architecture or the x32 ABI kills the process outright.
+ */
+enum sb_role {
+	SB_ROLE_MAIN,   /* console, signals, timeout, waits for the VM */
+	SB_ROLE_VCPU,   /* KVM_RUN loop, port/MMIO emulation, console output */
+	SB_ROLE_BLK,    /* block I/O thread */
+	SB_ROLE_NET,    /* tap I/O thread */
+	SB_ROLE_COUNT
+};
+
+/* Set PR_SET_NO_NEW_PRIVS (needed by seccomp and Landlock). 0 or -errno. */
+int sandbox_no_new_privs(void) MUST_CHECK;
+
+/*
+ * Landlock: handle every filesystem access right (and TCP bind/connect and
+ * IPC scopes) the running kernel's ABI knows, add no rule, restrict the
+ * calling thread: afterwards no path can be opened, created or removed.
+ * Files opened before keep working. Needs no_new_privs (or CAP_SYS_ADMIN).
+ * 0 on success; -ENOSYS where Landlock is absent or disabled (the caller
+ * warns and goes on); other -errno on failure.
+ */
+int sandbox_landlock_deny_all(void) MUST_CHECK;
+
+/*
+ * Install `role`'s seccomp filter on the calling thread only (also sets
+ * no_new_privs and the SIGSYS handler). 0, -EINVAL for a bad role, or -errno
+ * from the kernel (e.g. -ENOSYS without seccomp).
+ */
+int sandbox_enter(enum sb_role role) MUST_CHECK;
+
+/* Called once by the SIGSYS handler before it exits (e.g. console_restore).
+ * Must be async-signal-safe and use only syscalls every role allows. */
+void sandbox_set_fatal_hook(void (*hook)(void));
+
+/* "main", "vcpu", "blk", "net"; "?" for anything else. */
+const char *sandbox_role_name(enum sb_role role);
+
+/* The name of x86-64 syscall `nr` ("openat"), or "?" if unknown. */
+const char *sandbox_syscall_name(long nr);
+
+/* Print every role's allow-list, one role per line (vmm --print-sandbox). */
+void sandbox_print(FILE *out);
+
+/* ---- the policy tables, for sandbox_print and the unit tests ---- */
+enum sb_check {
+	SB_ANY,         /* any arguments */
+	SB_IOCTL,       /* request (arg 1, low 32 bits) in the role's ioctl list */
+	SB_NO_EXEC,     /* prot (arg 2) without PROT_EXEC: mmap, mprotect */
+};
+struct sb_syscall { int nr; enum sb_check check; };
+struct sb_ioctl { uint32_t req; const char *name; };
+struct sb_policy {
+	const char *name;
+	const struct sb_syscall *sys;
+	size_t nsys;
+	const struct sb_ioctl *ioctl;
+	size_t nioctl;
+};
+/* The policy of `role`, or NULL for a bad role. */
+const struct sb_policy *sandbox_policy(enum sb_role role);
+
+#ifdef __linux__
+struct sock_filter;
+#define SB_FILTER_MAX 512
+/*
+ * Build `role`'s seccomp-BPF program into prog[0..max). Returns its length,
+ * -EINVAL for a bad role, -ENOSPC if max is too small.
+ */
+int sandbox_build_filter(enum sb_role role, struct sock_filter *prog, size_t max) MUST_CHECK;
+#endif
+
+#endif

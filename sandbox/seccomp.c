@@ -1,0 +1,251 @@
+/* sandbox/seccomp.c: builds each role's seccomp-BPF allow-list, installs it per thread, reports violations. */
+#ifdef __linux__
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#include "sandbox.h"
+
+#ifndef __x86_64__
+#error "sandbox/seccomp.c: only x86-64 filters are written"
+#endif
+
+#define X32_SYSCALL_BIT 0x40000000u
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1   /* si_code of a seccomp SIGSYS */
+#endif
+/* Low 32 bits of argument i (x86-64 is little-endian). */
+#define ARG_LO(i) ((uint32_t)(offsetof(struct seccomp_data, args) + 8 * (i)))
+
+/* Read by the SIGSYS handler, so they cannot live in struct vm. */
+static _Thread_local int sb_thread_role = -1;
+static void (*_Atomic sb_fatal_hook)(void);
+
+/* Program builder: emits into a bounded array and remembers overflow. */
+struct bpf_out {
+	struct sock_filter *p;
+	size_t n, max;
+};
+
+static void emit(struct bpf_out *o, uint16_t code, uint8_t jt, uint8_t jf, uint32_t k)
+{
+	if (o->n < o->max)
+		o->p[o->n] = (struct sock_filter){ code, jt, jf, k };
+	o->n++;
+}
+
+static void emit_ret(struct bpf_out *o, uint32_t action)
+{
+	emit(o, BPF_RET | BPF_K, 0, 0, action);
+}
+
+/* Kill anything that is not a native x86-64 syscall, x32 included. */
+static void emit_prologue(struct bpf_out *o)
+{
+	emit(o, BPF_LD | BPF_W | BPF_ABS, 0, 0, offsetof(struct seccomp_data, arch));
+	emit(o, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, AUDIT_ARCH_X86_64);
+	emit_ret(o, SECCOMP_RET_KILL_PROCESS);
+	emit(o, BPF_LD | BPF_W | BPF_ABS, 0, 0, offsetof(struct seccomp_data, nr));
+	emit(o, BPF_JMP | BPF_JGE | BPF_K, 0, 1, X32_SYSCALL_BIT);
+	emit_ret(o, SECCOMP_RET_KILL_PROCESS);
+}
+
+/*
+ * ioctl: compare only the low 32 bits of the request: the kernel takes it as
+ * unsigned int, and musl passes an int, sign-extended (_IOR requests have
+ * bit 31 set), so the high half is not reliable.
+ */
+static void emit_ioctl(struct bpf_out *o, const struct sb_policy *p)
+{
+	size_t n = p->nioctl;
+
+	emit(o, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)(n + 3), SYS_ioctl);
+	emit(o, BPF_LD | BPF_W | BPF_ABS, 0, 0, ARG_LO(1));
+	for (size_t i = 0; i < n; i++)
+		emit(o, BPF_JMP | BPF_JEQ | BPF_K, (uint8_t)(n - i), 0, p->ioctl[i].req);
+	emit_ret(o, SECCOMP_RET_TRAP);
+	emit_ret(o, SECCOMP_RET_ALLOW);
+}
+
+/* mmap/mprotect: no executable mappings (prot is argument 2 of both). */
+static void emit_no_exec(struct bpf_out *o, int nr)
+{
+	emit(o, BPF_JMP | BPF_JEQ | BPF_K, 0, 4, (uint32_t)nr);
+	emit(o, BPF_LD | BPF_W | BPF_ABS, 0, 0, ARG_LO(2));
+	emit(o, BPF_JMP | BPF_JSET | BPF_K, 0, 1, PROT_EXEC);
+	emit_ret(o, SECCOMP_RET_TRAP);
+	emit_ret(o, SECCOMP_RET_ALLOW);
+}
+
+/* One allow-list entry; every block returns, so A always holds nr on entry. */
+static void emit_rule(struct bpf_out *o, const struct sb_policy *p, const struct sb_syscall *s)
+{
+	switch (s->check) {
+	case SB_IOCTL:
+		emit_ioctl(o, p);
+		break;
+	case SB_NO_EXEC:
+		emit_no_exec(o, s->nr);
+		break;
+	case SB_ANY:
+		emit(o, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, (uint32_t)s->nr);
+		emit_ret(o, SECCOMP_RET_ALLOW);
+		break;
+	}
+}
+
+int sandbox_build_filter(enum sb_role role, struct sock_filter *prog, size_t max)
+{
+	const struct sb_policy *p = sandbox_policy(role);
+	struct bpf_out o = { prog, 0, max };
+
+	if (!p || p->nioctl > 250)
+		return -EINVAL;
+	emit_prologue(&o);
+	for (size_t i = 0; i < p->nsys; i++)
+		emit_rule(&o, p, &p->sys[i]);
+	emit_ret(&o, SECCOMP_RET_TRAP);
+	if (o.n > max || o.n > BPF_MAXINSNS)
+		return -ENOSPC;
+	return (int)o.n;
+}
+
+/* ---- the SIGSYS handler: raw syscalls only (no errno, no libc or sanitizer hooks) ---- */
+static long raw3(long nr, long a, long b, long c)
+{
+	long ret;
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+static void put(const char *s)
+{
+	size_t len = 0;
+
+	while (s[len])
+		len++;
+	while (len > 0) {
+		long w = raw3(SYS_write, 2, (long)s, (long)len);
+		if (w == -EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		len -= (size_t)w;
+	}
+}
+
+static void put_num(unsigned long v, unsigned base)
+{
+	char buf[24];
+	char *q = buf + sizeof(buf) - 1;
+
+	*q = '\0';
+	do {
+		*--q = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	put(q);
+}
+
+/* "vmm: sandbox: vcpu thread made forbidden syscall ioctl (16), request 0x5412" */
+static void report(int nr, const ucontext_t *uc)
+{
+	put("vmm: sandbox: ");
+	put(sandbox_role_name((enum sb_role)sb_thread_role));
+	put(" thread made forbidden syscall ");
+	put(sandbox_syscall_name(nr));
+	put(" (");
+	put_num((unsigned long)nr, 10);
+	put(")");
+	if (nr == SYS_ioctl) {
+		put(", request 0x");
+		put_num((uint32_t)uc->uc_mcontext.gregs[REG_RSI], 16);
+	} else if (nr == SYS_mmap || nr == SYS_mprotect) {
+		put(", prot 0x");
+		put_num((unsigned long)uc->uc_mcontext.gregs[REG_RDX], 16);
+	}
+	put("\n");
+}
+
+/* SECCOMP_RET_TRAP lands here: name the call, run the hook once, end the process. */
+static void on_sigsys(int sig, siginfo_t *si, void *uctx)
+{
+	void (*hook)(void);
+
+	if (si->si_code == SYS_SECCOMP)
+		report(si->si_syscall, uctx);
+	else
+		put("vmm: sandbox: unexpected SIGSYS\n");   /* kill -SYS: no syscall to name */
+	hook = atomic_exchange(&sb_fatal_hook, NULL);   /* once, even if two threads trap */
+	if (hook)
+		hook();
+	for (;;)
+		raw3(SYS_exit_group, EXIT_RUNTIME, 0, 0);
+}
+
+void sandbox_set_fatal_hook(void (*hook)(void))
+{
+	sb_fatal_hook = hook;
+}
+
+int sandbox_no_new_privs(void)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The handler is process-wide (harmless to set twice); SIGSYS must not be blocked here. */
+static int install_sigsys(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigsys;
+	sa.sa_flags = SA_SIGINFO;
+	sigfillset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) < 0)
+		return -errno;
+	sigemptyset(&set);
+	sigaddset(&set, SIGSYS);
+	return -pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+int sandbox_enter(enum sb_role role)
+{
+	struct sock_filter prog[SB_FILTER_MAX];
+	struct sock_fprog fprog;
+	int n = sandbox_build_filter(role, prog, ARRAY_SIZE(prog));
+	int r;
+
+	if (n < 0)
+		return n;
+	r = sandbox_no_new_privs();
+	if (r < 0)
+		return r;
+	r = install_sigsys();
+	if (r < 0)
+		return r;
+	sb_thread_role = (int)role;
+	fprog = (struct sock_fprog){ .len = (unsigned short)n, .filter = prog };
+	/* No SECCOMP_FILTER_FLAG_TSYNC: this thread only. */
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0) {
+		r = -errno;
+		sb_thread_role = -1;
+		return r;
+	}
+	return 0;
+}
+#endif
