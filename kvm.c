@@ -123,8 +123,11 @@ void kvm_set_boot_regs(struct vcpu *v, const struct boot_entry *e)
 	set_seg(&sr.cs, e->pvh ? 0x08 : 0x10, true, !e->pvh, e->pvh);
 	set_seg(&sr.ds, 0x18, false, false, true);
 	sr.es = sr.fs = sr.gs = sr.ss = sr.ds;
+	/* A 32-bit busy TSS, as the PVH entry rules (and VMX entry checks) want. */
+	sr.tr = (struct kvm_segment){ .selector = BOOT_TSS_SEL, .limit = 0x67, .type = 11,
+				      .present = 1 };
 	sr.gdt.base = e->gdt;
-	sr.gdt.limit = 4 * 8 - 1;
+	sr.gdt.limit = 5 * 8 - 1;
 	sr.cr0 = 0x11;  /* PE | ET */
 	sr.cr4 = 0;
 	sr.efer = 0;

@@ -41,19 +41,69 @@ struct boot_input {
 int boot_load(const struct guest_mem *m, const struct boot_input *in, struct boot_entry *out,
 	      char *err, size_t errlen) MUST_CHECK;
 
+/* ---- loader internals (boot/layout.c, zeropage.c, bzimage.c, elf.c) ---- */
+#define BOOT_KERNEL_ADDR   0x100000ull  /* bzImage protected-mode kernel; ELF segments start here or above */
+#define BOOT_TSS_SEL       0x20         /* GDT also holds a 32-bit busy TSS (base 0, limit 0x67) for TR */
+#define E820_RAM           1
+#define E820_RESERVED      2
+#define E820_MAX           8
+struct e820_entry { uint64_t addr, size; uint32_t type; };
+
+/* Fill e[] with the guest memory map (RAM, EBDA/BIOS hole, ECAM, high RAM); returns the count. */
+int boot_e820(const struct guest_mem *m, struct e820_entry e[E820_MAX]);
+/* Write the flat GDT and the 0-4 GiB identity page tables; sets out->gdt and out->cr3. -1 if RAM too small. */
+int boot_write_cpu_tables(const struct guest_mem *m, struct boot_entry *out) MUST_CHECK;
+/* Write the command line (NULL = empty) at BOOT_CMDLINE_ADDR; -1 with err if strlen > max. */
+int boot_write_cmdline(const struct guest_mem *m, const char *cmdline, uint64_t max,
+		       char *err, size_t errlen) MUST_CHECK;
+/*
+ * Copy the initrd (none: *addr = 0) page-aligned as high as possible in [lo, min(hi, low RAM top)).
+ * -1 with err if it does not fit.
+ */
+int boot_place_initrd(const struct guest_mem *m, const struct boot_input *in, gpa_t lo, gpa_t hi,
+		      gpa_t *addr, char *err, size_t errlen) MUST_CHECK;
+/*
+ * Complete a 4096-byte zero page whose setup header is already filled (loader type, heap, command
+ * line, initrd, RSDP, e820) and write it at BOOT_ZERO_PAGE. -1 if it cannot be written.
+ */
+int boot_write_zero_page(const struct guest_mem *m, const struct boot_input *in, uint8_t *zp,
+			 gpa_t initrd) MUST_CHECK;
+/* The two loaders behind boot_load(); same contract. */
+int boot_load_bzimage(const struct guest_mem *m, const struct boot_input *in,
+		      struct boot_entry *out, char *err, size_t errlen) MUST_CHECK;
+int boot_load_elf(const struct guest_mem *m, const struct boot_input *in,
+		  struct boot_entry *out, char *err, size_t errlen) MUST_CHECK;
+/* snprintf into err; returns -1 so callers can `return boot_err(...)`. */
+int boot_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Unaligned little-endian field access in headers and the zero page. */
+static inline uint16_t ld16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t ld32(const uint8_t *p) { return ld16(p) | (uint32_t)ld16(p + 2) << 16; }
+static inline uint64_t ld64(const uint8_t *p) { return ld32(p) | (uint64_t)ld32(p + 4) << 32; }
+static inline void st16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void st32(uint8_t *p, uint32_t v) { st16(p, (uint16_t)v); st16(p + 2, (uint16_t)(v >> 16)); }
+static inline void st64(uint8_t *p, uint64_t v) { st32(p, (uint32_t)v); st32(p + 4, (uint32_t)(v >> 32)); }
+
 /* ACPI tables description. */
 struct acpi_config {
 	int ncpus;                 /* APIC IDs 0..ncpus-1 */
 	uint16_t pm_port;          /* sleep control +0, sleep status +1, reset +2 */
 	uint16_t pvpanic_port;     /* 0 = no pvpanic device */
 	bool pci;                  /* PCI root + MCFG (ECAM at PCI_ECAM_START, bus 0) */
+	gpa_t addr;                /* where to write the tables: 0 = ACPI_TABLES_ADDR (tests move them) */
 };
 #define ACPI_PM_PORT      0x600
 #define ACPI_RESET_VALUE  0x01
 #define ACPI_SLP_TYP_S5   5       /* \_S5 package value; SLP_TYP field of the sleep control reg */
 #define PVPANIC_PORT      0x505
 
-/* Write RSDP, XSDT, FADT, DSDT, MADT (and MCFG) at ACPI_TABLES_ADDR. Returns the RSDP address, 0 on failure. */
+/*
+ * Write RSDP, XSDT, FADT, DSDT, MADT (and MCFG) in the ACPI_TABLES_SIZE bytes at
+ * ACPI_TABLES_ADDR (or cfg->addr), RSDP first. Returns the RSDP address, 0 if cfg is
+ * invalid (ncpus outside 1..MAX_CPUS, pm_port 0 or above 0xFFFD, addr not 16-aligned)
+ * or the area is not guest RAM. Hardware-reduced ACPI: no PIC, PIT, SCI or CMOS RTC;
+ * PCI INTx of slot s pin p (0 = INTA) is routed to IOAPIC pin 16 + ((s + p) & 7).
+ */
 gpa_t acpi_build(const struct guest_mem *m, const struct acpi_config *cfg) MUST_CHECK;
 
 #endif
