@@ -1,0 +1,21 @@
+/* tests/fuzz/fuzz_boot.c: libFuzzer harness for the kernel loaders (bzImage, ELF, PVH) on hostile images. */
+#include <sys/mman.h>
+#include <string.h>
+#include "boot/boot.h"
+void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; (void)pin; (void)level; }
+void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
+{
+	static struct guest_mem m;
+	if (!m.host) {
+		m.host = mmap(NULL, 64 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		m.low_size = 40 << 20; m.high_size = 24 << 20;
+	}
+	static const uint8_t rd[5000];
+	struct boot_input in = { d, n, n & 1 ? rd : NULL, n & 1 ? sizeof(rd) : 0, "console=ttyS0", 0xE0000 };
+	struct boot_entry out; char err[128];
+	int r = boot_load(&m, &in, &out, err, sizeof(err));
+	if (r != 0 && r != -1) __builtin_trap();
+	return 0;
+}
