@@ -212,14 +212,6 @@ void vm_set_irq(struct vm *vm, unsigned pin, int level)
 	ioapic_set_irq(vm->ioapic, pin, level);
 }
 
-static void ioapic_deliver(void *opaque, uint64_t addr, uint32_t data)
-{
-	struct vm *vm = opaque;
-	int r = msi_signal(vm, addr, data);
-	if (r < 0)
-		guest_warn("KVM_SIGNAL_MSI (addr 0x%" PRIx64 " data 0x%x): %s", addr, data, strerror(-r));
-}
-
 /* Load kernel, initrd and ACPI tables into guest RAM; every bad input exits 2 here, before KVM. */
 static void load_guest(struct vm *vm, struct boot_entry *e)
 {
@@ -244,11 +236,8 @@ static void load_guest(struct vm *vm, struct boot_entry *e)
 
 static void create_devices(struct vm *vm, struct console *con)
 {
-	vm->ioapic = ioapic_create(ioapic_deliver, vm);
-	if (!vm->ioapic)
+	if (apic_ioapic_setup(vm) < 0)
 		fatal(EXIT_RUNTIME, "cannot create the IOAPIC");
-	if (io_register(&vm->io, IO_MMIO, IOAPIC_ADDR, 0x1000, ioapic_mmio, vm->ioapic, "ioapic"))
-		fatal(EXIT_RUNTIME, "cannot register the IOAPIC");
 	vm->serial = serial_create(vm, con->out_fd);
 	if (!vm->serial)
 		fatal(EXIT_RUNTIME, "cannot create the serial port");

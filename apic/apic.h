@@ -6,35 +6,106 @@
 
 #define IOAPIC_PINS 24
 #define IOAPIC_ID   0     /* MADT's IOAPIC ID (x2APIC IDs use 0..n-1, separate namespace) */
-
-typedef void msi_send_fn(void *opaque, uint64_t addr, uint32_t data);
+#define IOAPIC_SIZE 0x1000 /* MMIO window at IOAPIC_ADDR */
 
 /*
- * The userspace IOAPIC (82093AA register model, version 0x20, 24 pins).
- * Delivers by turning a redirection entry into an MSI (addr/data as the
- * Intel SDM's MSI format) and calling send(). Thread safe: own lock.
+ * Deliver one MSI. addr/data are in the Intel SDM's MSI format (addr 0xFEExxxxx,
+ * destination ID bits 7:0 in addr 19:12 and bits 14:8 in addr 11:5).
+ */
+typedef void msi_send_fn(void *opaque, uint64_t addr, uint32_t data);
+/*
+ * A pin's redirection entry now translates to this MSI (masked or not). With a
+ * split irqchip KVM finds the level-triggered vectors that need
+ * KVM_EXIT_IOAPIC_EOI by scanning GSI routes 0..IOAPIC_PINS-1, so these must
+ * be mirrored there (apic_ioapic_setup does). Called under the IOAPIC lock.
+ */
+typedef void ioapic_route_fn(void *opaque, unsigned pin, uint64_t addr, uint32_t data);
+
+/*
+ * The userspace IOAPIC (82093AA register model, version 0x20 with the EOI
+ * register at +0x40, 24 pins). Delivers by turning a redirection entry into an
+ * MSI and calling send() (under the IOAPIC lock). Thread safe: own lock.
+ * Edge interrupts that arrive while their entry is masked are latched and
+ * delivered on unmask (as QEMU does; Linux tolerates both). NULL on ENOMEM.
  */
 struct ioapic *ioapic_create(msi_send_fn *send, void *opaque);
+/* Install the route mirror hook (may be NULL); called at once for every pin. */
+void ioapic_set_route_hook(struct ioapic *io, ioapic_route_fn *route);
 void ioapic_destroy(struct ioapic *io);
-/* The MMIO handler for [IOAPIC_ADDR, +0x1000). */
+/*
+ * The MMIO handler for [IOAPIC_ADDR, +IOAPIC_SIZE); opaque is the ioapic.
+ * Only aligned 32-bit accesses to IOREGSEL (0x00), IOWIN (0x10) and EOI (0x40)
+ * do anything; other sizes/offsets read 0 and are ignored (rate-limited warning).
+ */
 io_fn ioapic_mmio;
-/* Set the input level of a pin (edge: a 0->1 transition fires; level: fires while 1 and remote IRR clear). */
+/*
+ * Set the wire level of a pin (0/1; an active-low entry sees it inverted).
+ * Edge: a rising effective level fires; level: fires while asserted and remote
+ * IRR is clear. Out-of-range pins are ignored. Safe from any thread.
+ */
 void ioapic_set_irq(struct ioapic *io, unsigned pin, int level);
 /* KVM_EXIT_IOAPIC_EOI for `vector`: clear remote IRR of matching level entries, re-fire if still asserted. */
 void ioapic_eoi(struct ioapic *io, uint8_t vector);
 
-/* Enable split irqchip (24 IOAPIC routes) and the x2APIC API (32-bit IDs, no broadcast quirk). */
+/*
+ * Create the IOAPIC for a VM: MSIs go out with KVM_SIGNAL_MSI, pin routes are
+ * mirrored to GSIs 0..IOAPIC_PINS-1, the MMIO window is registered and
+ * vm->ioapic set. Call after apic_vm_setup. -errno on failure.
+ */
+int apic_ioapic_setup(struct vm *vm) MUST_CHECK;
+
+/* Enable split irqchip (24 IOAPIC routes) and the x2APIC API (32-bit IDs, no broadcast quirk).
+ * Must run before the first vCPU is created. -errno (message printed naming the ioctl). */
 int apic_vm_setup(struct vm *vm) MUST_CHECK;
-/* Per vCPU: CPUID from KVM_GET_SUPPORTED_CPUID with topology, APIC ID = id, x2APIC, KVM leaves; LAPIC LVTs. */
+/*
+ * Per vCPU, after it is created and before it runs: CPUID from
+ * KVM_GET_SUPPORTED_CPUID with topology (one package, ncpus cores, one thread
+ * each), APIC ID = v->id, x2APIC, KVM leaves; LAPIC LVTs as firmware leaves
+ * them (LINT0 ExtINT masked, LINT1 NMI); MISC_ENABLE fast strings on Intel if
+ * KVM lists that MSR. -errno (message printed naming the ioctl).
+ */
 int apic_vcpu_setup(struct vm *vm, struct vcpu *v) MUST_CHECK;
 
-/* MSI routing: GSIs >= IOAPIC_PINS. */
-int msi_gsi_alloc(struct vm *vm) MUST_CHECK;                 /* a free GSI, or -ENOSPC */
-int msi_route_set(struct vm *vm, int gsi, uint64_t addr, uint32_t data) MUST_CHECK;  /* updates KVM */
-int msi_route_clear(struct vm *vm, int gsi) MUST_CHECK;       /* updates KVM */
+/*
+ * MSI routing, mirrored in vm->routes under vm->route_lock and pushed whole
+ * with KVM_SET_GSI_ROUTING. GSIs 0..IOAPIC_PINS-1 belong to the IOAPIC; the
+ * rest are handed out by msi_gsi_alloc. addr/data as msi_send_fn (a guest's
+ * MSI-X address/data may be passed as is). Failed ioctls print their name.
+ */
+int msi_gsi_alloc(struct vm *vm) MUST_CHECK;                 /* a free GSI (no route yet), or -ENOSPC */
+/* Free a GSI from msi_gsi_alloc (its route is removed first); -EINVAL if not allocated. */
+int msi_gsi_free(struct vm *vm, int gsi) MUST_CHECK;
+/*
+ * Route gsi to the MSI addr/data and update KVM (no ioctl if unchanged).
+ * -EINVAL if gsi is out of range, or if addr is not an interrupt message
+ * (0x00000000_FEExxxxx): then the GSI is left with no route.
+ */
+int msi_route_set(struct vm *vm, int gsi, uint64_t addr, uint32_t data) MUST_CHECK;
+/* Remove gsi's route from KVM (an irqfd on it then does nothing); the GSI stays allocated. */
+int msi_route_clear(struct vm *vm, int gsi) MUST_CHECK;
+/* KVM_IRQFD: writes to eventfd efd raise gsi / stop doing so. */
 int irqfd_assign(struct vm *vm, int efd, int gsi) MUST_CHECK;
 int irqfd_deassign(struct vm *vm, int efd, int gsi) MUST_CHECK;
-/* Inject one MSI now (KVM_SIGNAL_MSI). */
+/* Inject one MSI now (KVM_SIGNAL_MSI). 0 if delivered or blocked by the guest; -EINVAL if not an interrupt message. */
 int msi_signal(struct vm *vm, uint64_t addr, uint32_t data) MUST_CHECK;
+
+/*
+ * Convert an SDM-format MSI address to KVM's x2APIC-API form (destination
+ * bits 31:8 in address_hi 31:8, the extended-ID bits 11:5 moved there).
+ * false if addr is not an interrupt message. Pure; exported for tests.
+ */
+bool msi_addr_to_kvm(uint64_t addr, uint32_t *lo, uint32_t *hi);
+/*
+ * Rewrite KVM_GET_SUPPORTED_CPUID output for vCPU `id` of `ncpus` (one package,
+ * one thread per core): leaf 1 APIC ID/count/HTT/x2APIC/hypervisor (TSC
+ * deadline if asked), leaf 4 core counts, leaves 0xB/0x1F rebuilt (if the max
+ * basic leaf reaches them), AMD NC/CmpLegacy, TOPOEXT cleared with
+ * 0x8000001D/1E zeroed, the KVM signature leaf. c has room for cap entries.
+ * 0, -E2BIG if the added leaves do not fit, -EINVAL on bad arguments. Pure.
+ */
+struct kvm_cpuid2;
+int apic_cpuid_fixup(struct kvm_cpuid2 *c, unsigned cap, int ncpus, int id, bool tsc_deadline) MUST_CHECK;
+/* ioctl that prints "vmm: <name>: <strerror>" on failure; returns the result or -errno. */
+int apic_ioctl(int fd, unsigned long req, void *arg, const char *name) MUST_CHECK;
 
 #endif
