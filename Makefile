@@ -20,7 +20,7 @@ SRCS := vmm.c kvm.c io.c log.c \
 LIB_SRCS := $(filter-out vmm.c,$(SRCS))
 OBJS := $(SRCS:%.c=$(BUILD)/rel/%.o)
 
-.PHONY: all debug test unit guest nested bench fuzz clean
+.PHONY: all debug test unit guest nested bench fuzz clean demo
 all: vmm vmm-debug
 
 $(INC)/.stamp:
@@ -62,6 +62,9 @@ guest: vmm
 test: vmm vmm-debug unit
 	@$(MAKE) -s -C tests/guest
 	@sh tests/run.sh
+
+demo: vmm
+	@sh tests/demo.sh
 
 bench: vmm
 	@sh tests/bench/run.sh
