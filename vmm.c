@@ -24,6 +24,8 @@
 #include "apic/apic.h"
 #include "boot/boot.h"
 #include "dev/dev.h"
+#include "dev/pci.h"
+#include "virtio/virtio.h"
 
 #define DEFAULT_APPEND "console=ttyS0 panic=-1"
 #define MIN_MEMORY (16ull << 20)
@@ -37,6 +39,11 @@ static const char usage_text[] =
 "  -a, --append STRING   kernel command line (default \"" DEFAULT_APPEND "\")\n"
 "  -m, --memory SIZE     guest RAM, with K, M or G suffix (default 256M)\n"
 "  -c, --cpus N          virtual CPUs, 1 to 64 (default 1)\n"
+"  -d, --disk PATH[,ro][,direct][,serial=ID]\n"
+"                        a virtio-blk disk (raw image or block device); repeatable:\n"
+"                        vda, vdb, ... in order\n"
+"  -n, --net tap=IFNAME[,mac=MAC]\n"
+"                        a virtio-net device on a tap; repeatable: eth0, eth1, ...\n"
 "      --console WHERE   stdio (default), none, or a FILE for the guest's serial output\n"
 "  -t, --timeout SECS    stop the guest after SECS seconds (exit 124)\n"
 "      --debug-exit      port 0xf4: a guest write of v exits with (v<<1)|1\n"
@@ -102,7 +109,7 @@ static long parse_int(const char *s, const char *opt, long lo, long hi)
 	return v;
 }
 
-enum { OPT_CONSOLE = 256, OPT_DEBUG_EXIT, OPT_STATS, OPT_DISK, OPT_NET, OPT_NO_SANDBOX,
+enum { OPT_CONSOLE = 256, OPT_DEBUG_EXIT, OPT_STATS, OPT_NO_SANDBOX,
        OPT_PRINT_SANDBOX };
 
 static void parse_options(struct options *o, int argc, char **argv)
@@ -117,6 +124,8 @@ static void parse_options(struct options *o, int argc, char **argv)
 		{ "timeout", required_argument, 0, 't' },
 		{ "debug-exit", no_argument, 0, OPT_DEBUG_EXIT },
 		{ "stats", no_argument, 0, OPT_STATS },
+		{ "net", required_argument, 0, 'n' },
+		{ "disk", required_argument, 0, 'd' },
 		{ "no-sandbox", no_argument, 0, OPT_NO_SANDBOX },
 		{ "print-sandbox", no_argument, 0, OPT_PRINT_SANDBOX },
 		{ "verbose", no_argument, 0, 'v' },
@@ -128,7 +137,7 @@ static void parse_options(struct options *o, int argc, char **argv)
 			       .mem_size = 256ull << 20, .cpus = 1 };
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:t:vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:t:d:n:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o->kernel = optarg; break;
 		case 'i': o->initrd = optarg; break;
@@ -143,6 +152,16 @@ static void parse_options(struct options *o, int argc, char **argv)
 		case OPT_CONSOLE: o->console = optarg; break;
 		case OPT_DEBUG_EXIT: o->debug_exit = true; break;
 		case OPT_STATS: o->stats = true; break;
+		case 'n':
+			if (o->nnets == (int)ARRAY_SIZE(o->nets))
+				usage_error("at most %zu --net options", ARRAY_SIZE(o->nets));
+			o->nets[o->nnets++] = optarg;
+			break;
+		case 'd':
+			if (o->ndisks == (int)ARRAY_SIZE(o->disks))
+				usage_error("at most %zu --disk options", ARRAY_SIZE(o->disks));
+			o->disks[o->ndisks++] = optarg;
+			break;
 		case OPT_NO_SANDBOX: o->no_sandbox = true; break;
 		case OPT_PRINT_SANDBOX: sandbox_print(stdout); exit(0);
 		case 'v': o->verbose++; break;
@@ -216,7 +235,7 @@ void vm_set_irq(struct vm *vm, unsigned pin, int level)
 static void load_guest(struct vm *vm, struct boot_entry *e)
 {
 	struct acpi_config ac = { .ncpus = vm->ncpus, .pm_port = ACPI_PM_PORT,
-				  .pvpanic_port = PVPANIC_PORT, .pci = false };
+				  .pvpanic_port = PVPANIC_PORT, .pci = true };
 	struct mapped_file k = map_file(vm->opt.kernel, "--kernel");
 	struct mapped_file i = { 0 };
 	if (vm->opt.initrd)
@@ -243,6 +262,12 @@ static void create_devices(struct vm *vm, struct console *con)
 		fatal(EXIT_RUNTIME, "cannot create the serial port");
 	if (platform_devices_create(vm) < 0)
 		fatal(EXIT_RUNTIME, "cannot create the platform devices");
+	if (pci_init(vm) < 0)
+		fatal(EXIT_RUNTIME, "cannot create the PCI bus");
+	for (int i = 0; i < vm->opt.ndisks; i++)
+		virtio_blk_create(vm, vm->opt.disks[i]);
+	for (int i = 0; i < vm->opt.nnets; i++)
+		virtio_net_create(vm, vm->opt.nets[i]);
 }
 
 static void start_vcpus(struct vm *vm)
@@ -346,6 +371,7 @@ static void print_stats(struct vm *vm)
 	fprintf(stderr, "vmm: exits to userspace: io %" PRIu64 ", mmio %" PRIu64 ", ioapic-eoi %"
 		PRIu64 ", hlt %" PRIu64 ", other %" PRIu64 ", total %" PRIu64 "\n",
 		io, mmio, eoi, hlt, other, io + mmio + eoi + hlt + other);
+	virtio_print_stats(vm, stderr);
 }
 
 int main(int argc, char **argv)
@@ -399,6 +425,8 @@ int main(int argc, char **argv)
 		sandbox_set_fatal_hook(console_restore);
 	}
 	start_vcpus(vm);
+	if (virtio_start(vm) < 0)
+		fatal(EXIT_RUNTIME, "cannot start the device threads");
 	if (!vm->opt.no_sandbox && sandbox_enter(SB_ROLE_MAIN) < 0)
 		fatal(EXIT_RUNTIME, "sandbox: cannot enter the main role");
 	int code = main_loop(vm, &con, sig_fd, timer_fd);

@@ -1,5 +1,6 @@
 /* sandbox/policy.c: what each thread role may do: the seccomp allow-lists, ioctl lists and syscall names. */
 #ifdef __linux__
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -87,7 +88,7 @@ static const struct sb_syscall net_sys[] = {
 	{ SYS_ioctl, SB_IOCTL },
 	SB_COMMON,
 };
-static const struct sb_ioctl net_ioctl[] = { SB_COMMON_IOCTLS };
+static const struct sb_ioctl net_ioctl[] = { SB_COMMON_IOCTLS, { TUNSETOFFLOAD, "TUNSETOFFLOAD" } };
 
 #define POLICY(n, s, i) { n, s, ARRAY_SIZE(s), i, ARRAY_SIZE(i) }
 static const struct sb_policy policies[SB_ROLE_COUNT] = {
