@@ -287,7 +287,6 @@ static void block_signals(sigset_t *set)
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGHUP);
 	sigaddset(set, SIGQUIT);
-	sigaddset(set, SIGPIPE);
 	sigaddset(set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 }
@@ -303,40 +302,16 @@ static int make_timer(unsigned secs)
 	return fd;
 }
 
-/* Console input: pass what the UART takes; stop reading while its FIFO is full. */
-static void pump_input(struct vm *vm, struct console *con, uint8_t *buf, size_t *len)
-{
-	if (*len == 0) {
-		ssize_t n = read(con->in_fd, buf, 64);
-		if (n <= 0) {
-			if (n == 0 || (errno != EINTR && errno != EAGAIN))
-				con->in_fd = -1;   /* EOF: no more input */
-			return;
-		}
-		n = console_filter(con, buf, (size_t)n);
-		if (n < 0) {
-			vm_request_exit(vm, EXIT_GUEST_OFF);
-			return;
-		}
-		*len = (size_t)n;
-	}
-	size_t took = serial_rx(vm->serial, buf, *len);
-	memmove(buf, buf + took, *len - took);
-	*len -= took;
-}
-
 /* The main thread: console, signals, timeout. Returns the exit status. */
 static int main_loop(struct vm *vm, struct console *con, int sig_fd, int timer_fd)
 {
 	int space_fd = serial_rx_space_fd(vm->serial);
-	uint8_t pending[64];
-	size_t npending = 0;
 
 	while (atomic_load(&vm->exit_code) < 0) {
 		struct pollfd p[5] = {
 			{ vm->stop_efd, POLLIN, 0 }, { sig_fd, POLLIN, 0 }, { timer_fd, POLLIN, 0 },
-			{ npending ? -1 : con->in_fd, POLLIN, 0 },
-			{ npending ? space_fd : -1, POLLIN, 0 },
+			{ console_wants_input(con) ? con->in_fd : -1, POLLIN, 0 },
+			{ space_fd, POLLIN, 0 },
 		};
 		if (poll(p, 5, -1) < 0 && errno != EINTR)
 			fatal_errno(EXIT_RUNTIME, "poll");
@@ -349,13 +324,9 @@ static int main_loop(struct vm *vm, struct console *con, int sig_fd, int timer_f
 			fprintf(stderr, "vmm: --timeout %u expired, stopping the guest\n", vm->opt.timeout);
 			vm_request_exit(vm, EXIT_TIMEOUT);
 		}
-		if (p[4].revents & POLLIN) {
-			uint64_t v;
-			if (read(space_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-				fatal_errno(EXIT_RUNTIME, "serial eventfd");
-		}
-		if (p[3].revents & (POLLIN | POLLHUP | POLLERR) || (p[4].revents & POLLIN))
-			pump_input(vm, con, pending, &npending);
+		if ((p[3].revents || (p[4].revents & POLLIN)) &&
+		    console_pump(con, vm->serial, p[3].revents != 0) < 0)
+			vm_request_exit(vm, EXIT_GUEST_OFF);
 	}
 	return atomic_load(&vm->exit_code);
 }
