@@ -78,7 +78,7 @@ static const struct sb_syscall blk_sys[] = {
 	{ SYS_ioctl, SB_IOCTL },
 	SB_COMMON,
 };
-static const struct sb_ioctl blk_ioctl[] = { SB_COMMON_IOCTLS };
+static const struct sb_ioctl blk_ioctl[] = { SB_COMMON_IOCTLS, { KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" } };
 
 /* Network I/O thread: the tap fd, its kick/interrupt eventfds. */
 static const struct sb_syscall net_sys[] = {
@@ -88,7 +88,8 @@ static const struct sb_syscall net_sys[] = {
 	{ SYS_ioctl, SB_IOCTL },
 	SB_COMMON,
 };
-static const struct sb_ioctl net_ioctl[] = { SB_COMMON_IOCTLS, { TUNSETOFFLOAD, "TUNSETOFFLOAD" } };
+static const struct sb_ioctl net_ioctl[] = { SB_COMMON_IOCTLS, { TUNSETOFFLOAD, "TUNSETOFFLOAD" },
+						{ KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" } };
 
 #define POLICY(n, s, i) { n, s, ARRAY_SIZE(s), i, ARRAY_SIZE(i) }
 static const struct sb_policy policies[SB_ROLE_COUNT] = {

@@ -1,0 +1,249 @@
+/* virtio/virtq.c: the split virtqueue (virtio 1.2 2.7) as hostile input: every index, descriptor and range checked. */
+#include <errno.h>
+#include <string.h>
+
+#include "virtio.h"
+
+static int virtq_fail(struct virtq *q, const char *why)
+{
+	q->broken = true;
+	if (q->dev)
+		virtio_dev_fail(q->dev, why);
+	else
+		guest_warn("virtq %u: %s", q->index, why);
+	return -EINVAL;
+}
+
+void virtq_reset(struct virtq *q)
+{
+	q->size = q->max_size;
+	q->msix_vector = VIRTIO_MSI_NO_VECTOR;
+	q->enabled = false;
+	q->desc_gpa = q->avail_gpa = q->used_gpa = 0;
+	q->desc = NULL;
+	q->avail = NULL;
+	q->used = NULL;
+	q->ready = q->broken = q->event_idx = q->indirect = false;
+	q->last_avail = q->used_idx = q->signalled_used = 0;
+	q->signalled_valid = false;
+}
+
+int virtq_setup(struct virtq *q, const struct guest_mem *mem, uint64_t features)
+{
+	uint64_t n = q->size;
+
+	if (n == 0 || (n & (n - 1)) || n > q->max_size)
+		return -EINVAL;
+	if ((q->desc_gpa & 15) || (q->avail_gpa & 1) || (q->used_gpa & 3))
+		return -EINVAL;
+	q->desc = gm_ptr(mem, q->desc_gpa, 16 * n);
+	q->avail = gm_ptr(mem, q->avail_gpa, 6 + 2 * n);
+	q->used = gm_ptr(mem, q->used_gpa, 6 + 8 * n);
+	if (!q->desc || !q->avail || !q->used)
+		return -EINVAL;
+	q->mem = mem;
+	q->event_idx = features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+	q->indirect = features & VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
+	q->last_avail = q->used_idx = q->signalled_used = 0;
+	q->signalled_valid = false;
+	q->broken = false;
+	q->ready = true;   /* the rings stay untouched until the device thread uses them */
+	return 0;
+}
+
+static uint16_t *used_event(struct virtq *q)
+{
+	return &q->avail->ring[q->size];
+}
+
+static uint16_t *avail_event(struct virtq *q)
+{
+	return (uint16_t *)&q->used->ring[q->size];
+}
+
+/* One buffer of a chain: range inside RAM, non-empty, in[] only after out[]. */
+static int add_buf(struct virtq *q, struct virtq_req *r, const struct virtq_desc *d)
+{
+	void *p;
+
+	if (d->len == 0)
+		return virtq_fail(q, "zero-length descriptor");
+	if (r->nout + r->nin == VIRTQ_MAX_SEGS)
+		return virtq_fail(q, "chain has too many buffers");
+	p = gm_ptr(q->mem, d->addr, d->len);
+	if (!p)
+		return virtq_fail(q, "descriptor outside guest RAM");
+	if (d->flags & VIRTQ_DESC_F_WRITE) {
+		r->in_bytes += d->len;
+		r->nin++;
+	} else {
+		if (r->nin)
+			return virtq_fail(q, "read-only descriptor after a write-only one");
+		r->out_bytes += d->len;
+		r->nout++;
+	}
+	r->iov[r->nout + r->nin - 1] = (struct iovec){ p, d->len };
+	return 0;
+}
+
+/* Walk an indirect table: no nesting, length a multiple of 16, within limits. */
+static int walk_indirect(struct virtq *q, struct virtq_req *r, const struct virtq_desc *id)
+{
+	const struct virtq_desc *table;
+	uint32_t n = id->len / 16, i = 0;
+	struct virtq_desc d;
+
+	if (!q->indirect)
+		return virtq_fail(q, "indirect descriptor not negotiated");
+	if (id->flags & VIRTQ_DESC_F_NEXT)
+		return virtq_fail(q, "indirect descriptor with NEXT");
+	if (id->len == 0 || id->len % 16 || n > VIRTQ_MAX_SEGS)
+		return virtq_fail(q, "bad indirect table length");
+	table = gm_ptr(q->mem, id->addr, id->len);
+	if (!table)
+		return virtq_fail(q, "indirect table outside guest RAM");
+	for (uint32_t count = 0;; count++) {
+		if (count == n)
+			return virtq_fail(q, "indirect chain loops");
+		memcpy(&d, &table[i], sizeof(d));
+		if (d.flags & VIRTQ_DESC_F_INDIRECT)
+			return virtq_fail(q, "nested indirect table");
+		if (add_buf(q, r, &d) < 0)
+			return -EINVAL;
+		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+			return 0;
+		if (d.next >= n)
+			return virtq_fail(q, "indirect next out of range");
+		i = d.next;
+	}
+}
+
+/* Walk a chain from head; at most q->size descriptors in the ring itself. */
+static int walk_chain(struct virtq *q, struct virtq_req *r, uint16_t head)
+{
+	struct virtq_desc d;
+	uint16_t i = head;
+
+	for (unsigned count = 0;; count++) {
+		if (count == q->size)
+			return virtq_fail(q, "descriptor chain longer than the queue (loop?)");
+		memcpy(&d, &q->desc[i], sizeof(d));
+		if (d.flags & VIRTQ_DESC_F_INDIRECT)
+			return walk_indirect(q, r, &d);
+		if (add_buf(q, r, &d) < 0)
+			return -EINVAL;
+		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+			return 0;
+		if (d.next >= q->size)
+			return virtq_fail(q, "descriptor next out of range");
+		i = d.next;
+	}
+}
+
+int virtq_pop(struct virtq *q, struct virtq_req *r)
+{
+	uint16_t avail_idx, head;
+
+	if (!q->ready || q->broken)
+		return q->broken ? -EINVAL : 0;
+	avail_idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
+	if (avail_idx == q->last_avail)
+		return 0;
+	if ((uint16_t)(avail_idx - q->last_avail) > q->size)
+		return virtq_fail(q, "avail index ran more than the queue size ahead");
+	head = __atomic_load_n(&q->avail->ring[q->last_avail & (q->size - 1)], __ATOMIC_RELAXED);
+	if (head >= q->size)
+		return virtq_fail(q, "avail ring head out of range");
+	r->head = head;
+	r->nout = r->nin = 0;
+	r->out_bytes = r->in_bytes = 0;
+	if (walk_chain(q, r, head) < 0)
+		return -EINVAL;
+	q->last_avail++;
+	return 1;
+}
+
+void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
+{
+	struct virtq_used_elem e = { head, len };
+
+	if (!q->ready)
+		return;
+	memcpy(&q->used->ring[q->used_idx & (q->size - 1)], &e, sizeof(e));
+	q->used_idx++;
+	__atomic_store_n(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
+}
+
+bool virtq_should_notify(struct virtq *q)
+{
+	uint16_t old = q->signalled_used, new = q->used_idx, ev;
+	bool valid = q->signalled_valid;
+
+	if (!q->ready)
+		return false;
+	/* our used->idx store must be visible before we read the driver's wishes */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!q->event_idx)
+		return !(__atomic_load_n(&q->avail->flags, __ATOMIC_RELAXED) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+	q->signalled_used = new;
+	q->signalled_valid = true;
+	if (!valid)
+		return true;
+	ev = __atomic_load_n(used_event(q), __ATOMIC_RELAXED);
+	return (uint16_t)(new - ev - 1) < (uint16_t)(new - old);   /* vring_need_event */
+}
+
+void virtq_disable_notify(struct virtq *q)
+{
+	if (q->ready && !q->event_idx)
+		__atomic_store_n(&q->used->flags, VIRTQ_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+}
+
+bool virtq_enable_notify(struct virtq *q)
+{
+	if (!q->ready || q->broken)
+		return false;
+	if (q->event_idx)
+		__atomic_store_n(avail_event(q), q->last_avail, __ATOMIC_RELAXED);
+	else
+		__atomic_store_n(&q->used->flags, 0, __ATOMIC_RELAXED);
+	/* publish the flag before re-reading avail->idx, or a kick can be lost */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE) != q->last_avail;
+}
+
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len)
+{
+	size_t done = 0;
+	for (unsigned i = 0; i < n && done < len; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		size_t c = iov[i].iov_len - skip;
+		if (c > len - done)
+			c = len - done;
+		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + skip, c);
+		done += c;
+		skip = 0;
+	}
+	return done;
+}
+
+size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t skip, const void *buf, size_t len)
+{
+	size_t done = 0;
+	for (unsigned i = 0; i < n && done < len; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		size_t c = iov[i].iov_len - skip;
+		if (c > len - done)
+			c = len - done;
+		memcpy((uint8_t *)iov[i].iov_base + skip, (const uint8_t *)buf + done, c);
+		done += c;
+		skip = 0;
+	}
+	return done;
+}
