@@ -1,6 +1,7 @@
 /* tests/bench/stopwatch.c: run a command N times; median wall time to a console marker and to exit, and peak memory. */
 /*
- * usage: stopwatch [-n RUNS] [-m MARKER] [-l LABEL] -- COMMAND [ARGS...]
+ * usage: stopwatch [-n RUNS] [-m MARKER] [-l LABEL] [-t SECS] -- COMMAND [ARGS...]
+ * A run still going after SECS (default 600) is killed and reported with status 137.
  * The command's stdout+stderr go through a pipe we read; the time to the first
  * line containing MARKER is "marker", the time to exit is "exit". While it runs,
  * /proc/PID/status is sampled every 2 ms for peak RssAnon+RssFile (the process's
@@ -11,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +71,7 @@ static void scan(char *tail, size_t *tlen, const char *buf, size_t n, const char
 	}
 }
 
-static struct result run_once(char **argv, const char *marker, bool echo)
+static struct result run_once(char **argv, const char *marker, bool echo, double limit_ms)
 {
 	struct result r = { .marker_ms = -1 };
 	int p[2];
@@ -76,6 +79,9 @@ static struct result run_once(char **argv, const char *marker, bool echo)
 	double t0 = now_ms();
 	pid_t pid = fork();
 	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+		if (null >= 0)
+			dup2(null, 0);
 		dup2(p[1], 1);
 		dup2(p[1], 2);
 		execvp(argv[0], argv);
@@ -89,6 +95,8 @@ static struct result run_once(char **argv, const char *marker, bool echo)
 		struct pollfd pf = { p[0], POLLIN, 0 };
 		int k = poll(&pf, 1, 2);
 		sample(pid, &r);
+		if (now_ms() - t0 > limit_ms)
+			kill(pid, SIGKILL);
 		if (k <= 0)
 			continue;
 		ssize_t n = read(p[0], buf, sizeof(buf));
@@ -121,12 +129,14 @@ static double median(double *v, int n)
 int main(int argc, char **argv)
 {
 	int runs = 5, c;
+	double limit_ms = 600e3;
 	const char *marker = NULL, *label = "run";
-	while ((c = getopt(argc, argv, "+n:m:l:")) != -1) {
+	while ((c = getopt(argc, argv, "+n:m:l:t:")) != -1) {
 		switch (c) {
 		case 'n': runs = atoi(optarg); break;
 		case 'm': marker = optarg; break;
 		case 'l': label = optarg; break;
+		case 't': limit_ms = atof(optarg) * 1e3; break;
 		default: return 2;
 		}
 	}
@@ -138,7 +148,7 @@ int main(int argc, char **argv)
 	long own = 0, shm = 0;
 	int status = 0, nmk = 0;
 	for (int i = 0; i < runs; i++) {
-		struct result r = run_once(argv + optind, marker, getenv("STOPWATCH_ECHO") != NULL);
+		struct result r = run_once(argv + optind, marker, getenv("STOPWATCH_ECHO") != NULL, limit_ms);
 		ex[i] = r.exit_ms;
 		if (r.marker_ms >= 0)
 			mk[nmk++] = r.marker_ms;
