@@ -231,6 +231,20 @@ void vm_set_irq(struct vm *vm, unsigned pin, int level)
 	ioapic_set_irq(vm->ioapic, pin, level);
 }
 
+/* Disks and taps, opened and checked before the VM exists. */
+struct inputs {
+	struct blk *disks[ARRAY_SIZE(((struct options *)0)->disks)];
+	struct net *nets[ARRAY_SIZE(((struct options *)0)->nets)];
+};
+
+static void open_inputs(struct vm *vm, struct inputs *in)
+{
+	for (int i = 0; i < vm->opt.ndisks; i++)
+		in->disks[i] = virtio_blk_open(vm->opt.disks[i]);
+	for (int i = 0; i < vm->opt.nnets; i++)
+		in->nets[i] = virtio_net_open(vm->opt.nets[i]);
+}
+
 /* Load kernel, initrd and ACPI tables into guest RAM; every bad input exits 2 here, before KVM. */
 static void load_guest(struct vm *vm, struct boot_entry *e)
 {
@@ -253,7 +267,7 @@ static void load_guest(struct vm *vm, struct boot_entry *e)
 		munmap((void *)i.data, i.len);
 }
 
-static void create_devices(struct vm *vm, struct console *con)
+static void create_devices(struct vm *vm, struct console *con, struct inputs *in)
 {
 	if (apic_ioapic_setup(vm) < 0)
 		fatal(EXIT_RUNTIME, "cannot create the IOAPIC");
@@ -265,9 +279,9 @@ static void create_devices(struct vm *vm, struct console *con)
 	if (pci_init(vm) < 0)
 		fatal(EXIT_RUNTIME, "cannot create the PCI bus");
 	for (int i = 0; i < vm->opt.ndisks; i++)
-		virtio_blk_create(vm, vm->opt.disks[i]);
+		virtio_blk_attach(vm, in->disks[i]);
 	for (int i = 0; i < vm->opt.nnets; i++)
-		virtio_net_create(vm, vm->opt.nets[i]);
+		virtio_net_attach(vm, in->nets[i]);
 }
 
 static void start_vcpus(struct vm *vm)
@@ -351,6 +365,7 @@ int main(int argc, char **argv)
 	struct vm *vm = &vm_storage;
 	struct console con;
 	struct boot_entry entry;
+	struct inputs inputs;
 	sigset_t sigs;
 
 	parse_options(&vm->opt, argc, argv);
@@ -365,6 +380,7 @@ int main(int argc, char **argv)
 		fatal_errno(EXIT_RUNTIME, "eventfd");
 
 	console_open(&con, vm->opt.console);
+	open_inputs(vm, &inputs);
 	kvm_alloc_memory(vm, vm->opt.mem_size);
 	load_guest(vm, &entry);
 
@@ -372,7 +388,7 @@ int main(int argc, char **argv)
 	if (apic_vm_setup(vm) < 0)
 		fatal(EXIT_RUNTIME, "cannot set up the split irqchip and x2APIC API");
 	kvm_register_memory(vm);
-	create_devices(vm, &con);
+	create_devices(vm, &con, &inputs);
 	for (int i = 0; i < vm->ncpus; i++) {
 		kvm_create_vcpu(vm, i);
 		if (apic_vcpu_setup(vm, &vm->vcpu[i]) < 0)

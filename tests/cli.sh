@@ -35,3 +35,9 @@ expect kernel-missing 2 "kernel $T/nonexistent: No such file" -- --kernel $T/non
 expect kernel-dir 2 "not a regular file" -- --kernel $T
 expect kernel-empty 2 "empty" -- --kernel $T/empty
 expect console-bad 2 "$T/nodir/x" -- --kernel $T/garbage --console $T/nodir/x
+KERNEL=$T/garbage
+expect disk-missing 2 "$T/nodisk" -- --kernel $KERNEL --disk $T/nodisk
+expect disk-empty 2 "empty" -- --kernel $KERNEL --disk $T/empty
+expect disk-badopt 2 "bogus" -- --kernel $KERNEL --disk $T/zeros,bogus
+expect net-badspec 2 "net" -- --kernel $KERNEL --net nonsense
+expect net-longname 2 "1 to 15 characters" -- --kernel $KERNEL --net tap=abcdefghijklmnopq

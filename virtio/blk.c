@@ -424,7 +424,7 @@ static void size_image(struct blk *b)
 	b->blk_size = lbs >= 512 && lbs <= 4096 && !(lbs & (lbs - 1)) ? (uint32_t)lbs : 512;
 }
 
-void virtio_blk_create(struct vm *vm, const char *spec)
+struct blk *virtio_blk_open(const char *spec)
 {
 	struct blk *b = calloc(1, sizeof(*b));
 
@@ -435,7 +435,17 @@ void virtio_blk_create(struct vm *vm, const char *spec)
 	size_image(b);
 	if (b->direct && !(b->bounce = aligned_alloc(4096, BLK_BOUNCE)))
 		fatal(EXIT_USAGE, "--disk %s: out of memory", spec);
+	return b;
+}
+
+void virtio_blk_attach(struct vm *vm, struct blk *b)
+{
 	b->dev = virtio_dev_create(vm, b->ro ? &blk_ops_ro : &blk_ops_rw, b, b->path);
 	vlog("%s: %s, %llu sectors%s%s", b->dev->name, b->path, (unsigned long long)b->sectors,
 	     b->ro ? ", read-only" : "", b->direct ? ", O_DIRECT" : "");
+}
+
+void virtio_blk_create(struct vm *vm, const char *spec)
+{
+	virtio_blk_attach(vm, virtio_blk_open(spec));
 }

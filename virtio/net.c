@@ -641,13 +641,23 @@ static void net_attach(struct vm *vm, struct net *n)
 	     (unsigned long long)n->ops.features);
 }
 
-void virtio_net_create(struct vm *vm, const char *spec)
+struct net *virtio_net_open(const char *spec)
 {
 	struct net *n = net_new(spec);
 
 	open_tap(n);
 	n->mtu = tap_mtu(n->ifname);
 	n->ops.features = probe_offers(n);
+	return n;
+}
+
+void virtio_net_attach(struct vm *vm, struct net *n)
+{
 	n->can_set_offload = offload_allowed(vm);
 	net_attach(vm, n);
+}
+
+void virtio_net_create(struct vm *vm, const char *spec)
+{
+	virtio_net_attach(vm, virtio_net_open(spec));
 }

@@ -241,6 +241,10 @@ void virtio_print_stats(struct vm *vm, FILE *f);
  * virtio_dev_create.
  */
 void virtio_blk_create(struct vm *vm, const char *spec);
+/* virtio_blk_create in two steps: open and check the image (no VM needed), then attach it. */
+struct blk;
+struct blk *virtio_blk_open(const char *spec);
+void virtio_blk_attach(struct vm *vm, struct blk *b);
 
 /*
  * virtio-net on a tap from a --net spec "tap=IFNAME[,mac=MAC]": attaches to
@@ -250,5 +254,9 @@ void virtio_blk_create(struct vm *vm, const char *spec);
  * with a message naming the interface.
  */
 void virtio_net_create(struct vm *vm, const char *spec);
+/* virtio_net_create in two steps: open the tap (no VM needed), then attach it. */
+struct net;
+struct net *virtio_net_open(const char *spec);
+void virtio_net_attach(struct vm *vm, struct net *n);
 
 #endif
