@@ -110,7 +110,7 @@ static long parse_int(const char *s, const char *opt, long lo, long hi)
 }
 
 enum { OPT_CONSOLE = 256, OPT_DEBUG_EXIT, OPT_STATS, OPT_NO_SANDBOX,
-       OPT_PRINT_SANDBOX };
+       OPT_PRINT_SANDBOX, OPT_SANDBOX_SELFTEST };
 
 static void parse_options(struct options *o, int argc, char **argv)
 {
@@ -128,6 +128,7 @@ static void parse_options(struct options *o, int argc, char **argv)
 		{ "disk", required_argument, 0, 'd' },
 		{ "no-sandbox", no_argument, 0, OPT_NO_SANDBOX },
 		{ "print-sandbox", no_argument, 0, OPT_PRINT_SANDBOX },
+		{ "sandbox-selftest", required_argument, 0, OPT_SANDBOX_SELFTEST },  /* tests only */
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' },
@@ -164,6 +165,10 @@ static void parse_options(struct options *o, int argc, char **argv)
 			break;
 		case OPT_NO_SANDBOX: o->no_sandbox = true; break;
 		case OPT_PRINT_SANDBOX: sandbox_print(stdout); exit(0);
+		case OPT_SANDBOX_SELFTEST:
+			if (sandbox_selftest_arm(optarg) < 0)
+				usage_error("--sandbox-selftest '%s': expected ROLE:CALL", optarg);
+			break;
 		case 'v': o->verbose++; break;
 		case 'h': fputs(usage_text, stdout); exit(0);
 		case 'V': printf("vmm %s\n", VMM_VERSION); exit(0);

@@ -56,6 +56,16 @@ int sandbox_landlock_deny_all(void) MUST_CHECK;
  */
 int sandbox_enter(enum sb_role role) MUST_CHECK;
 
+/*
+ * Test-only hook (vmm --sandbox-selftest ROLE:CALL): the first thread that
+ * enters ROLE then makes CALL (open, execve, socket, ptrace, ioctl = an
+ * unlisted KVM ioctl, write-file), which the sandbox must stop with its
+ * message. -EINVAL for an unknown ROLE or CALL. Call before threads exist.
+ */
+int sandbox_selftest_arm(const char *spec) MUST_CHECK;
+/* Called by sandbox_enter once the filter is on. */
+void sandbox_selftest_fire(enum sb_role role);
+
 /* Called once by the SIGSYS handler before it exits (e.g. console_restore).
  * Must be async-signal-safe and use only syscalls every role allows. */
 void sandbox_set_fatal_hook(void (*hook)(void));

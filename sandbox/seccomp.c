@@ -246,6 +246,7 @@ int sandbox_enter(enum sb_role role)
 		sb_thread_role = -1;
 		return r;
 	}
+	sandbox_selftest_fire(role);
 	return 0;
 }
 #endif
