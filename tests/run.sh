@@ -30,7 +30,10 @@ for s in $SUITES; do
 		done ;;
 	cli)    run_suite cli sh tests/cli.sh ;;
 	guest)  run_suite guest sh tests/guest/run.sh ;;
-	nested) run_suite nested sh tests/nested/run.sh ;;
+	nested)
+		run_suite nested sh tests/nested/run.sh
+		run_suite nested-net sh tests/nested/net.sh
+		[ -f tests/nested/blk.sh ] && run_suite nested-blk sh tests/nested/blk.sh ;;
 	esac
 done
 

@@ -325,7 +325,7 @@ else
 		L1_LOG=$NB/guest-l1.log
 		# one retry if L1 itself died before any result (seen: "IO-APIC + timer doesn't work" under TCG)
 		for try in 1 2; do
-			l1_run -t 600 "$W/l1.cpio" >/dev/null
+			l1_run -t 1500 "$W/l1.cpio" >/dev/null
 			l1st=$?
 			log=$(tr -d '\r' <"$L1_LOG" | sed -n 's/.*\(GUEST-RESULT \|GUEST-DETAIL \)/\1/p')
 			[ -n "$log" ] && break

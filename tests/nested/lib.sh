@@ -1,0 +1,270 @@
+# tests/nested/lib.sh: builds the L1/L2 images from Debian packages (cached in build/nested/) and runs L1 under QEMU/TCG with nested SVM.
+# POSIX sh; source it from the repo root or anywhere: paths are resolved from this file.
+# Functions: nested_check, l1_initramfs, l1_run, l2_images, l2_qemu.
+# shellcheck shell=sh disable=SC3043,SC3028,SC2034,SC2012 # local: dash, bash and busybox ash all have it
+
+NESTED_SRC=${NESTED_SRC:-$(cd "$(dirname "${BASH_SOURCE:-${NESTED_LIB:-tests/nested/lib.sh}}")" 2>/dev/null && pwd)}
+NESTED_ROOT=${NESTED_ROOT:-$(cd "$NESTED_SRC/../.." && pwd)}
+NB=${NB:-$NESTED_ROOT/build/nested}
+BUSYBOX=${BUSYBOX:-/bin/busybox}
+
+# The Debian cloud kernel: sets NESTED_KERNEL and NESTED_KVER (newest if several).
+_nested_kernel() {
+	[ -n "$NESTED_KERNEL" ] && return 0
+	NESTED_KERNEL=$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1)
+	[ -n "$NESTED_KERNEL" ] || return 1
+	NESTED_KVER=${NESTED_KERNEL#/boot/vmlinuz-}
+	[ -d "/lib/modules/$NESTED_KVER" ] || return 1
+}
+
+# Prints why the nested suite cannot run here (empty output and status 0 if it can).
+nested_check() {
+	command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"; return 1; }
+	_nested_kernel || { echo "no /boot/vmlinuz-*-cloud-amd64 with modules (apt-get install linux-image-cloud-amd64)"; return 1; }
+	for t in cpio lz4 modinfo sha256sum timeout; do
+		command -v $t >/dev/null || { echo "$t missing"; return 1; }
+	done
+	[ -x "$BUSYBOX" ] || { echo "$BUSYBOX missing (apt-get install busybox-static)"; return 1; }
+	# ldd fails on a static binary, which is what both initramfs levels need
+	! ldd "$BUSYBOX" >/dev/null 2>&1 || { echo "$BUSYBOX is not static (apt-get install busybox-static)"; return 1; }
+	return 0
+}
+
+# A 12-hex-digit key over the given files' contents, the kernel and busybox identity.
+_key() {
+	{ cat "$@"; echo "$NESTED_KVER"; stat -c '%s %Y' "$NESTED_KERNEL" "$BUSYBOX"; } | sha256sum | cut -c1-12
+}
+
+# Visit module $1 and its dependencies (modinfo -F depends), appending to _order, deps first.
+_mod_visit() {
+	local d
+	case " $_seen " in *" $1 "*) return 0 ;; esac
+	_seen="$_seen $1"
+	for d in $(modinfo -k "$NESTED_KVER" -F depends "$1" | tr ',' ' '); do
+		_mod_visit "$d" || return 1
+	done
+	_order="$_order $1"
+}
+
+# Copy module $1 (decompressed) to $2/mods/$1.ko; a built-in module is skipped.
+_mod_copy() {
+	local f
+	f=$(modinfo -k "$NESTED_KVER" -n "$1") || { echo "nested: module $1 not found" >&2; return 1; }
+	case $f in
+	*.ko.xz) xz -dc "$f" >"$2/mods/$1.ko" ;;
+	*.ko.zst) zstd -qdc "$f" >"$2/mods/$1.ko" ;;
+	*.ko.gz) gzip -dc "$f" >"$2/mods/$1.ko" ;;
+	*.ko) cp "$f" "$2/mods/$1.ko" ;;
+	*) echo "nested: module $1 is $f (built in?), skipped" >&2; return 2 ;;
+	esac
+}
+
+# _stage_modules DIR "name[ params]"...: modules plus dependencies into DIR/mods, load order in DIR/mods/order.
+_stage_modules() {
+	local dir spec name m p rc
+	dir=$1; shift
+	mkdir -p "$dir/mods"
+	_seen=; _order=
+	for spec in "$@"; do
+		_mod_visit "${spec%% *}" || return 1
+	done
+	: >"$dir/mods/order"
+	for m in $_order; do
+		name=$(modinfo -k "$NESTED_KVER" -F name "$m" 2>/dev/null)
+		[ -n "$name" ] || name=$(echo "$m" | tr - _)
+		_mod_copy "$m" "$dir" && rc=0 || rc=$?
+		[ $rc -eq 2 ] && continue
+		[ $rc -eq 0 ] || return 1
+		[ "$name" = "$m" ] || mv "$dir/mods/$m.ko" "$dir/mods/$name.ko"
+		p=
+		for spec in "$@"; do
+			case $spec in "$m "*) p=${spec#* } ;; esac
+		done
+		echo "$name $p" >>"$dir/mods/order"
+	done
+}
+
+# Busybox, its applet links and a console node into DIR.
+_stage_busybox() {
+	local a
+	mkdir -p "$1/bin" "$1/dev" "$1/proc" "$1/sys" "$1/tmp" "$1/etc"
+	cp "$BUSYBOX" "$1/bin/busybox"
+	for a in $("$BUSYBOX" --list); do
+		[ "$a" = busybox ] || ln -sf busybox "$1/bin/$a"
+	done
+	ln -sfn bin "$1/sbin"
+	# /dev/console before devtmpfs is mounted; init mounts devtmpfs and reopens it anyway.
+	mknod -m 600 "$1/dev/console" c 5 1 2>/dev/null || true
+}
+
+# _cpio DIR OUT: a newc archive of DIR, owned by root.
+_cpio() {
+	(cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$2.$$.tmp" && mv "$2.$$.tmp" "$2"
+}
+
+# l1_initramfs OUT.cpio [HOSTPATH:GUESTPATH]...
+#   The L1 initramfs: busybox, irqbypass/kvm/kvm-amd (nested=1)/tun, /init from l1_init.sh
+#   (cached base archive), followed by an archive of the extra files (GUESTPATH absolute).
+#   A GUESTPATH of /test.sh is what /init runs.
+l1_initramfs() {
+	local out base key stage pair h g
+	out=$1; shift
+	_nested_kernel || { echo "nested: no cloud kernel" >&2; return 1; }
+	mkdir -p "$NB"
+	key=$(_key "$NESTED_SRC/lib.sh" "$NESTED_SRC/l1_init.sh")
+	base=$NB/l1-base-$key.cpio
+	if [ ! -s "$base" ]; then
+		rm -f "$NB"/l1-base-*.cpio
+		stage=$(mktemp -d "$NB/stage-l1.XXXXXX") || return 1
+		chmod 755 "$stage"
+		_stage_busybox "$stage"
+		_stage_modules "$stage" irqbypass kvm "kvm_amd nested=1" tun || return 1
+		cp "$NESTED_SRC/l1_init.sh" "$stage/init" && chmod 755 "$stage/init"
+		_cpio "$stage" "$base" || return 1
+		rm -rf "$stage"
+	fi
+	stage=$(mktemp -d "$NB/stage-l1x.XXXXXX") || return 1
+	chmod 755 "$stage"
+	for pair in "$@"; do
+		h=${pair%%:*}; g=${pair#*:}
+		[ -e "$h" ] || { echo "nested: $h does not exist" >&2; rm -rf "$stage"; return 1; }
+		mkdir -p "$stage$(dirname "$g")"
+		ln "$h" "$stage$g" 2>/dev/null || cp "$h" "$stage$g" || { rm -rf "$stage"; return 1; }
+	done
+	_cpio "$stage" "$stage.cpio" && cat "$base" "$stage.cpio" >"$out"
+	set -- $?
+	rm -rf "$stage" "$stage.cpio"
+	return "$1"
+}
+
+# l1_run [-m MB] [-t TIMEOUT_S] CPIO
+#   Boots L1 (QEMU/TCG, EPYC with SVM, 2 vCPUs) with the cloud kernel and CPIO; prints L1's
+#   console, which is also kept in $L1_LOG (default build/nested/l1.log). Returns the status
+#   from L1's "L1-EXIT=" line, or 125 if L1 died or timed out without one.
+#   L1_INTERACTIVE=1 keeps stdin attached (for a shell in L1). L1_STALL=S kills L1 once its
+#   console has been silent for S seconds (for a /test.sh that prints a heartbeat).
+l1_run() {
+	local mb t cpio st log
+	mb=${L1_MEM:-1536}; t=${L1_TIMEOUT:-900}
+	while [ $# -gt 1 ]; do
+		case $1 in
+		-m) mb=$2; shift 2 ;;
+		-t) t=$2; shift 2 ;;
+		*) break ;;
+		esac
+	done
+	cpio=$1
+	_nested_kernel || { echo "nested: no cloud kernel" >&2; return 125; }
+	log=${L1_LOG:-$NB/l1.log}
+	mkdir -p "$(dirname "$log")"
+	rm -f "$log.pid" "$log.stalled"
+	set -- timeout -k 10 "$t" qemu-system-x86_64 -M q35,accel=tcg -cpu EPYC,+svm -smp 2 -m "$mb" \
+		-nodefaults -no-user-config -nographic -serial stdio -no-reboot -pidfile "$log.pid" \
+		-kernel "$NESTED_KERNEL" -initrd "$cpio" -append "console=ttyS0 quiet panic=-1"
+	[ "${L1_STALL:-0}" -gt 0 ] && _l1_watch "$log" "$L1_STALL" </dev/null >/dev/null 2>&1 &
+	if [ "${L1_INTERACTIVE:-0}" = 1 ]; then
+		"$@" 2>&1 | tee "$log"
+	else
+		"$@" </dev/null 2>&1 | tee "$log"
+	fi
+	if [ -e "$log.stalled" ]; then
+		echo "nested: L1's console was silent for ${L1_STALL}s: L1 killed" >&2
+		rm -f "$log.stalled"
+	fi
+	rm -f "$log.pid"
+	st=$(tr -d '\r' <"$log" | sed -n 's/.*L1-EXIT=\([0-9][0-9]*\)$/\1/p' | tail -n 1)
+	[ -n "$st" ] || return 125
+	return "$st"
+}
+
+# _l1_watch LOG S: kill the QEMU whose pid is in LOG.pid once LOG has not grown for S seconds.
+_l1_watch() {
+	local pid size last idle
+	idle=0
+	while [ ! -s "$1.pid" ]; do
+		sleep 1
+		idle=$((idle + 1))
+		[ $idle -lt 60 ] || return 0
+	done
+	pid=$(cat "$1.pid")
+	last=-1; idle=0
+	while sleep 5 && kill -0 "$pid" 2>/dev/null; do
+		size=$(stat -c %s "$1" 2>/dev/null || echo 0)
+		if [ "$size" != "$last" ]; then
+			last=$size; idle=0
+		else
+			idle=$((idle + 5))
+			[ $idle -lt "$2" ] && continue
+			touch "$1.stalled"
+			kill "$pid"
+			return 0
+		fi
+	done
+}
+
+# l2_images
+#   Builds (or reuses) the L2 inputs and sets L2_BZIMAGE (the cloud kernel), L2_VMLINUX (its
+#   uncompressed ELF, PVH note included) and L2_INITRD (busybox, virtio and pvpanic modules,
+#   /init from l2_init.sh).
+l2_images() {
+	local key stage
+	_nested_kernel || { echo "nested: no cloud kernel" >&2; return 1; }
+	mkdir -p "$NB"
+	L2_BZIMAGE=$NESTED_KERNEL
+	L2_VMLINUX=$NB/vmlinux-$NESTED_KVER
+	[ -s "$L2_VMLINUX" ] || _extract_vmlinux "$NESTED_KERNEL" "$L2_VMLINUX" || return 1
+	key=$(_key "$NESTED_SRC/lib.sh" "$NESTED_SRC/l2_init.sh")
+	L2_INITRD=$NB/l2-$key.cpio
+	[ -s "$L2_INITRD" ] && return 0
+	rm -f "$NB"/l2-*.cpio
+	stage=$(mktemp -d "$NB/stage-l2.XXXXXX") || return 1
+	chmod 755 "$stage"
+	_stage_busybox "$stage"
+	_stage_modules "$stage" virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev \
+		virtio_pci virtio_blk failover net_failover virtio_net pvpanic pvpanic_mmio || return 1
+	cp "$NESTED_SRC/l2_init.sh" "$stage/init" && chmod 755 "$stage/init"
+	_cpio "$stage" "$L2_INITRD" || return 1
+	rm -rf "$stage"
+}
+
+# Read an unsigned little-endian integer of $3 bytes at offset $2 of file $1.
+_le() {
+	od -An -tu"$3" -j "$2" -N "$3" "$1" | tr -d ' '
+}
+
+# _extract_vmlinux BZIMAGE OUT: the payload (setup header payload_offset/length) is legacy LZ4
+# followed by a 4-byte uncompressed size, which is checked.
+_extract_vmlinux() {
+	local setup off len size
+	setup=$(( ($(_le "$1" $((0x1f1)) 1) + 1) * 512 ))
+	off=$(( setup + $(_le "$1" $((0x248)) 4) ))
+	len=$(_le "$1" $((0x24c)) 4)
+	size=$(tail -c +$((off + len - 3)) "$1" | head -c 4 | od -An -tu4 | tr -d ' ')
+	tail -c +$((off + 1)) "$1" | head -c $((len - 4)) | lz4 -dc >"$2.$$.tmp" 2>/dev/null
+	if [ "$(stat -c %s "$2.$$.tmp")" != "$size" ] || [ "$(head -c 4 "$2.$$.tmp" | od -An -c | tr -d ' ')" != "177ELF" ]; then
+		echo "nested: could not extract vmlinux from $1 (not an LZ4 payload?)" >&2
+		rm -f "$2.$$.tmp"
+		return 1
+	fi
+	mv "$2.$$.tmp" "$2"
+}
+
+# l2_qemu [-s SMP] [-t TIMEOUT_S] KERNEL APPEND
+#   Runs the L2 kernel and L2_INITRD directly in QEMU/TCG at L0 (q35 with a pvpanic device),
+#   to check the L2 initramfs without a vmm. Prints the console; returns QEMU's status
+#   (with -action panic=exit-failure a guest panic is status 1).
+l2_qemu() {
+	local smp t
+	smp=1; t=300
+	while [ $# -gt 2 ]; do
+		case $1 in
+		-s) smp=$2; shift 2 ;;
+		-t) t=$2; shift 2 ;;
+		*) break ;;
+		esac
+	done
+	timeout -k 10 "$t" qemu-system-x86_64 -M q35,accel=tcg -cpu max -smp "$smp" -m 512 \
+		-nodefaults -no-user-config -nographic -serial stdio -no-reboot \
+		-device pvpanic -action panic=exit-failure \
+		-kernel "$1" -initrd "$L2_INITRD" -append "console=ttyS0 $2" </dev/null
+}
