@@ -69,6 +69,22 @@ demo: vmm
 bench: vmm
 	@sh tests/bench/run.sh
 
+# ---- fuzzing: libFuzzer harnesses (clang); FUZZ_SECS per harness ----
+FUZZ_SECS ?= 60
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined
+FUZZ_LIB := io.c log.c
+$(BUILD)/fuzz/fuzz_boot: tests/fuzz/fuzz_boot.c $(wildcard boot/*.c) $(FUZZ_LIB)
+	@mkdir -p $(dir $@); clang $(FUZZ_CFLAGS) $^ -o $@
+$(BUILD)/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c virtio/virtq.c $(FUZZ_LIB)
+	@mkdir -p $(dir $@); clang $(FUZZ_CFLAGS) $^ -o $@
+$(BUILD)/fuzz/fuzz_virtio_blk: tests/fuzz/fuzz_virtio_blk.c virtio/virtq.c virtio/pci.c virtio/blk.c \
+		dev/pci.c dev/msix.c $(FUZZ_LIB)
+	@mkdir -p $(dir $@); clang $(FUZZ_CFLAGS) $^ -o $@
+FUZZERS := $(BUILD)/fuzz/fuzz_boot $(BUILD)/fuzz/fuzz_virtq $(BUILD)/fuzz/fuzz_virtio_blk
+fuzz: $(FUZZERS)
+	@for f in $(FUZZERS); do echo "== $$f"; mkdir -p $$f.corpus; \
+		$$f -max_total_time=$(FUZZ_SECS) -print_final_stats=1 $$f.corpus 2>&1 | tail -3 || exit 1; done
+
 clean:
 	rm -rf $(BUILD) vmm vmm-debug
 	$(MAKE) -C tests/guest clean
