@@ -22,8 +22,8 @@ D=\${1:-.}
 Q="/usr/bin/qemu-system-x86_64 -accel kvm -cpu host -m 256M -nodefaults -no-user-config -no-reboot
    -object memory-backend-memfd,id=ram,size=256M"
 APPEND="console=ttyS0 quiet panic=-1 test=boot"
-\$D/stopwatch -n $START_RUNS -l start-vmm -- \$D/vmm --kernel \$D/exit.elf --debug-exit --console none
-\$D/stopwatch -n $START_RUNS -l start-qemu -- \$Q -M microvm,memory-backend=ram -display none \
+\$D/stopwatch -n $START_RUNS -l start-vmm -t 30 -- \$D/vmm --kernel \$D/exit.elf --debug-exit --console none
+\$D/stopwatch -n $START_RUNS -l start-qemu -t 30 -- \$Q -M microvm,memory-backend=ram -display none \
 	-device isa-debug-exit,iobase=0xf4 -kernel \$D/exit.elf
 \$D/stopwatch -n $BOOT_RUNS -m L2-INIT-REACHED -l boot-vmm -t 300 -- \$D/vmm --kernel \$D/bzImage \
 	--initrd \$D/initrd.cpio --append "\$APPEND" --timeout 300

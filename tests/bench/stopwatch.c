@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct result { double exit_ms, marker_ms; long own_kib, shmem_kib; int status; };
+struct result { double exit_ms, marker_ms; long own_kib, shmem_kib; int status; bool killed; };
 
 static double now_ms(void)
 {
@@ -95,8 +95,8 @@ static struct result run_once(char **argv, const char *marker, bool echo, double
 		struct pollfd pf = { p[0], POLLIN, 0 };
 		int k = poll(&pf, 1, 2);
 		sample(pid, &r);
-		if (now_ms() - t0 > limit_ms)
-			kill(pid, SIGKILL);
+		if (!r.killed && now_ms() - t0 > limit_ms)
+			r.killed = kill(pid, SIGKILL) == 0;
 		if (k <= 0)
 			continue;
 		ssize_t n = read(p[0], buf, sizeof(buf));
@@ -146,9 +146,15 @@ int main(int argc, char **argv)
 	}
 	double ex[1000], mk[1000];
 	long own = 0, shm = 0;
-	int status = 0, nmk = 0;
+	int status = 0, nmk = 0, killed = 0;
 	for (int i = 0; i < runs; i++) {
 		struct result r = run_once(argv + optind, marker, getenv("STOPWATCH_ECHO") != NULL, limit_ms);
+		if (r.killed) {   /* a hung run is counted, not timed */
+			killed++;
+			i--;
+			runs--;
+			continue;
+		}
 		ex[i] = r.exit_ms;
 		if (r.marker_ms >= 0)
 			mk[nmk++] = r.marker_ms;
@@ -156,12 +162,16 @@ int main(int argc, char **argv)
 		if (r.shmem_kib > shm) shm = r.shmem_kib;
 		status = r.status;
 	}
+	if (runs < 1) {
+		printf("%s runs=0 killed=%d\n", label, killed);
+		return 1;
+	}
 	double exmin = ex[0];
 	for (int i = 1; i < runs; i++)
 		if (ex[i] < exmin) exmin = ex[i];
 	printf("%s runs=%d exit_ms=%.1f min_ms=%.1f", label, runs, median(ex, runs), exmin);
 	if (marker)
 		printf(" marker_ms=%.1f marker_seen=%d", nmk ? median(mk, nmk) : -1.0, nmk);
-	printf(" own_kib=%ld shmem_kib=%ld status=%d\n", own, shm, status);
+	printf(" own_kib=%ld shmem_kib=%ld status=%d killed=%d\n", own, shm, status, killed);
 	return 0;
 }
