@@ -10,25 +10,30 @@
 
 int vmm_verbose;
 
+static void vprint(const char *prefix, const char *fmt, va_list ap, const char *suffix)
+{
+	fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs(suffix, stderr);
+	fputc('\n', stderr);
+}
+
 noreturn void fatal(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("vmm: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vprint("vmm: ", fmt, ap, "");
 	va_end(ap);
 	exit(code);
 }
 
 noreturn void fatal_errno(int code, const char *fmt, ...)
 {
-	int e = errno;
+	char why[128];
 	va_list ap;
+	snprintf(why, sizeof(why), ": %s", strerror(errno));
 	va_start(ap, fmt);
-	fputs("vmm: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, ": %s\n", strerror(e));
+	vprint("vmm: ", fmt, ap, why);
 	va_end(ap);
 	exit(code);
 }
@@ -57,9 +62,7 @@ void guest_warn(const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("vmm: guest: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vprint("vmm: guest: ", fmt, ap, "");
 	va_end(ap);
 }
 
@@ -69,8 +72,6 @@ void vlog(const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("vmm: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vprint("vmm: ", fmt, ap, "");
 	va_end(ap);
 }
