@@ -41,3 +41,8 @@ expect disk-empty 2 "empty" -- --kernel $KERNEL --disk $T/empty
 expect disk-badopt 2 "bogus" -- --kernel $KERNEL --disk $T/zeros,bogus
 expect net-badspec 2 "net" -- --kernel $KERNEL --net nonsense
 expect net-longname 2 "1 to 15 characters" -- --kernel $KERNEL --net tap=abcdefghijklmnopq
+# The README's sandbox lists are what the code enforces.
+sed -n '/<!-- print-sandbox -->/,/<!-- \/print-sandbox -->/p' README.md | grep -v '^<!--' | grep -v '^```' > $T/readme-sandbox
+$V --print-sandbox > $T/code-sandbox 2>&1
+if [ -s $T/code-sandbox ] && cmp -s $T/readme-sandbox $T/code-sandbox; then echo "PASS cli-readme-sandbox-list"
+else echo "FAIL cli-readme-sandbox-list: README.md's list differs from vmm --print-sandbox (update the README block)"; fi
