@@ -350,7 +350,27 @@ static int main_loop(struct vm *vm, struct console *con, int sig_fd, int timer_f
 	return atomic_load(&vm->exit_code);
 }
 
-static void print_stats(struct vm *vm)
+/* The process's own memory: /proc/self/status, opened before the sandbox closes paths. */
+static void print_memory(int status_fd)
+{
+	static const char *const keys[] = { "VmHWM:", "RssAnon:", "RssFile:", "RssShmem:" };
+	char buf[4096];
+	ssize_t n;
+	if (status_fd < 0 || lseek(status_fd, 0, SEEK_SET) < 0 ||
+	    (n = read(status_fd, buf, sizeof(buf) - 1)) <= 0)
+		return;
+	buf[n] = 0;
+	fputs("vmm: memory:", stderr);
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const char *p = strstr(buf, keys[i]);
+		if (p)
+			fprintf(stderr, " %.*s %ld kB", (int)strlen(keys[i]) - 1, keys[i],
+				strtol(p + strlen(keys[i]), NULL, 10));
+	}
+	fputs(" (RssShmem is guest RAM the guest touched)\n", stderr);
+}
+
+static void print_stats(struct vm *vm, int status_fd)
 {
 	uint64_t io = 0, mmio = 0, eoi = 0, hlt = 0, other = 0;
 	for (int i = 0; i < vm->ncpus; i++) {
@@ -362,6 +382,7 @@ static void print_stats(struct vm *vm)
 		PRIu64 ", hlt %" PRIu64 ", other %" PRIu64 ", total %" PRIu64 "\n",
 		io, mmio, eoi, hlt, other, io + mmio + eoi + hlt + other);
 	virtio_print_stats(vm, stderr);
+	print_memory(status_fd);
 }
 
 int main(int argc, char **argv)
@@ -406,6 +427,7 @@ int main(int argc, char **argv)
 	if (sig_fd < 0)
 		fatal_errno(EXIT_RUNTIME, "signalfd");
 	int timer_fd = make_timer(vm->opt.timeout);
+	int status_fd = vm->opt.stats ? open("/proc/self/status", O_RDONLY | O_CLOEXEC) : -1;
 	if (vm->opt.no_sandbox)
 		fprintf(stderr, "vmm: warning: --no-sandbox: a guest that breaks out of a device has this process's full rights\n");
 	else {
@@ -424,7 +446,7 @@ int main(int argc, char **argv)
 	int code = main_loop(vm, &con, sig_fd, timer_fd);
 	console_restore();
 	if (vm->opt.stats)
-		print_stats(vm);
+		print_stats(vm, status_fd);
 	fflush(stdout);
 	_exit(code & 0xff);
 }

@@ -19,15 +19,23 @@ BOOT_RUNS=${BOOT_RUNS:-3}
 cat > $B/bench.sh <<EOF
 #!/bin/sh
 D=\${1:-.}
+[ -n "$STOPWATCH_ECHO" ] && export STOPWATCH_ECHO=1
 Q="/usr/bin/qemu-system-x86_64 -accel kvm -cpu host -m 256M -nodefaults -no-user-config -no-reboot
    -object memory-backend-memfd,id=ram,size=256M"
 APPEND="console=ttyS0 quiet panic=-1 test=boot"
-\$D/stopwatch -n $START_RUNS -l start-vmm -t 30 -- \$D/vmm --kernel \$D/exit.elf --debug-exit --console none
-\$D/stopwatch -n $START_RUNS -l start-qemu -t 30 -- \$Q -M microvm,memory-backend=ram -display none \
+timeout -s KILL 1200 \$D/stopwatch -n $START_RUNS -l start-vmm -t 30 -- \$D/vmm --kernel \$D/exit.elf --debug-exit --console none
+timeout -s KILL 1200 \$D/stopwatch -n $START_RUNS -l start-vmm-nosandbox -t 30 -- \$D/vmm --kernel \$D/exit.elf --debug-exit --console none --no-sandbox
+timeout -s KILL 1200 \$D/stopwatch -n $START_RUNS -l start-qemu -t 30 -- \$Q -M microvm,memory-backend=ram -display none \
 	-device isa-debug-exit,iobase=0xf4 -kernel \$D/exit.elf
-\$D/stopwatch -n $BOOT_RUNS -m L2-INIT-REACHED -l boot-vmm -t 300 -- \$D/vmm --kernel \$D/bzImage \
+timeout -s KILL 1200 \$D/stopwatch -n $BOOT_RUNS -m L2-INIT-REACHED -l boot-vmm -t 300 -- \$D/vmm --kernel \$D/bzImage \
 	--initrd \$D/initrd.cpio --append "\$APPEND" --timeout 300
-\$D/stopwatch -n $BOOT_RUNS -m L2-INIT-REACHED -l boot-qemu-microvm-rtc -t 300 -- \$Q \
+timeout -s KILL 1200 \$D/stopwatch -n $BOOT_RUNS -m L2-INIT-REACHED -l boot-vmm-nosandbox -t 300 -- \$D/vmm --kernel \$D/bzImage \
+	--initrd \$D/initrd.cpio --append "\$APPEND" --timeout 300 --no-sandbox
+# vmm's own report of its memory (/proc/self/status at exit), one run each
+timeout -s KILL 60 \$D/vmm --kernel \$D/exit.elf --debug-exit --console none --stats 2>&1 | sed -n 's/^vmm: memory:/mem-start-vmm:/p'
+timeout -s KILL 300 \$D/vmm --kernel \$D/bzImage --initrd \$D/initrd.cpio --append "\$APPEND" --timeout 300 \
+	--stats </dev/null 2>&1 | tr -d '\r' | sed -n 's/^vmm: memory:/mem-boot-vmm:/p'
+timeout -s KILL 1200 \$D/stopwatch -n $BOOT_RUNS -m L2-INIT-REACHED -l boot-qemu-microvm-rtc -t 300 -- \$Q \
 	-M microvm,rtc=on,memory-backend=ram -nographic -serial stdio \
 	-kernel \$D/bzImage -initrd \$D/initrd.cpio -append "\$APPEND"
 EOF
@@ -52,7 +60,7 @@ else
 	printf '#!/bin/sh\n/b/bench.sh /b\n' > $B/test.sh; chmod +x $B/test.sh
 	l1_initramfs $B/l1.cpio "$@" $B/test.sh:/test.sh || exit 2
 	L1_LOG=$B/l1.log l1_run -m 2048 -t 1800 $B/l1.cpio > /dev/null
-	tr -d '\r' < $B/l1.log | grep -E '^(start|boot)-' | tee $B/raw.txt
+	tr -d '\r' < $B/l1.log | grep -E '^(start|boot|mem)-' | tee $B/raw.txt
 fi
 
 # Ratios and sizes.
@@ -60,6 +68,7 @@ val() { sed -n "s/^$1 .* $2=\([0-9.-]*\).*/\1/p" $B/raw.txt; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 vs=$(val start-vmm exit_ms); qs=$(val start-qemu exit_ms)
 vb=$(val boot-vmm marker_ms); qb=$(val boot-qemu-microvm-rtc marker_ms)
+vsn=$(val start-vmm-nosandbox exit_ms); vbn=$(val boot-vmm-nosandbox marker_ms)
 vo=$(val start-vmm own_kib); qo=$(val start-qemu own_kib)
 vbo=$(val boot-vmm own_kib); qbo=$(val boot-qemu-microvm-rtc own_kib)
 qsize=$(ls -lL /usr/bin/qemu-system-x86_64 | awk '{print $5}')
@@ -67,7 +76,9 @@ qsize=$(ls -lL /usr/bin/qemu-system-x86_64 | awk '{print $5}')
 	echo "where: $where"
 	echo "start-up, exec to exit (median of $START_RUNS): vmm ${vs} ms, qemu microvm ${qs} ms; qemu/vmm = $(ratio "$qs" "$vs")"
 	echo "boot to init (median of $BOOT_RUNS): vmm ${vb} ms, qemu microvm rtc=on ${qb} ms; vmm/qemu = $(ratio "$vb" "$qb")"
+	echo "sandbox cost: start-up ${vs} ms with, ${vsn} ms without; boot to init ${vb} ms with, ${vbn} ms without"
 	echo "peak own memory (RssAnon+RssFile), exit guest: vmm ${vo} KiB, qemu ${qo} KiB"
 	echo "peak own memory (RssAnon+RssFile), Linux boot: vmm ${vbo} KiB, qemu ${qbo} KiB"
+	sed -n 's/^mem-\(.*\)-vmm: /vmm own memory report, \1 run: /p' $B/raw.txt
 	echo "binary: vmm $(stat -c %s vmm) bytes (static), qemu-system-x86_64 ${qsize} bytes (+ $(ldd /usr/bin/qemu-system-x86_64 | wc -l) shared libraries)"
 } | tee $B/results.txt

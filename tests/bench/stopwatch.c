@@ -149,6 +149,9 @@ int main(int argc, char **argv)
 	int status = 0, nmk = 0, killed = 0;
 	for (int i = 0; i < runs; i++) {
 		struct result r = run_once(argv + optind, marker, getenv("STOPWATCH_ECHO") != NULL, limit_ms);
+		if (getenv("STOPWATCH_ECHO"))
+			fprintf(stderr, "stopwatch: %s run %d: %.1f ms, status %d%s\n", label, i + killed,
+				r.exit_ms, r.status, r.killed ? ", killed" : "");
 		if (r.killed) {   /* a hung run is counted, not timed */
 			killed++;
 			i--;

@@ -91,6 +91,16 @@ t_smp2() {
 	check_boot smp2 2 && want_line smp2 "L2-CPUS-ONLINE=0-1"
 	verdict smp2
 }
+# 5 GiB: 3 GiB below the MMIO hole, 2 GiB above 4 GiB (pages are only allocated as the guest touches them).
+t_highmem() {
+	m=$VMM_MEM; VMM_MEM=5G
+	vmm_run highmem boot /l2/bzImage 1
+	VMM_MEM=$m
+	check_boot highmem 1
+	kb=$(marker highmem L2-MEMTOTAL-KB)
+	[ "${kb:-0}" -gt 4500000 ] || why="$why; MemTotal ${kb:-?} kB, want over 4.5 GB"
+	verdict highmem
+}
 t_panic() {
 	vmm_run panic panic /l2/bzImage 1
 	want_exit 3
@@ -109,7 +119,7 @@ echo "NESTED-PLAN $TESTS"
 for t in $TESTS; do
 	case $t in
 	l1-kvm) t_l1_kvm ;;
-	bzimage | pvh | smp2 | panic)
+	bzimage | pvh | smp2 | highmem | panic)
 		if [ -x /vmm ]; then "t_$t"; else why="no /vmm in L1"; verdict "$t"; fi ;;
 	*) why="unknown test"; verdict "$t" ;;
 	esac

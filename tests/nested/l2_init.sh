@@ -31,6 +31,7 @@ cmdline_arg() {
 
 report_boot() {
 	echo "L2-CPUS=$(grep -c ^processor /proc/cpuinfo)"
+	echo "L2-MEMTOTAL-KB=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
 	echo "L2-CPUS-ONLINE=$(cat /sys/devices/system/cpu/online)"
 	echo "L2-CPU-FLAGS: $(grep -m1 ^flags /proc/cpuinfo | tr ' ' '\n' |
 		grep -E '^(x2apic|hypervisor|avx|avx2|xsave|xsaveopt|xsavec|xsaves|pcid|invpcid|tsc_deadline_timer)$' | tr '\n' ' ')"

@@ -1,17 +1,19 @@
 #!/bin/sh
 # tests/nested/run.sh: the nested suite: one L1 boot (QEMU/TCG, nested SVM) runs ./vmm on L1's /dev/kvm for each test.
-# Usage: sh tests/nested/run.sh [TEST...]   (tests: l1-kvm bzimage pvh smp2 panic; default all)
+# Usage: sh tests/nested/run.sh [TEST...]   (tests: l1-kvm bzimage pvh smp2 highmem panic; default all)
 # Env: VMM_BIN (default ./vmm, e.g. ./vmm-debug), NESTED_VERBOSE=1 shows L1's console; VMM_TIMEOUT (s per vmm run, default 120), VMM_MEM (256M),
-#      L2_APPEND (console=ttyS0 quiet panic=-1), L1_MEM (MB, 1536), NESTED_LOG (where the full L1
+#      L2_APPEND (console=ttyS0 quiet panic=-1), L1_MEM (MB, 6144), NESTED_LOG (where the full L1
 #      console goes, default build/nested/l1.log).
 cd "$(dirname "$0")/../.." || exit 2
 NESTED_LIB=tests/nested/lib.sh
 . tests/nested/lib.sh
 
-ALL="l1-kvm bzimage pvh smp2 panic"
+ALL="l1-kvm bzimage pvh smp2 highmem panic"
 TESTS=${*:-$ALL}
 VMM_TIMEOUT=${VMM_TIMEOUT:-120}
 VMM_BIN=${VMM_BIN:-./vmm}
+# vmm refuses more guest RAM than its host has: highmem's 5 GiB guest needs a large L1.
+L1_MEM=${L1_MEM:-6144}; export L1_MEM
 
 if ! why=$(nested_check); then
 	for t in $TESTS; do echo "SKIP nested-$t: $why"; done
