@@ -66,12 +66,21 @@ void guest_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* -v lines carry the time since the first one, so the start-up pipeline can be timed. */
 void vlog(const char *fmt, ...)
 {
+	static struct timespec t0;
+	struct timespec t;
+	char prefix[32];
 	if (!vmm_verbose)
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	if (!t0.tv_sec && !t0.tv_nsec)
+		t0 = t;
+	snprintf(prefix, sizeof(prefix), "vmm: [%7.2f ms] ",
+		 (double)(t.tv_sec - t0.tv_sec) * 1e3 + (double)(t.tv_nsec - t0.tv_nsec) / 1e6);
 	va_list ap;
 	va_start(ap, fmt);
-	vprint("vmm: ", fmt, ap, "");
+	vprint(prefix, fmt, ap, "");
 	va_end(ap);
 }

@@ -406,21 +406,26 @@ int main(int argc, char **argv)
 		fatal_errno(EXIT_RUNTIME, "eventfd");
 
 	console_open(&con, vm->opt.console);
+	vlog("options parsed");
 	open_inputs(vm, &inputs);
 	kvm_alloc_memory(vm, vm->opt.mem_size);
 	load_guest(vm, &entry);
 
+	vlog("guest loaded into RAM");
 	kvm_create_vm(vm);
+	vlog("VM created");
 	if (apic_vm_setup(vm) < 0)
 		fatal(EXIT_RUNTIME, "cannot set up the split irqchip and x2APIC API");
 	kvm_register_memory(vm);
 	create_devices(vm, &con, &inputs);
+	vlog("devices created");
 	for (int i = 0; i < vm->ncpus; i++) {
 		kvm_create_vcpu(vm, i);
 		if (apic_vcpu_setup(vm, &vm->vcpu[i]) < 0)
 			fatal(EXIT_RUNTIME, "cannot set up CPUID and local APIC of vCPU %d", i);
 	}
 	kvm_set_boot_regs(&vm->vcpu[0], &entry);
+	vlog("%d vCPUs created", vm->ncpus);
 
 	block_signals(&sigs);
 	int sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
@@ -438,12 +443,14 @@ int main(int argc, char **argv)
 			fprintf(stderr, "vmm: warning: sandbox: no Landlock: %s\n", strerror(-lr));
 		sandbox_set_fatal_hook(console_restore);
 	}
+	vlog("sandboxed; starting threads");
 	start_vcpus(vm);
 	if (virtio_start(vm) < 0)
 		fatal(EXIT_RUNTIME, "cannot start the device threads");
 	if (!vm->opt.no_sandbox && sandbox_enter(SB_ROLE_MAIN) < 0)
 		fatal(EXIT_RUNTIME, "sandbox: cannot enter the main role");
 	int code = main_loop(vm, &con, sig_fd, timer_fd);
+	vlog("guest ended: exit status %d", code);
 	console_restore();
 	if (vm->opt.stats)
 		print_stats(vm, status_fd);

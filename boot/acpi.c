@@ -425,7 +425,9 @@ gpa_t acpi_build(const struct guest_mem *m, const struct acpi_config *cfg)
 	st.buf = calloc(1, ACPI_TABLES_SIZE);
 	if (!st.buf)
 		return 0;
-	bool ok = build_all(&st, cfg) && gm_write(m, st.base, st.buf, ACPI_TABLES_SIZE) == 0;
+	/* The whole area must be RAM; only the bytes used are written (fewer guest pages touched). */
+	bool ok = gm_ptr(m, st.base, ACPI_TABLES_SIZE) && build_all(&st, cfg) &&
+		  gm_write(m, st.base, st.buf, st.used) == 0;
 	free(st.buf);
 	return ok ? st.base : 0;
 }

@@ -99,7 +99,7 @@ struct acpi_config {
 
 /*
  * Write RSDP, XSDT, FADT, DSDT, MADT (and MCFG) in the ACPI_TABLES_SIZE bytes at
- * ACPI_TABLES_ADDR (or cfg->addr), RSDP first. Returns the RSDP address, 0 if cfg is
+ * ACPI_TABLES_ADDR (or cfg->addr), RSDP first; only the bytes used are written. Returns the RSDP address, 0 if cfg is
  * invalid (ncpus outside 1..MAX_CPUS, pm_port 0 or above 0xFFFD, addr not 16-aligned)
  * or the area is not guest RAM. Hardware-reduced ACPI: no PIC, PIT, SCI or CMOS RTC;
  * PCI INTx of slot s pin p (0 = INTA) is routed to IOAPIC pin 16 + ((s + p) & 7).

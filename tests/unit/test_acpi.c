@@ -107,8 +107,9 @@ static void test_walk(void)
 	CHECK(x && le32(x + 4) == 36 + 3 * 8);
 	const uint8_t *d = find_dsdt(rsdp);
 	CHECK(d && memcmp(d, "DSDT", 4) == 0 && d[8] == 2);
-	/* the area past the tables is zeroed, not left as whatever was in RAM */
-	CHECK(mem.host[ACPI_END - 1] == 0);
+	/* only the tables are written: the rest of the area (fresh, zero RAM) is not touched */
+	mem.host[ACPI_END - 1] = 0xAA;
+	CHECK(build(&cfg) == rsdp && mem.host[ACPI_END - 1] == 0xAA);
 }
 
 static void test_fadt(void)
