@@ -265,8 +265,11 @@ static void load_guest(struct vm *vm, struct boot_entry *e)
 		fatal(EXIT_RUNTIME, "cannot build the ACPI tables");
 	struct boot_input in = { k.data, k.len, i.data, i.len, vm->opt.append, rsdp };
 	char err[256];
-	if (boot_load(&vm->mem, &in, e, err, sizeof(err)) < 0)
-		fatal(EXIT_USAGE, "--kernel %s: %s", vm->opt.kernel, err);
+	if (boot_load(&vm->mem, &in, e, err, sizeof(err)) < 0) {
+		bool initrd = strncmp(err, "initrd", 6) == 0;
+		fatal(EXIT_USAGE, "%s %s: %s", initrd ? "--initrd" : "--kernel",
+		      initrd ? vm->opt.initrd : vm->opt.kernel, err);
+	}
 	munmap((void *)k.data, k.len);
 	if (i.data)
 		munmap((void *)i.data, i.len);

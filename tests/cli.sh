@@ -46,3 +46,11 @@ sed -n '/<!-- print-sandbox -->/,/<!-- \/print-sandbox -->/p' README.md | grep -
 $V --print-sandbox > $T/code-sandbox 2>&1
 if [ -s $T/code-sandbox ] && cmp -s $T/readme-sandbox $T/code-sandbox; then echo "PASS cli-readme-sandbox-list"
 else echo "FAIL cli-readme-sandbox-list: README.md's list differs from vmm --print-sandbox (update the README block)"; fi
+if [ -s build/guest/hello.elf ]; then
+	head -c 20971520 /dev/zero > $T/big-initrd
+	expect initrd-too-big 2 "--initrd $T/big-initrd: initrd of 20971520 bytes does not fit" -- \
+		--kernel build/guest/hello.elf --memory 16M --initrd $T/big-initrd
+	rm -f $T/big-initrd
+else
+	echo "SKIP cli-initrd-too-big: build/guest/hello.elf not built (make -C tests/guest)"
+fi
