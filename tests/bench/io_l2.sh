@@ -8,7 +8,11 @@ exec </dev/console >/dev/console 2>&1
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mkdir -p /tmp && mount -t tmpfs tmp /tmp
-echo "IO-L2-INIT uptime=$(cut -d' ' -f1 /proc/uptime)"
+# Every marker line has the same length, and every run prints the same number of them (pad), so
+# the serial port's exits cancel out when the base run's counts are subtracted.
+say() { printf '%-63.63s\n' "$*"; }
+pad() { n=$1; while [ "$n" -gt 0 ]; do say IO-L2-PAD; n=$((n - 1)); done; }
+say "IO-L2-INIT uptime=$(cut -d' ' -f1 /proc/uptime)"
 
 fails=0
 while read -r m params; do
@@ -53,19 +57,24 @@ fio_job() {
 		--minimal >/tmp/fio 2>/tmp/fio.err
 	st=$?
 	case $2 in
-	*read) awk -F';' -v n="$1" -v st=$st '{ print "IO-FIO " n " " $7 " " $8 " " st } END { if (NR == 0) print "IO-FIO " n " 0 0 " (st ? st : 99) }' /tmp/fio ;;
-	*) awk -F';' -v n="$1" -v st=$st '{ print "IO-FIO " n " " $48 " " $49 " " st } END { if (NR == 0) print "IO-FIO " n " 0 0 " (st ? st : 99) }' /tmp/fio ;;
+	*read) awk -F';' -v n="$1" -v st=$st '{ printf "%-63.63s\n", "IO-FIO " n " " $7 " " $8 " " st } END { if (NR == 0) print "IO-FIO " n " 0 0 " (st ? st : 99) }' /tmp/fio ;;
+	*) awk -F';' -v n="$1" -v st=$st '{ printf "%-63.63s\n", "IO-FIO " n " " $48 " " $49 " " st } END { if (NR == 0) print "IO-FIO " n " 0 0 " (st ? st : 99) }' /tmp/fio ;;
 	esac
 	[ $st = 0 ] || head -n 2 /tmp/fio.err | sed 's/^/IO-FIO-ERR: /'
 }
 
+# requests the block layer completed on $DISK (reads + writes + discards + flushes)
+blk_reqs() { awk '{ print $1 + $5 + $12 + $16 }' "/sys/block/${DISK#/dev/}/stat"; }
+
 run_blk() {
-	[ -n "$DISK" ] || return
-	echo "IO-L2-ENGINE=$ENGINE disk=$DISK"
+	[ -n "$DISK" ] || { pad 6; return; }
+	say "IO-L2-ENGINE=$ENGINE disk=$DISK"
+	r0=$(blk_reqs)
 	fio_job seq-read read 1M
 	fio_job seq-write write 1M
 	fio_job rand-read randread 4k
 	fio_job rand-write randwrite 4k
+	say "IO-BLK-REQS $(($(blk_reqs) - r0))"
 }
 
 # iperf SECS [-R]: the receiver's rate in Mbit/s
@@ -75,20 +84,30 @@ iperf() {
 	awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") r = $(i - 1) } END { print r + 0 }' /tmp/iperf
 }
 
+# packets through eth0, both ways
+pkts() { echo $(($(cat /sys/class/net/eth0/statistics/rx_packets) + $(cat /sys/class/net/eth0/statistics/tx_packets))); }
+
 run_net() {
-	[ -e /sys/class/net/eth0 ] || return
+	[ -e /sys/class/net/eth0 ] || { pad 6; return; }
 	ip link set lo up
 	ip link set eth0 up
 	ip addr add "$SELF/24" dev eth0
 	ping -c 1 -W 5 "$PEER" >/dev/null 2>&1 || ping -c 1 -W 5 "$PEER" >/dev/null 2>&1 || echo "IO-L2-NOPING"
-	echo "IO-NET tx $(iperf "$NET_SECS")"
-	echo "IO-NET rx $(iperf "$NET_SECS" -R)"
+	p0=$(pkts)
+	say "IO-NET tx $(iperf "$NET_SECS")"
+	say "IO-NET rx $(iperf "$NET_SECS" -R)"
+	say "IO-NET-PKTS $(($(pkts) - p0))"
 }
 
+# six marker lines in each of base, blk and net
 case $IO in
 blk) run_blk ;;
-net) run_net ;;
+net) run_net; pad 3 ;;
 all) run_blk; run_net ;;
+*) pad 6 ;;
 esac
-echo "IO-L2-DONE uptime=$(cut -d' ' -f1 /proc/uptime)"
+# L1 samples KVM's per-VM exit counters every 0.5 s and they vanish with the VM: an idle second
+# after the last I/O, so the last sample has all of it
+sleep 1
+say "IO-L2-DONE uptime=$(cut -d' ' -f1 /proc/uptime)"
 poweroff -f

@@ -82,3 +82,6 @@ qsize=$(ls -lL /usr/bin/qemu-system-x86_64 | awk '{print $5}')
 	sed -n 's/^mem-\(.*\)-vmm: /vmm own memory report, \1 run: /p' $B/raw.txt
 	echo "binary: vmm $(stat -c %s vmm) bytes (static), qemu-system-x86_64 ${qsize} bytes (+ $(ldd /usr/bin/qemu-system-x86_64 | wc -l) shared libraries)"
 } | tee $B/results.txt
+
+# virtio-blk (fio) and virtio-net (iperf3) against QEMU, in a level-1 Linux of their own.
+sh tests/bench/io.sh
