@@ -1,11 +1,13 @@
-/* virtio/blk.c: virtio-blk (virtio 1.2 5.2) on a raw image file or block device, requests served by preadv/pwritev straight into guest memory. */
+/* virtio/blk.c: virtio-blk (virtio 1.2 5.2) on a raw image file or block device, requests served by preadv/pwritev straight into guest memory by a small pool of worker threads. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +47,40 @@
 #define BLK_CONFIG_LEN      60
 #define BLK_BOUNCE          (1u << 20)
 #define SECTOR              512ull
+#define BLK_WORKERS         4          /* threads doing I/O per disk */
+#define BLK_INFLIGHT        32         /* requests popped and not yet used, per disk */
+
+/* What serving one request needs besides the request: one per thread that serves. */
+struct blk_ctx {
+	struct iovec data[VIRTQ_MAX_SEGS];
+	uint8_t *bounce;            /* O_DIRECT fallback for unaligned guest buffers */
+};
+
+/* A request between virtq_pop and virtq_push. */
+struct blk_slot {
+	struct virtq_req req;
+	uint32_t used;              /* bytes for the used ring, set by the worker */
+};
+
+/*
+ * The worker pool. The device thread pops requests into free slots and queues
+ * them (todo); a worker serves one and moves it to done, writing done_efd when
+ * done was empty; the device thread (a virtio_watch_fd callback) pushes what is
+ * done, so only the device thread writes the used ring. Reset waits for
+ * `running` to drop to 0. free[] belongs to the device thread (device lock).
+ */
+struct blk_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t work, idle;
+	unsigned todo[BLK_INFLIGHT], todo_head, ntodo;   /* FIFO of slot numbers */
+	unsigned done[BLK_INFLIGHT], ndone;
+	unsigned running;                                /* slots a worker is serving */
+	unsigned free[BLK_INFLIGHT], nfree;
+	int done_efd;
+	unsigned nworkers;                               /* 0: serve inline (unit tests) */
+	struct blk_slot *slot;
+	struct blk_ctx *ctx;                             /* one per worker */
+};
 
 struct blk {
 	struct virtio_dev *dev;
@@ -54,9 +90,9 @@ struct blk {
 	char serial[BLK_ID_BYTES];
 	uint64_t sectors;
 	uint32_t blk_size;          /* logical block size reported to the guest */
-	struct virtq_req *req;
-	struct iovec data[VIRTQ_MAX_SEGS];
-	uint8_t *bounce;            /* O_DIRECT fallback for unaligned guest buffers */
+	struct virtq_req *req;      /* the inline path's request and context */
+	struct blk_ctx ctx;
+	struct blk_pool pool;
 };
 
 struct blk_hdr { uint32_t type, reserved; uint64_t sector; };
@@ -124,27 +160,28 @@ static int rw_vec(int fd, bool wr, struct iovec *iov, unsigned n, uint64_t off)
 }
 
 /* O_DIRECT with guest buffers that are not aligned: go through an aligned buffer. */
-static int rw_bounce(struct blk *b, bool wr, const struct iovec *iov, unsigned n, uint64_t off,
-		     size_t len)
+static int rw_bounce(struct blk *b, uint8_t *bounce, bool wr, const struct iovec *iov, unsigned n,
+		     uint64_t off, size_t len)
 {
 	for (size_t done = 0; done < len;) {
 		size_t c = len - done < BLK_BOUNCE ? len - done : BLK_BOUNCE;
-		struct iovec bi = { b->bounce, c };
+		struct iovec bi = { bounce, c };
 		if (wr)
-			iov_to_buf(iov, n, done, b->bounce, c);
+			iov_to_buf(iov, n, done, bounce, c);
 		int r = rw_vec(b->fd, wr, &bi, 1, off + done);
 		if (r < 0)
 			return r;
 		if (!wr)
-			iov_from_buf(iov, n, done, b->bounce, c);
+			iov_from_buf(iov, n, done, bounce, c);
 		done += c;
 	}
 	return 0;
 }
 
-static uint8_t blk_rw(struct blk *b, bool wr, uint64_t sector, struct iovec *iov, unsigned n,
+static uint8_t blk_rw(struct blk *b, struct blk_ctx *c, bool wr, uint64_t sector, unsigned n,
 		      size_t len)
 {
+	struct iovec *iov = c->data;
 	int r;
 
 	if (len % SECTOR || sector > b->sectors || len / SECTOR > b->sectors - sector)
@@ -152,11 +189,11 @@ static uint8_t blk_rw(struct blk *b, bool wr, uint64_t sector, struct iovec *iov
 	if (wr && b->ro)
 		return BLK_S_IOERR;
 	if (b->direct && !iov_aligned(iov, n, sector * SECTOR, b->blk_size))
-		r = rw_bounce(b, wr, iov, n, sector * SECTOR, len);
+		r = rw_bounce(b, c->bounce, wr, iov, n, sector * SECTOR, len);
 	else
 		r = rw_vec(b->fd, wr, iov, n, sector * SECTOR);
 	if (r == -EINVAL && b->direct)   /* stricter alignment than we assumed: nothing moved yet */
-		r = rw_bounce(b, wr, iov, n, sector * SECTOR, len);
+		r = rw_bounce(b, c->bounce, wr, iov, n, sector * SECTOR, len);
 	if (r < 0) {
 		guest_warn("%s (%s): %s at sector %llu: %s", b->dev->name, b->path, wr ? "write" : "read",
 			   (unsigned long long)sector, strerror(-r));
@@ -225,8 +262,8 @@ static uint8_t blk_discard_zero(struct blk *b, bool zero, const struct iovec *io
 
 /* ---- request parsing ---- */
 
-/* Copy iov[0..n) into b->data, dropping `skip` leading and `trim` trailing bytes. */
-static unsigned carve(struct blk *b, const struct iovec *iov, unsigned n, size_t skip, size_t trim,
+/* Copy iov[0..n) into c->data, dropping `skip` leading and `trim` trailing bytes. */
+static unsigned carve(struct blk_ctx *c, const struct iovec *iov, unsigned n, size_t skip, size_t trim,
 		      size_t *len)
 {
 	unsigned k = 0;
@@ -245,7 +282,7 @@ static unsigned carve(struct blk *b, const struct iovec *iov, unsigned n, size_t
 		l -= skip;
 		if (l > total)
 			l = total;
-		b->data[k++] = (struct iovec){ (uint8_t *)iov[i].iov_base + skip, l };
+		c->data[k++] = (struct iovec){ (uint8_t *)iov[i].iov_base + skip, l };
 		total -= l;
 		skip = 0;
 	}
@@ -261,74 +298,238 @@ static uint8_t blk_get_id(struct blk *b, const struct iovec *iov, unsigned n, si
 }
 
 /*
- * Serve one request; *used is what goes in the used ring. A request without a
- * 16-byte header or a status byte is a broken driver: -EINVAL, device failed.
+ * Device thread: a request without a 16-byte header or a status byte is a
+ * broken driver: -EINVAL, device failed. Checked before a worker sees it.
  */
-static int blk_request(struct blk *b, struct virtq_req *r, uint32_t *used)
+static int blk_check(struct blk *b, const struct virtq_req *r)
+{
+	if (r->out_bytes >= sizeof(struct blk_hdr) && r->in_bytes >= 1)
+		return 0;
+	virtio_dev_fail(b->dev, r->out_bytes < sizeof(struct blk_hdr) ? "blk request header too short"
+								    : "blk request without a status byte");
+	return -EINVAL;
+}
+
+/* Serve one checked request with context c (any thread); returns what goes in the used ring. */
+static uint32_t blk_serve(struct blk *b, struct blk_ctx *c, const struct virtq_req *r)
 {
 	const struct iovec *out = r->iov, *in = r->iov + r->nout;
-	struct iovec *last;
+	const struct iovec *last = &r->iov[r->nout + r->nin - 1];
+	uint32_t used = 1;
 	struct blk_hdr h;
 	uint8_t st;
 	size_t len;
 	unsigned n;
 
-	if (r->out_bytes < sizeof(h) || r->in_bytes < 1) {
-		virtio_dev_fail(b->dev, r->out_bytes < sizeof(h) ? "blk request header too short"
-								 : "blk request without a status byte");
-		return -EINVAL;
-	}
 	iov_to_buf(out, r->nout, 0, &h, sizeof(h));
-	last = &r->iov[r->nout + r->nin - 1];
-	*used = 1;
 	switch (h.type) {
 	case BLK_T_IN:
-		n = carve(b, in, r->nin, 0, 1, &len);
-		st = blk_rw(b, false, h.sector, b->data, n, len);
+		n = carve(c, in, r->nin, 0, 1, &len);
+		st = blk_rw(b, c, false, h.sector, n, len);
 		if (st == BLK_S_OK)
-			*used += (uint32_t)len;
+			used += (uint32_t)len;
 		break;
 	case BLK_T_OUT:
-		n = carve(b, out, r->nout, sizeof(h), 0, &len);
-		st = blk_rw(b, true, h.sector, b->data, n, len);
+		n = carve(c, out, r->nout, sizeof(h), 0, &len);
+		st = blk_rw(b, c, true, h.sector, n, len);
 		break;
 	case BLK_T_FLUSH:
 		st = b->ro || fdatasync(b->fd) == 0 ? BLK_S_OK : BLK_S_IOERR;
 		break;
 	case BLK_T_GET_ID:
-		n = carve(b, in, r->nin, 0, 1, &len);
-		st = blk_get_id(b, b->data, n, len, used);
+		n = carve(c, in, r->nin, 0, 1, &len);
+		st = blk_get_id(b, c->data, n, len, &used);
 		break;
 	case BLK_T_DISCARD:
 	case BLK_T_WRITE_ZEROES:
-		n = carve(b, out, r->nout, sizeof(h), 0, &len);
-		st = blk_discard_zero(b, h.type == BLK_T_WRITE_ZEROES, b->data, n, len);
+		n = carve(c, out, r->nout, sizeof(h), 0, &len);
+		st = blk_discard_zero(b, h.type == BLK_T_WRITE_ZEROES, c->data, n, len);
 		break;
 	default:
 		st = BLK_S_UNSUPP;
 	}
 	((uint8_t *)last->iov_base)[last->iov_len - 1] = st;
-	return 0;
+	return used;
 }
 
-static void blk_process(struct virtio_dev *d, struct virtq *q)
+static void blk_complete(struct virtio_dev *d, struct virtq *q, uint16_t head, uint32_t used)
+{
+	virtq_push(q, head, used);
+	atomic_fetch_add_explicit(&d->stats.requests, 1, memory_order_relaxed);
+}
+
+/* No workers (before virtio_start, as in the unit tests): serve on the device thread. */
+static void blk_process_inline(struct virtio_dev *d, struct virtq *q)
 {
 	struct blk *b = d->priv;
-	uint32_t used;
 	int r;
 
 	do {
 		virtq_disable_notify(q);
 		while ((r = virtq_pop(q, b->req)) > 0) {
-			if (blk_request(b, b->req, &used) < 0)
+			if (blk_check(b, b->req) < 0)
 				return;
-			virtq_push(q, b->req->head, used);
-			atomic_fetch_add_explicit(&d->stats.requests, 1, memory_order_relaxed);
+			blk_complete(d, q, b->req->head, blk_serve(b, &b->ctx, b->req));
 		}
 		if (r < 0)
 			return;
 		virtio_notify(d, q);
 	} while (virtq_enable_notify(q));
+}
+
+/* ---- the worker pool ---- */
+
+/* Device thread: pop into free slots and queue them; false if the queue broke. */
+static bool pool_feed(struct blk *b, struct virtq *q)
+{
+	struct blk_pool *p = &b->pool;
+
+	while (p->nfree) {
+		unsigned s = p->free[p->nfree - 1];
+		int r = virtq_pop(q, &p->slot[s].req);
+		if (r == 0)
+			break;
+		if (r < 0 || blk_check(b, &p->slot[s].req) < 0)
+			return false;
+		p->nfree--;
+		pthread_mutex_lock(&p->lock);
+		p->todo[(p->todo_head + p->ntodo++) % BLK_INFLIGHT] = s;
+		pthread_cond_signal(&p->work);
+		pthread_mutex_unlock(&p->lock);
+	}
+	return true;
+}
+
+/*
+ * With workers: hand out what the ring holds while slots are free. When they
+ * run out, kicks stay off; the completion path calls this again.
+ */
+static void blk_process(struct virtio_dev *d, struct virtq *q)
+{
+	struct blk *b = d->priv;
+
+	if (!b->pool.nworkers) {
+		blk_process_inline(d, q);
+		return;
+	}
+	do {
+		virtq_disable_notify(q);
+		if (!pool_feed(b, q) || !b->pool.nfree)
+			return;
+	} while (virtq_enable_notify(q));
+}
+
+/* Device thread (watch on done_efd): push what the workers finished, then refill. */
+static void blk_done(struct virtio_dev *d, void *arg)
+{
+	struct blk *b = arg;
+	struct blk_pool *p = &b->pool;
+	struct virtq *q = &d->vq[0];
+	unsigned done[BLK_INFLIGHT], n;
+	eventfd_t v;
+
+	(void)!eventfd_read(p->done_efd, &v);   /* before taking the list: a later append writes again */
+	pthread_mutex_lock(&p->lock);
+	n = p->ndone;
+	memcpy(done, p->done, n * sizeof(done[0]));
+	p->ndone = 0;
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < n; i++) {
+		if (q->ready && !q->broken)
+			blk_complete(d, q, p->slot[done[i]].req.head, p->slot[done[i]].used);
+		p->free[p->nfree++] = done[i];
+	}
+	if (n && q->ready && !q->broken)
+		virtio_notify(d, q);
+	if (virtio_dev_running(d) && q->ready && !q->broken)
+		blk_process(d, q);
+}
+
+/* Worker: take a queued slot, serve it, hand it back through done. */
+static void pool_work(struct blk *b, struct blk_ctx *c)
+{
+	struct blk_pool *p = &b->pool;
+	bool wake;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->ntodo)
+			pthread_cond_wait(&p->work, &p->lock);
+		unsigned s = p->todo[p->todo_head];
+		p->todo_head = (p->todo_head + 1) % BLK_INFLIGHT;
+		p->ntodo--;
+		p->running++;
+		pthread_mutex_unlock(&p->lock);
+		p->slot[s].used = blk_serve(b, c, &p->slot[s].req);
+		pthread_mutex_lock(&p->lock);
+		p->running--;
+		wake = p->ndone == 0;
+		p->done[p->ndone++] = s;
+		if (!p->running)
+			pthread_cond_broadcast(&p->idle);
+		if (wake && eventfd_write(p->done_efd, 1) < 0)
+			guest_warn("%s: completion: %s", b->dev->name, strerror(errno));
+	}
+}
+
+struct blk_worker_arg { struct blk *b; unsigned i; };
+
+static void *blk_worker(void *arg)
+{
+	struct blk_worker_arg a = *(struct blk_worker_arg *)arg;
+
+	free(arg);
+	prctl(PR_SET_NAME, "vio-blk-io");   /* before the sandbox, which forbids prctl */
+	if (!a.b->dev->vm->opt.no_sandbox) {
+		int r = sandbox_enter(SB_ROLE_BLK);
+		if (r < 0) {
+			fprintf(stderr, "vmm: %s: sandbox: %s\n", a.b->dev->name, strerror(-r));
+			vm_request_exit(a.b->dev->vm, EXIT_RUNTIME);
+			return NULL;
+		}
+	}
+	pool_work(a.b, &a.b->pool.ctx[a.i]);
+	return NULL;
+}
+
+/* virtio_start (main thread, signals blocked): create the workers. */
+static int blk_start(struct virtio_dev *d)
+{
+	struct blk *b = d->priv;
+	struct blk_pool *p = &b->pool;
+
+	for (unsigned i = p->nworkers; i < BLK_WORKERS; i++) {
+		struct blk_worker_arg *a = malloc(sizeof(*a));
+		pthread_t t;
+		int r = a ? 0 : ENOMEM;
+		if (a)
+			*a = (struct blk_worker_arg){ b, i };
+		if (!r && (r = pthread_create(&t, NULL, blk_worker, a)) == 0)
+			r = pthread_detach(t);
+		if (r) {
+			free(a);
+			fprintf(stderr, "vmm: %s: worker thread: %s\n", d->name, strerror(r));
+			return -r;
+		}
+		p->nworkers++;
+	}
+	return 0;
+}
+
+/* (vCPU, device lock held) Reset: forget queued requests, wait for the ones being served. */
+static void blk_reset(struct virtio_dev *d)
+{
+	struct blk_pool *p = &((struct blk *)d->priv)->pool;
+
+	pthread_mutex_lock(&p->lock);
+	p->ntodo = 0;
+	while (p->running)
+		pthread_cond_wait(&p->idle, &p->lock);
+	p->ndone = 0;
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < BLK_INFLIGHT; i++)
+		p->free[i] = i;
+	p->nfree = BLK_INFLIGHT;
 }
 
 #define BLK_OPS(extra) { \
@@ -343,6 +544,8 @@ static void blk_process(struct virtio_dev *d, struct virtq *q)
 	.sandbox_role = SB_ROLE_BLK, \
 	.config_read = blk_config_read, \
 	.process = blk_process, \
+	.reset = blk_reset, \
+	.start = blk_start, \
 }
 /* Read-only disks offer RO and neither DISCARD nor WRITE_ZEROES. */
 static const struct virtio_ops blk_ops_rw = BLK_OPS(VIRTIO_BIT(BLK_F_DISCARD) | VIRTIO_BIT(BLK_F_WRITE_ZEROES));
@@ -424,23 +627,52 @@ static void size_image(struct blk *b)
 	b->blk_size = lbs >= 512 && lbs <= 4096 && !(lbs & (lbs - 1)) ? (uint32_t)lbs : 512;
 }
 
+/* The inline context and the pool's slots and worker contexts; false if out of memory. */
+static bool alloc_pool(struct blk *b)
+{
+	struct blk_pool *p = &b->pool;
+
+	b->req = malloc(sizeof(*b->req));
+	p->slot = calloc(BLK_INFLIGHT, sizeof(*p->slot));
+	p->ctx = calloc(BLK_WORKERS, sizeof(*p->ctx));
+	if (!b->req || !p->slot || !p->ctx)
+		return false;
+	for (unsigned i = 0; i <= BLK_WORKERS && b->direct; i++) {
+		uint8_t **bounce = i < BLK_WORKERS ? &p->ctx[i].bounce : &b->ctx.bounce;
+		if (!(*bounce = aligned_alloc(4096, BLK_BOUNCE)))
+			return false;
+	}
+	for (unsigned i = 0; i < BLK_INFLIGHT; i++)
+		p->free[i] = i;
+	p->nfree = BLK_INFLIGHT;
+	return true;
+}
+
 struct blk *virtio_blk_open(const char *spec)
 {
 	struct blk *b = calloc(1, sizeof(*b));
 
-	if (!b || !(b->req = malloc(sizeof(*b->req))))
+	if (!b)
 		fatal(EXIT_USAGE, "--disk %s: out of memory", spec);
 	parse_spec(b, spec);
 	open_image(b);
 	size_image(b);
-	if (b->direct && !(b->bounce = aligned_alloc(4096, BLK_BOUNCE)))
+	if (!alloc_pool(b))
 		fatal(EXIT_USAGE, "--disk %s: out of memory", spec);
 	return b;
 }
 
 void virtio_blk_attach(struct vm *vm, struct blk *b)
 {
+	struct blk_pool *p = &b->pool;
+
 	b->dev = virtio_dev_create(vm, b->ro ? &blk_ops_ro : &blk_ops_rw, b, b->path);
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->idle, NULL);
+	p->done_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (p->done_efd < 0 || virtio_watch_fd(b->dev, p->done_efd, 0, blk_done, b) < 0)
+		fatal(EXIT_RUNTIME, "%s (%s): cannot set up the I/O workers", b->dev->name, b->path);
 	vlog("%s: %s, %llu sectors%s%s", b->dev->name, b->path, (unsigned long long)b->sectors,
 	     b->ro ? ", read-only" : "", b->direct ? ", O_DIRECT" : "");
 }

@@ -660,6 +660,10 @@ static int vp_start(struct pci_dev *p)
 		return 0;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);   /* signals belong to the main thread */
+	if (d->ops->start && (r = d->ops->start(d)) < 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return r;
+	}
 	r = pthread_create(&d->thread, NULL, vp_thread, d);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r) {

@@ -140,6 +140,12 @@ struct virtio_ops {
 	void (*reset)(struct virtio_dev *d);
 	/* (vCPU) DRIVER_OK was set. Optional. */
 	void (*activate)(struct virtio_dev *d);
+	/*
+	 * (main) virtio_start, just before the device thread is created, with all
+	 * signals blocked: create helper threads (each calls sandbox_enter first
+	 * thing unless --no-sandbox). Optional. 0 or -errno (message printed).
+	 */
+	int (*start)(struct virtio_dev *d);
 };
 
 /* Counters for --stats (relaxed atomics: written by device threads). */

@@ -1,4 +1,5 @@
 /* tests/unit/test_blk.c: virtio-blk and the virtio-pci transport driven like a guest driver, queue processed synchronously, no KVM. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -141,8 +142,8 @@ static void queue_config(uint16_t size, uint16_t vec)
 	mmio_wr(QEN, 2, 1);
 }
 
-/* Full init with MSI-X on: config vector 0, queue vector 1, both unmasked. */
-static void driver_init(uint64_t extra)
+/* Full init with MSI-X on: config vector 0, queue vector 1, both unmasked; a queue of qsize. */
+static void driver_init_q(uint64_t extra, uint16_t qsize)
 {
 	mmio_wr(STAT, 1, 0);
 	mmio_wr(STAT, 1, VIRTIO_S_ACKNOWLEDGE);
@@ -156,11 +157,13 @@ static void driver_init(uint64_t extra)
 	}
 	mmio_wr(CFGVEC, 2, 0);
 	CHECK(mmio_rd(CFGVEC, 2) == 0);
-	queue_config(8, 1);
+	queue_config(qsize, 1);
 	CHECK(mmio_rd(QEN, 2) == 1);
 	mmio_wr(STAT, 1, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK | VIRTIO_S_DRIVER_OK);
 	CHECK(virtio_dev_running(d));
 }
+
+static void driver_init(uint64_t extra) { driver_init_q(extra, 8); }
 
 static struct virtq_desc *D(unsigned i) { return (struct virtq_desc *)(ram + DESC) + i; }
 static struct virtq_avail *A(void) { return (struct virtq_avail *)(ram + AVAIL); }
@@ -622,6 +625,166 @@ static void test_device_thread(void)
 	thread_req(5, 1);
 }
 
+/* ---- the worker pool: many requests in flight ---- */
+
+#define MQ      128                  /* queue size for these tests: 64 two-descriptor chains */
+#define MREQS   64
+#define MSTRIDE 0x400u               /* request i: header at HDR + 16 i, data+status at DATA + i MSTRIDE */
+
+/* Request i (head 2i): header, then 512 bytes of data and the status byte in one descriptor. */
+static void mreq_put(unsigned i, uint32_t type, uint64_t sector)
+{
+	struct { uint32_t type, reserved; uint64_t sector; } h = { type, 0, sector };
+	memcpy(ram + HDR + 16 * i, &h, sizeof(h));
+	ram[DATA + i * MSTRIDE + 512] = 0xEE;
+	if (type == 0)
+		memset(ram + DATA + i * MSTRIDE, 0, 512);
+	set_desc(2 * i, HDR + 16 * i, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(2 * i + 1));
+	set_desc(2 * i + 1, DATA + i * MSTRIDE, 513, VIRTQ_DESC_F_WRITE, 0);
+	if (type == 1) {   /* a write: data out, status in */
+		set_desc(2 * i + 1, DATA + i * MSTRIDE, 512, VIRTQ_DESC_F_NEXT, (uint16_t)(2 * i + 1 + MQ / 2));
+		set_desc(2 * i + 1 + MQ / 2, DATA + i * MSTRIDE + 512, 1, VIRTQ_DESC_F_WRITE, 0);
+	}
+	A()->ring[A()->idx % MQ] = (uint16_t)(2 * i);
+	__atomic_store_n(&A()->idx, (uint16_t)(A()->idx + 1), __ATOMIC_RELEASE);
+}
+
+static void kick(void)
+{
+	pthread_mutex_lock(&vm.io_lock);
+	mmio_wr(NOTIFY, 2, 0);
+	pthread_mutex_unlock(&vm.io_lock);
+}
+
+/* Threads of this process named `comm`. */
+static unsigned count_threads(const char *comm)
+{
+	char path[300], buf[32];
+	unsigned n = 0;
+	struct dirent *e;
+	DIR *dir = opendir("/proc/self/task");
+
+	CHECK(dir != NULL);
+	while (dir && (e = readdir(dir))) {
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		ssize_t l = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[l > 0 ? l : 0] = 0;
+		n += strncmp(buf, comm, strlen(comm)) == 0;
+	}
+	if (dir)
+		closedir(dir);
+	return n;
+}
+
+static void pool_setup(void)
+{
+	vm_setup("");
+	vm.opt.no_sandbox = true;
+	pthread_mutex_init(&vm.io_lock, NULL);
+	CHECK(virtio_start(&vm) == 0);
+	pthread_mutex_lock(&vm.io_lock);
+	driver_init_q(VIRTIO_BIT(VIRTIO_F_EVENT_IDX), MQ);
+	pthread_mutex_unlock(&vm.io_lock);
+}
+
+static void test_pool_inflight(void)
+{
+	bool seen[MREQS] = { false };
+	uint8_t buf[512];
+
+	pool_setup();
+	/* more requests at once than the device takes in flight (32): the rest wait in the ring */
+	for (unsigned i = 0; i < MREQS; i++)
+		mreq_put(i, 0, 3 * i);
+	kick();
+	CHECK(wait_used(MREQS));
+	for (unsigned i = 0; i < MREQS; i++) {
+		struct virtq_used_elem e = U()->ring[i];
+		CHECK(e.id % 2 == 0 && e.id < 2 * MREQS && !seen[e.id / 2] && e.len == 513);
+		seen[e.id / 2] = true;
+		CHECK(ram[DATA + i * MSTRIDE + 512] == 0 && matches_pattern(ram + DATA + i * MSTRIDE, 3 * i * 512, 512));
+	}
+	CHECK(d->stats.requests == MREQS && d->stats.bytes == MREQS * 512);
+	/* writes then a read-back of each, all in flight together */
+	for (unsigned i = 0; i < 16; i++) {
+		memset(ram + DATA + i * MSTRIDE, 0x40 + (int)i, 512);
+		mreq_put(i, 1, 1000 + i);
+	}
+	kick();
+	CHECK(wait_used(MREQS + 16));
+	for (unsigned i = 0; i < 16; i++) {
+		file_read((1000 + i) * 512ull, buf, 512);
+		CHECK(ram[DATA + i * MSTRIDE + 512] == 0 && buf[0] == 0x40 + i && buf[511] == 0x40 + i);
+	}
+	CHECK(count_threads("vio-blk-io") >= 4);
+	CHECK(!(mmio_rd(STAT, 1) & VIRTIO_S_NEEDS_RESET));
+}
+
+/* A reset returns only when no worker touches guest memory any more; the device then starts over. */
+static void test_pool_reset(void)
+{
+	pool_setup();
+	for (int round = 0; round < 20; round++) {
+		for (unsigned i = 0; i < MREQS; i++)
+			mreq_put(i, 0, i);
+		kick();
+		usleep((useconds_t)(round * 50));
+		pthread_mutex_lock(&vm.io_lock);
+		mmio_wr(STAT, 1, 0);
+		pthread_mutex_unlock(&vm.io_lock);
+		uint16_t used = __atomic_load_n(&U()->idx, __ATOMIC_ACQUIRE);
+		memset(ram + DATA, 0x5A, MREQS * MSTRIDE);
+		usleep(2000);
+		CHECK(__atomic_load_n(&U()->idx, __ATOMIC_ACQUIRE) == used);
+		bool clean = true;
+		for (unsigned i = 0; i < MREQS * MSTRIDE; i++)
+			clean &= ram[DATA + i] == 0x5A;
+		CHECK(clean);
+		memset(ram + DESC, 0, 0x3000);
+		pthread_mutex_lock(&vm.io_lock);
+		driver_init_q(0, MQ);
+		pthread_mutex_unlock(&vm.io_lock);
+	}
+	/* all slots came back: a full batch completes */
+	for (unsigned i = 0; i < MREQS; i++)
+		mreq_put(i, 0, 7 * i);
+	kick();
+	CHECK(wait_used(MREQS));
+	CHECK(matches_pattern(ram + DATA + 63 * MSTRIDE, 7 * 63 * 512, 512));
+}
+
+/* A malformed chain among good ones: the device fails, and completes nothing after it. */
+static void test_pool_malformed(void)
+{
+	pool_setup();
+	for (unsigned i = 0; i < 8; i++)
+		mreq_put(i, 0, i);
+	set_desc(2 * 8, HDR, 8, VIRTQ_DESC_F_NEXT, 2 * 8 + 1);   /* header too short */
+	set_desc(2 * 8 + 1, DATA, 1, VIRTQ_DESC_F_WRITE, 0);
+	A()->ring[A()->idx % MQ] = 16;
+	__atomic_store_n(&A()->idx, (uint16_t)(A()->idx + 1), __ATOMIC_RELEASE);
+	for (unsigned i = 9; i < 12; i++)
+		mreq_put(i, 0, i);
+	kick();
+	for (int i = 0; i < 2000 && !(mmio_rd(STAT, 1) & VIRTIO_S_NEEDS_RESET); i++)
+		usleep(1000);
+	CHECK(mmio_rd(STAT, 1) & VIRTIO_S_NEEDS_RESET);
+	usleep(20000);
+	CHECK(__atomic_load_n(&U()->idx, __ATOMIC_ACQUIRE) <= 8);
+	pthread_mutex_lock(&vm.io_lock);
+	mmio_wr(STAT, 1, 0);
+	memset(ram + DESC, 0, 0x3000);
+	driver_init_q(0, MQ);
+	pthread_mutex_unlock(&vm.io_lock);
+	mreq_put(0, 0, 5);
+	kick();
+	CHECK(wait_used(1) && matches_pattern(ram + DATA, 5 * 512, 512));
+}
+
 /* ---- setup errors: each runs in a child that must exit 2 naming the disk ---- */
 
 static struct vm cvm;
@@ -727,6 +890,9 @@ int main(void)
 	RUN(test_setup_errors);
 	RUN(test_read_only_file);
 	RUN(test_device_thread);
+	RUN(test_pool_inflight);
+	RUN(test_pool_reset);
+	RUN(test_pool_malformed);
 	unlink(disk);
 	return UNIT_DONE();
 }
