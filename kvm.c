@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -22,13 +23,19 @@ long kvm_ioctl_(int fd, unsigned long req, unsigned long arg)
 	return r < 0 ? -errno : r;
 }
 
+long kvm_ioctl_named(int fd, unsigned long req, void *arg, const char *name)
+{
+	long r = kvm_ioctl_(fd, req, (unsigned long)arg);
+	if (r < 0)
+		fprintf(stderr, "vmm: %s: %s\n", name, strerror((int)-r));
+	return r;
+}
+
 long kvm_check_(int fd, unsigned long req, unsigned long arg, const char *name)
 {
-	long r = kvm_ioctl_(fd, req, arg);
-	if (r < 0) {
-		errno = (int)-r;
-		fatal_errno(EXIT_RUNTIME, "%s", name);
-	}
+	long r = kvm_ioctl_named(fd, req, (void *)arg, name);
+	if (r < 0)
+		exit(EXIT_RUNTIME);
 	return r;
 }
 

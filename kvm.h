@@ -11,6 +11,8 @@
  */
 #define kvm_ioctl(fd, req, arg) kvm_ioctl_(fd, req, (unsigned long)(arg))
 long kvm_ioctl_(int fd, unsigned long req, unsigned long arg);
+/* The same, printing "vmm: <name>: <strerror>" on failure (name may add detail: "KVM_ENABLE_CAP(X)"). */
+long kvm_ioctl_named(int fd, unsigned long req, void *arg, const char *name) MUST_CHECK;
 #define kvm_check(fd, req, arg) kvm_check_(fd, req, (unsigned long)(arg), #req)
 long kvm_check_(int fd, unsigned long req, unsigned long arg, const char *name);
 

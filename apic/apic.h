@@ -105,7 +105,5 @@ bool msi_addr_to_kvm(uint64_t addr, uint32_t *lo, uint32_t *hi);
  */
 struct kvm_cpuid2;
 int apic_cpuid_fixup(struct kvm_cpuid2 *c, unsigned cap, int ncpus, int id, bool tsc_deadline) MUST_CHECK;
-/* ioctl that prints "vmm: <name>: <strerror>" on failure; returns the result or -errno. */
-int apic_ioctl(int fd, unsigned long req, void *arg, const char *name) MUST_CHECK;
 
 #endif

@@ -7,6 +7,7 @@
 #include <linux/kvm.h>
 
 #include "apic.h"
+#include "../kvm.h"
 
 #define CPUID_CAP_START 256
 #define CPUID_CAP_MAX   4096
@@ -40,13 +41,13 @@ int apic_vm_setup(struct vm *vm)
 	memset(&cap, 0, sizeof(cap));
 	cap.cap = KVM_CAP_SPLIT_IRQCHIP;
 	cap.args[0] = IOAPIC_PINS;
-	r = apic_ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP)");
+	r = kvm_ioctl_named(vm->vm_fd, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP)");
 	if (r < 0)
 		return r;
 	memset(&cap, 0, sizeof(cap));
 	cap.cap = KVM_CAP_X2APIC_API;
 	cap.args[0] = KVM_X2APIC_API_USE_32BIT_IDS | KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK;
-	r = apic_ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(KVM_CAP_X2APIC_API)");
+	r = kvm_ioctl_named(vm->vm_fd, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(KVM_CAP_X2APIC_API)");
 	return r < 0 ? r : 0;
 }
 
@@ -230,7 +231,7 @@ static int setup_cpuid(struct vm *vm, struct vcpu *v, bool *intel)
 	tscdl = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER);
 	r = apic_cpuid_fixup(c, cap, vm->ncpus, v->id, tscdl > 0);
 	if (r == 0)
-		r = apic_ioctl(v->fd, KVM_SET_CPUID2, c, "KVM_SET_CPUID2");
+		r = kvm_ioctl_named(v->fd, KVM_SET_CPUID2, c, "KVM_SET_CPUID2");
 	free(c);
 	return r < 0 ? r : 0;
 }
@@ -242,12 +243,12 @@ static int setup_lapic(struct vcpu *v)
 	uint32_t lvt0 = APIC_DM_EXTINT | APIC_LVT_MASKED, lvt1 = APIC_DM_NMI;
 	int r;
 
-	r = apic_ioctl(v->fd, KVM_GET_LAPIC, &s, "KVM_GET_LAPIC");
+	r = kvm_ioctl_named(v->fd, KVM_GET_LAPIC, &s, "KVM_GET_LAPIC");
 	if (r < 0)
 		return r;
 	memcpy(&s.regs[APIC_LVT0], &lvt0, sizeof(lvt0));
 	memcpy(&s.regs[APIC_LVT1], &lvt1, sizeof(lvt1));
-	r = apic_ioctl(v->fd, KVM_SET_LAPIC, &s, "KVM_SET_LAPIC");
+	r = kvm_ioctl_named(v->fd, KVM_SET_LAPIC, &s, "KVM_SET_LAPIC");
 	return r < 0 ? r : 0;
 }
 
@@ -263,7 +264,7 @@ static bool msr_listed(struct vm *vm, uint32_t msr)
 	if (!l)
 		return false;
 	l->nmsrs = probe.nmsrs;
-	if (apic_ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, l, "KVM_GET_MSR_INDEX_LIST") == 0)
+	if (kvm_ioctl_named(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, l, "KVM_GET_MSR_INDEX_LIST") == 0)
 		for (uint32_t i = 0; i < l->nmsrs && !found; i++)
 			found = l->indices[i] == msr;
 	free(l);
@@ -286,11 +287,11 @@ static int setup_msrs(struct vm *vm, struct vcpu *v)
 	memset(&u, 0, sizeof(u));
 	u.m.nmsrs = 1;
 	u.m.entries[0].index = MSR_IA32_MISC_ENABLE;
-	r = apic_ioctl(v->fd, KVM_GET_MSRS, &u.m, "KVM_GET_MSRS(IA32_MISC_ENABLE)");
+	r = kvm_ioctl_named(v->fd, KVM_GET_MSRS, &u.m, "KVM_GET_MSRS(IA32_MISC_ENABLE)");
 	if (r != 1)
 		return r < 0 ? r : -EIO;
 	u.m.entries[0].data |= MISC_ENABLE_FAST_STRING;
-	r = apic_ioctl(v->fd, KVM_SET_MSRS, &u.m, "KVM_SET_MSRS(IA32_MISC_ENABLE)");
+	r = kvm_ioctl_named(v->fd, KVM_SET_MSRS, &u.m, "KVM_SET_MSRS(IA32_MISC_ENABLE)");
 	if (r != 1)
 		return r < 0 ? r : -EIO;
 	return 0;

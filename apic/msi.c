@@ -6,23 +6,12 @@
 #include <linux/kvm.h>
 
 #include "apic.h"
+#include "../kvm.h"
 
 #define MSI_ADDR_BASE  0xfee00000u
 #define MSI_ADDR_MASK  0xfff00000u
 #define MSI_EXT_SHIFT  5
 #define MSI_EXT_MASK   (0x7fu << MSI_EXT_SHIFT)
-
-int apic_ioctl(int fd, unsigned long req, void *arg, const char *name)
-{
-	int r = ioctl(fd, req, arg);
-
-	if (r < 0) {
-		int e = errno;
-		fprintf(stderr, "vmm: %s: %s\n", name, strerror(e));
-		return -e;
-	}
-	return r;
-}
 
 bool msi_addr_to_kvm(uint64_t addr, uint32_t *lo, uint32_t *hi)
 {
@@ -61,7 +50,7 @@ static int push_routes(struct vm *vm)
 		n++;
 	}
 	buf.r.nr = n;
-	return apic_ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &buf.r, "KVM_SET_GSI_ROUTING");
+	return kvm_ioctl_named(vm->vm_fd, KVM_SET_GSI_ROUTING, &buf.r, "KVM_SET_GSI_ROUTING");
 }
 
 /* Replace gsi's route (lo == 0: no route) and push; on failure restore the mirror. Lock held. */
@@ -157,7 +146,7 @@ static int irqfd(struct vm *vm, int efd, int gsi, uint32_t flags, const char *na
 	f.fd = (uint32_t)efd;
 	f.gsi = (uint32_t)gsi;
 	f.flags = flags;
-	int r = apic_ioctl(vm->vm_fd, KVM_IRQFD, &f, name);
+	int r = kvm_ioctl_named(vm->vm_fd, KVM_IRQFD, &f, name);
 	return r < 0 ? r : 0;
 }
 
@@ -179,6 +168,6 @@ int msi_signal(struct vm *vm, uint64_t addr, uint32_t data)
 	if (!msi_addr_to_kvm(addr, &m.address_lo, &m.address_hi))
 		return -EINVAL;
 	m.data = data;
-	int r = apic_ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &m, "KVM_SIGNAL_MSI");
+	int r = kvm_ioctl_named(vm->vm_fd, KVM_SIGNAL_MSI, &m, "KVM_SIGNAL_MSI");
 	return r < 0 ? r : 0;   /* 0 = blocked by the guest (e.g. APIC disabled): not an error */
 }
