@@ -52,7 +52,7 @@ $(BUILD)/unit/libvmm.a: $(LIB_SRCS:%.c=$(BUILD)/unit/obj/%.o)
 $(BUILD)/unit/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(UNIT_CFLAGS) -MMD -MP -c $< -o $@
-$(BUILD)/unit/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/unit/libvmm.a
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/unit.h tests/unit/no_kvm_msi.h $(BUILD)/unit/libvmm.a
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(UNIT_CFLAGS) $< $(BUILD)/unit/libvmm.a -o $@
 

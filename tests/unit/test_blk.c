@@ -14,10 +14,7 @@
 void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
 static int irq_pin = -1, irq_level = -1;
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; irq_pin = (int)pin; irq_level = level; }
-int msi_gsi_alloc(struct vm *vm) { (void)vm; return -ENOSPC; }
-int msi_route_set(struct vm *vm, int gsi, uint64_t a, uint32_t d) { (void)vm; (void)gsi; (void)a; (void)d; return -EINVAL; }
-int irqfd_assign(struct vm *vm, int efd, int gsi) { (void)vm; (void)efd; (void)gsi; return -EINVAL; }
-int irqfd_deassign(struct vm *vm, int efd, int gsi) { (void)vm; (void)efd; (void)gsi; return -EINVAL; }
+#include "no_kvm_msi.h"
 
 #define RAM_SIZE (4u << 20)
 #define DESC   0x1000u
