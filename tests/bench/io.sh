@@ -36,23 +36,6 @@ done
 [ -x "$VMM_BIN" ] || fail_all "$VMM_BIN missing (run make)"
 l2_images >/dev/null || fail_all "could not build the L2 images"
 
-# tool_files PATH GUESTPATH: a program with its shared libraries and loader, as HOST:GUEST pairs.
-tool_files() {
-	echo "$(readlink -f "$1"):$2"
-	ldd "$1" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }' | while read -r l; do
-		echo "$(readlink -f "$l"):$l"
-	done
-}
-
-# stage_pairs DIR PAIR...: copy each HOST:GUEST into DIR.
-stage_pairs() {
-	local d pair
-	d=$1; shift
-	for pair in "$@"; do
-		mkdir -p "$d$(dirname "${pair#*:}")"
-		cp "${pair%%:*}" "$d${pair#*:}" || return 1
-	done
-}
 
 stage=$(mktemp -d "$NB/stage-io.XXXXXX") || fail_all "mktemp"
 trap 'rm -rf "$stage"' EXIT

@@ -49,11 +49,8 @@ else
 	where="inside a level-1 Linux (QEMU/TCG, nested SVM)"
 	# QEMU in L1: the binary, its shared libraries and the firmware microvm loads.
 	set -- vmm:/b/vmm $B/stopwatch:/b/stopwatch $B/exit.elf:/b/exit.elf $B/bench.sh:/b/bench.sh \
-		"$L2_BZIMAGE:/b/bzImage" "$L2_INITRD:/b/initrd.cpio" \
-		/usr/bin/qemu-system-x86_64:/usr/bin/qemu-system-x86_64
-	for lib in $(ldd /usr/bin/qemu-system-x86_64 | awk '/=>/ {print $3} /ld-linux/ {print $1}'); do
-		set -- "$@" "$(readlink -f "$lib"):$lib"
-	done
+		"$L2_BZIMAGE:/b/bzImage" "$L2_INITRD:/b/initrd.cpio"
+	set -- "$@" $(tool_files /usr/bin/qemu-system-x86_64 /usr/bin/qemu-system-x86_64)
 	for fw in bios-microvm.bin qboot.rom pvh.bin linuxboot_dma.bin; do
 		[ -e /usr/share/qemu/$fw ] && set -- "$@" "$(readlink -f /usr/share/qemu/$fw):/usr/share/qemu/$fw"
 	done

@@ -50,26 +50,6 @@ for t in mkfs.ext4 e2fsck debugfs fio fallocate; do
 done
 l2_images || { all FAIL "could not build the L2 images"; exit 1; }
 
-# tool_files NAME GUESTPATH: a tool with its shared libraries and loader, as HOST:GUEST pairs (symlinks resolved).
-tool_files() {
-	local p
-	p=$(PATH=$PATH:/usr/sbin:/sbin command -v "$1")
-	echo "$(readlink -f "$p"):$2"
-	ldd "$p" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }' | while read -r l; do
-		echo "$(readlink -f "$l"):$l"
-	done
-}
-
-# stage_pairs DIR PAIR...: copy each HOST:GUEST into DIR.
-stage_pairs() {
-	local d pair
-	d=$1; shift
-	for pair in "$@"; do
-		mkdir -p "$d$(dirname "${pair#*:}")"
-		cp "${pair%%:*}" "$d${pair#*:}" || return 1
-	done
-}
-
 newc() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$2"; }
 
 stage=$(mktemp -d "$NB/stage-blk.XXXXXX") || exit 1

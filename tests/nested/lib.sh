@@ -1,6 +1,6 @@
 # tests/nested/lib.sh: builds the L1/L2 images from Debian packages (cached in build/nested/) and runs L1 under QEMU/TCG with nested SVM.
 # POSIX sh; source it from the repo root or anywhere: paths are resolved from this file.
-# Functions: nested_check, l1_initramfs, l1_run, l2_images, l2_qemu.
+# Functions: nested_check, tool_files, stage_pairs, l1_initramfs, l1_run, l2_images, l2_qemu.
 # shellcheck shell=sh disable=SC3043,SC3028,SC2034,SC2012 # local: dash, bash and busybox ash all have it
 
 NESTED_SRC=${NESTED_SRC:-$(cd "$(dirname "${BASH_SOURCE:-${NESTED_LIB:-tests/nested/lib.sh}}")" 2>/dev/null && pwd)}
@@ -100,6 +100,27 @@ _stage_busybox() {
 # _cpio DIR OUT: a newc archive of DIR, owned by root.
 _cpio() {
 	(cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$2.$$.tmp" && mv "$2.$$.tmp" "$2"
+}
+
+# tool_files PROG GUESTPATH: a program (a path, or a name looked up in PATH, /usr/sbin and
+#   /sbin) with its shared libraries and loader, as HOST:GUEST pairs (symlinks resolved).
+tool_files() {
+	local p l
+	p=$(PATH=$PATH:/usr/sbin:/sbin command -v "$1") || return 1
+	echo "$(readlink -f "$p"):$2"
+	ldd "$p" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }' | while read -r l; do
+		echo "$(readlink -f "$l"):$l"
+	done
+}
+
+# stage_pairs DIR PAIR...: copy each HOST:GUEST into DIR.
+stage_pairs() {
+	local d pair
+	d=$1; shift
+	for pair in "$@"; do
+		mkdir -p "$d$(dirname "${pair#*:}")"
+		cp "${pair%%:*}" "$d${pair#*:}" || return 1
+	done
 }
 
 # l1_initramfs OUT.cpio [HOSTPATH:GUESTPATH]...

@@ -18,23 +18,13 @@ IPERF3=$(command -v iperf3) || { echo "SKIP nested-net: iperf3 missing (apt-get 
 [ -x "$VMM_BIN" ] || { echo "FAIL nested-net: $VMM_BIN missing (run make)"; exit 1; }
 l2_images || { echo "FAIL nested-net: could not build the L2 images"; exit 1; }
 
-# iperf3 with its shared libraries and loader, as HOST:GUEST pairs (symlinks resolved).
-iperf_files() {
-	echo "$IPERF3:/bin/iperf3"
-	ldd "$IPERF3" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }' | while read -r l; do
-		echo "$(readlink -f "$l"):$l"
-	done
-}
 
 stage=$(mktemp -d "$NB/stage-net.XXXXXX") || exit 1
 trap 'rm -rf "$stage"' EXIT
 # L2: the usual image with /init replaced (a later cpio member wins) and iperf3 added
 mkdir -p "$stage/l2/bin"
 cp tests/nested/net_l2.sh "$stage/l2/init" && chmod 755 "$stage/l2/init"
-for pair in $(iperf_files); do
-	mkdir -p "$stage/l2$(dirname "${pair#*:}")"
-	cp "${pair%%:*}" "$stage/l2${pair#*:}"
-done
+stage_pairs "$stage/l2" $(tool_files "$IPERF3" /bin/iperf3) || { echo "FAIL nested-net: could not stage iperf3"; exit 1; }
 (cd "$stage/l2" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$stage/l2x.cpio" || exit 1
 cat "$L2_INITRD" "$stage/l2x.cpio" >"$stage/l2.cpio"
 
@@ -46,7 +36,7 @@ cat "$L2_INITRD" "$stage/l2x.cpio" >"$stage/l2.cpio"
 } >"$stage/nested.env"
 # shellcheck disable=SC2046 # one word per pair
 l1_initramfs "$stage/l1.cpio" "$stage/nested.env:/nested.env" tests/nested/net_l1.sh:/test.sh \
-	"$L2_BZIMAGE:/l2/bzImage" "$stage/l2.cpio:/l2/initrd.cpio" "$VMM_BIN:/vmm" $(iperf_files) ||
+	"$L2_BZIMAGE:/l2/bzImage" "$stage/l2.cpio:/l2/initrd.cpio" "$VMM_BIN:/vmm" $(tool_files "$IPERF3" /bin/iperf3) ||
 	{ echo "FAIL nested-net: could not build the L1 initramfs"; exit 1; }
 
 L1_LOG=$NB/l1-net.log
