@@ -181,10 +181,16 @@ int console_pump(struct console *c, struct serial *s, bool in_ready)
 	console_flush(c, s);
 	if (!in_ready || c->in_fd < 0)
 		return 0;
-	/* Pipe input waits for the guest; terminal input beyond a full buffer is dropped (an overrun). */
-	bool full = c->pend_len == CONSOLE_BUF;
+	/*
+	 * Pipe input waits for the guest; terminal input beyond a full buffer is dropped (an overrun).
+	 * A carried Ctrl-A can grow the filtered input by one byte: leave room for it.
+	 */
+	size_t room = CONSOLE_BUF - c->pend_len;
+	if (c->saw_ctrl_a && room)
+		room--;
+	bool full = room == 0;
 	uint8_t *dst = full ? scratch : c->pend + c->pend_len;
-	size_t got = console_read(c, dst, CONSOLE_BUF - (full ? 0 : c->pend_len));
+	size_t got = console_read(c, dst, full ? CONSOLE_BUF : room);
 	if (got == 0)
 		return 0;
 	n = console_filter(c, dst, got);   /* dst has room for one more byte */

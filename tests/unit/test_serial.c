@@ -474,6 +474,35 @@ static void pump_raw_ignored(void)
 	close(p[0]); close(p[1]);
 }
 
+/* Regression: a Ctrl-A carried into a read that fills the buffer must not overrun it (input died for good). */
+static void pump_carry_full(void)
+{
+	int p[2];
+	uint8_t data[16 + CONSOLE_BUF - 1];
+	CHECK(pipe(p) == 0);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	fresh(-1);
+	out(2, 0x01);
+	struct console c = { .in_fd = p[0], .out_fd = -1, .raw = true };
+	memset(data, 'k', sizeof(data));
+	CHECK(write(p[1], data, sizeof(data)) == sizeof(data));
+	for (int i = 0; i < 4; i++)
+		CHECK(console_pump(&c, s, true) == 0);
+	CHECK(c.pend_len == CONSOLE_BUF - 1);     /* the UART's FIFO holds 16, 255 wait */
+	CHECK(write(p[1], "\x01", 1) == 1);
+	CHECK(console_pump(&c, s, true) == 0);
+	CHECK(c.saw_ctrl_a && c.pend_len == CONSOLE_BUF - 1);
+	CHECK(write(p[1], "h", 1) == 1);
+	CHECK(console_pump(&c, s, true) == 0);
+	CHECK(c.pend_len <= CONSOLE_BUF && c.in_fd == p[0]);
+	CHECK(write(p[1], "\x01" "x", 2) == 2);   /* still read, still quits */
+	int r = 0;
+	for (int i = 0; i < 3 && r == 0; i++)
+		r = console_pump(&c, s, true);
+	CHECK(r == -1);
+	close(p[0]); close(p[1]);
+}
+
 static void open_specs(void)
 {
 	struct console c;
@@ -589,6 +618,7 @@ int main(void)
 	RUN(filter);
 	RUN(pump);
 	RUN(pump_raw_ignored);
+	RUN(pump_carry_full);
 	RUN(open_specs);
 	RUN(stdio_modes);
 	serial_destroy(s);
