@@ -178,18 +178,21 @@ static void handle_io(struct vcpu *v)
 	bool wr = run->io.direction == KVM_EXIT_IO_OUT;
 	unsigned sz = run->io.size;
 
+	bool claimed = true;
+
 	v->exits_io++;
 	pthread_mutex_lock(&v->vm->io_lock);
 	for (uint32_t i = 0; i < run->io.count; i++, data += sz) {
 		uint64_t val = 0;
 		if (wr)
 			memcpy(&val, data, sz);
-		if (!io_dispatch(&v->vm->io, IO_PIO, run->io.port, &val, sz, wr) && vmm_verbose > 1)
-			vlog("unclaimed port %s 0x%x size %u", wr ? "out" : "in", run->io.port, sz);
+		claimed &= io_dispatch(&v->vm->io, IO_PIO, run->io.port, &val, sz, wr);
 		if (!wr)
 			memcpy(data, &val, sz);
 	}
 	pthread_mutex_unlock(&v->vm->io_lock);
+	if (!claimed)   /* logged outside the lock: stderr may block */
+		guest_vlog(2, "unclaimed port %s 0x%x size %u", wr ? "out" : "in", run->io.port, sz);
 }
 
 static void handle_mmio(struct vcpu *v)
@@ -208,10 +211,11 @@ static void handle_mmio(struct vcpu *v)
 	if (run->mmio.is_write)
 		memcpy(&val, run->mmio.data, sz);
 	pthread_mutex_lock(&v->vm->io_lock);
-	if (!io_dispatch(&v->vm->io, IO_MMIO, run->mmio.phys_addr, &val, sz, run->mmio.is_write))
-		vlog("unclaimed MMIO %s 0x%llx size %u", run->mmio.is_write ? "write" : "read",
-		     run->mmio.phys_addr, sz);
+	bool claimed = io_dispatch(&v->vm->io, IO_MMIO, run->mmio.phys_addr, &val, sz, run->mmio.is_write);
 	pthread_mutex_unlock(&v->vm->io_lock);
+	if (!claimed)
+		guest_vlog(1, "unclaimed MMIO %s 0x%llx size %u", run->mmio.is_write ? "write" : "read",
+			   run->mmio.phys_addr, sz);
 	if (!run->mmio.is_write)
 		memcpy(run->mmio.data, &val, sz);
 }

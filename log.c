@@ -38,8 +38,8 @@ noreturn void fatal_errno(int code, const char *fmt, ...)
 	exit(code);
 }
 
-/* At most 10 guest warnings per second; the rest are counted and summarised. */
-void guest_warn(const char *fmt, ...)
+/* At most 10 guest-caused lines per second; the rest are counted and summarised. */
+static bool guest_line_allowed(void)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	static time_t window;
@@ -58,7 +58,22 @@ void guest_warn(const char *fmt, ...)
 	if (!print)
 		dropped++;
 	pthread_mutex_unlock(&lock);
-	if (!print)
+	return print;
+}
+
+void guest_warn(const char *fmt, ...)
+{
+	if (!guest_line_allowed())
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vprint("vmm: guest: ", fmt, ap, "");
+	va_end(ap);
+}
+
+void guest_vlog(int level, const char *fmt, ...)
+{
+	if (vmm_verbose < level || !guest_line_allowed())
 		return;
 	va_list ap;
 	va_start(ap, fmt);

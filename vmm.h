@@ -178,6 +178,8 @@ noreturn void fatal(int code, const char *fmt, ...) __attribute__((format(printf
 noreturn void fatal_errno(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A guest broke a rule: logged, rate limited, contained. */
 void guest_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A guest-caused -v diagnostic, shown at verbosity >= level, rate limited with guest_warn. */
+void guest_vlog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* -v diagnostics. */
 void vlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -78,6 +78,8 @@ static void mmio(uint64_t zp)
 	want("32-bit read of unclaimed MMIO", mmio_read32(UNCLAIMED_MMIO), 0xFFFFFFFFu);
 	want("64-bit read of unclaimed MMIO", *(volatile uint64_t *)UNCLAIMED_MMIO, ~0ull);
 	want("8-bit read of unclaimed MMIO", *(volatile uint8_t *)(UNCLAIMED_MMIO + 3), 0xFF);
+	for (int i = 0; i < 1000; i++)   /* under -v each is logged: the log must be rate limited */
+		(void)mmio_read32(UNCLAIMED_MMIO + 4 * (unsigned)i);
 	if (gap) {
 		putkv("hostile: reading past the end of RAM at ", gap);
 		*(volatile uint32_t *)gap = 0xdeadbeef;

@@ -10,7 +10,7 @@
 # POSIX sh and busybox applets only: the same file runs inside L1.
 
 GUEST_TESTS="hello exitcode exitcode-off hang triplefault reset-acpi reset-kbd irq timer echo
-bootinfo bootinfo-smp2 bz-hello bz-bootinfo pvh smp2 smp4 hostile vblk sandbox-main sandbox-vcpu sandbox-blk sandbox-net"
+bootinfo bootinfo-smp2 bz-hello bz-bootinfo pvh smp2 smp4 hostile hostile-v vblk sandbox-main sandbox-vcpu sandbox-blk sandbox-net"
 BAD_TESTS="empty garbage missing trunc-ehdr trunc-phdr trunc-seg class32 big-endian machine-arm64
 type-rel no-load phoff-past-end phoff-wrap phnum-huge phentsize offset-past-end offset-wrap
 filesz-gt-memsz memsz-huge memsz-past-ram seg-high seg-hole seg-straddle seg-wrap
@@ -184,6 +184,17 @@ t_hostile() {
 	nl=$(wc -l <"$W/hostile.err")
 	[ "$nl" -le $((12 * (s + 2))) ] || why="$why; $nl lines on stderr in $s s for 1500 bad IOAPIC accesses (not rate limited?)"
 }
+# The same under -vv, where every unclaimed MMIO and port access is a log line: still rate limited.
+t_hostile_v() {
+	s0=$(date +%s)
+	guest hostile-v 20 -v -v --kernel "$GDIR/hostile.elf"
+	s=$(($(date +%s) - s0))
+	want_exit 0
+	want_line hostile-v "hostile ok"
+	want_err hostile-v "unclaimed MMIO read 0xd0000000"
+	nl=$(grep -c 'unclaimed' "$W/hostile-v.err")
+	[ "$nl" -le $((12 * (s + 2))) ] || why="$why; $nl unclaimed-access lines in $s s for 1000+ accesses (not rate limited)"
+}
 # virtio-blk: I/O through a 4 KiB disk, then broken rings (NEEDS_RESET + config interrupt, recovery by reset).
 t_vblk() {
 	if ! "$VMM" --help 2>&1 | grep -q -- --disk; then
@@ -229,6 +240,7 @@ guest_file() {
 	bz-*) echo "${1#bz-}.bzimage" ;;
 	smp[0-9]*) echo smp.elf ;;
 	sandbox-*) echo hang.elf ;;
+	hostile-v) echo hostile.elf ;;
 	*) echo "$1" | sed 's/-off$//; s/-smp2$//; s/-/_/g; s/$/.elf/' ;;
 	esac
 }
