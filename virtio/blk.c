@@ -60,22 +60,26 @@ struct blk_ctx {
 struct blk_slot {
 	struct virtq_req req;
 	uint32_t used;              /* bytes for the used ring, set by the worker */
+	unsigned gen;               /* pool generation it was popped in */
 };
 
 /*
  * The worker pool. The device thread pops requests into free slots and queues
  * them (todo); a worker serves one and moves it to done, writing done_efd when
  * done was empty; the device thread (a virtio_watch_fd callback) pushes what is
- * done, so only the device thread writes the used ring. Reset waits for
- * `running` to drop to 0. free[] belongs to the device thread (device lock).
+ * done, so only the device thread writes the used ring. A reset does not
+ * wait: it bumps `gen`, so what workers still serve is dropped when done, and
+ * the device reads as resetting until `running` drops to 0. free[] and gen
+ * belong to the device thread and the reset (device lock).
  */
 struct blk_pool {
 	pthread_mutex_t lock;
-	pthread_cond_t work, idle;
+	pthread_cond_t work;
 	unsigned todo[BLK_INFLIGHT], todo_head, ntodo;   /* FIFO of slot numbers */
 	unsigned done[BLK_INFLIGHT], ndone;
 	unsigned running;                                /* slots a worker is serving */
 	unsigned free[BLK_INFLIGHT], nfree;
+	unsigned gen;
 	int done_efd;
 	unsigned nworkers;                               /* 0: serve inline (unit tests) */
 	struct blk_slot *slot;
@@ -392,6 +396,7 @@ static bool pool_feed(struct blk *b, struct virtq *q)
 		if (r < 0 || blk_check(b, &p->slot[s].req) < 0)
 			return false;
 		p->nfree--;
+		p->slot[s].gen = p->gen;
 		pthread_mutex_lock(&p->lock);
 		p->todo[(p->todo_head + p->ntodo++) % BLK_INFLIGHT] = s;
 		pthread_cond_signal(&p->work);
@@ -435,7 +440,7 @@ static void blk_done(struct virtio_dev *d, void *arg)
 	p->ndone = 0;
 	pthread_mutex_unlock(&p->lock);
 	for (unsigned i = 0; i < n; i++) {
-		if (q->ready && !q->broken)
+		if (p->slot[done[i]].gen == p->gen && q->ready && !q->broken)
 			blk_complete(d, q, p->slot[done[i]].req.head, p->slot[done[i]].used);
 		p->free[p->nfree++] = done[i];
 	}
@@ -465,8 +470,6 @@ static void pool_work(struct blk *b, struct blk_ctx *c)
 		p->running--;
 		wake = p->ndone == 0;
 		p->done[p->ndone++] = s;
-		if (!p->running)
-			pthread_cond_broadcast(&p->idle);
 		if (wake && eventfd_write(p->done_efd, 1) < 0)
 			guest_warn("%s: completion: %s", b->dev->name, strerror(errno));
 	}
@@ -516,20 +519,33 @@ static int blk_start(struct virtio_dev *d)
 	return 0;
 }
 
-/* (vCPU, device lock held) Reset: forget queued requests, wait for the ones being served. */
+/*
+ * (vCPU, device lock held) Reset without waiting (a hung disk must not stall
+ * the vCPU): queued and finished requests are forgotten now, those being
+ * served are dropped when their worker is done (blk_done sees an old gen).
+ */
 static void blk_reset(struct virtio_dev *d)
 {
 	struct blk_pool *p = &((struct blk *)d->priv)->pool;
 
 	pthread_mutex_lock(&p->lock);
-	p->ntodo = 0;
-	while (p->running)
-		pthread_cond_wait(&p->idle, &p->lock);
-	p->ndone = 0;
+	p->gen++;
+	for (; p->ntodo; p->ntodo--, p->todo_head = (p->todo_head + 1) % BLK_INFLIGHT)
+		p->free[p->nfree++] = p->todo[p->todo_head];
+	while (p->ndone)
+		p->free[p->nfree++] = p->done[--p->ndone];
 	pthread_mutex_unlock(&p->lock);
-	for (unsigned i = 0; i < BLK_INFLIGHT; i++)
-		p->free[i] = i;
-	p->nfree = BLK_INFLIGHT;
+}
+
+/* (vCPU) Whether a worker still serves a request, so guest memory may still be written. */
+static bool blk_resetting(struct virtio_dev *d)
+{
+	struct blk_pool *p = &((struct blk *)d->priv)->pool;
+
+	pthread_mutex_lock(&p->lock);
+	bool busy = p->running != 0;
+	pthread_mutex_unlock(&p->lock);
+	return busy;
 }
 
 #define BLK_OPS(extra) { \
@@ -545,6 +561,7 @@ static void blk_reset(struct virtio_dev *d)
 	.config_read = blk_config_read, \
 	.process = blk_process, \
 	.reset = blk_reset, \
+	.resetting = blk_resetting, \
 	.start = blk_start, \
 }
 /* Read-only disks offer RO and neither DISCARD nor WRITE_ZEROES. */
@@ -669,7 +686,6 @@ void virtio_blk_attach(struct vm *vm, struct blk *b)
 	b->dev = virtio_dev_create(vm, b->ro ? &blk_ops_ro : &blk_ops_rw, b, b->path);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->work, NULL);
-	pthread_cond_init(&p->idle, NULL);
 	p->done_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (p->done_efd < 0 || virtio_watch_fd(b->dev, p->done_efd, 0, blk_done, b) < 0)
 		fatal(EXIT_RUNTIME, "%s (%s): cannot set up the I/O workers", b->dev->name, b->path);

@@ -165,6 +165,8 @@ static uint64_t common_read(struct virtio_dev *d, unsigned off, unsigned size)
 	put_le(b + 0x10, 2, d->config_vector);
 	put_le(b + 0x12, 2, d->ops->nqueues);
 	b[0x14] = __atomic_load_n(&d->status, __ATOMIC_ACQUIRE);
+	if (!b[0x14] && d->ops->resetting && d->ops->resetting(d))
+		b[0x14] = d->status_at_reset;
 	b[0x15] = __atomic_load_n(&d->config_gen, __ATOMIC_ACQUIRE);
 	put_le(b + 0x16, 2, d->queue_sel);
 	if (q) {
@@ -185,7 +187,10 @@ static uint64_t common_read(struct virtio_dev *d, unsigned off, unsigned size)
 
 static void vp_reset(struct virtio_dev *d)
 {
-	__atomic_store_n(&d->status, 0, __ATOMIC_RELEASE);
+	uint8_t old = __atomic_exchange_n(&d->status, 0, __ATOMIC_ACQ_REL);
+
+	if (old)
+		d->status_at_reset = old;
 	d->driver_features = 0;
 	d->dfselect = d->gfselect = 0;
 	d->queue_sel = 0;

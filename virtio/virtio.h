@@ -136,8 +136,14 @@ struct virtio_ops {
 	void (*config_write)(struct virtio_dev *d, unsigned off, const void *buf, unsigned len);
 	/* (device) queue q was kicked, or the driver just became DRIVER_OK. */
 	void (*process)(struct virtio_dev *d, struct virtq *q);
-	/* (vCPU) the driver reset the device: drop in-flight state. Optional. */
+	/* (vCPU) the driver reset the device: drop in-flight state, without waiting for it. Optional. */
 	void (*reset)(struct virtio_dev *d);
+	/*
+	 * (vCPU) true while work from before the last reset may still write guest
+	 * memory; device_status reads non-zero until then (virtio 1.2 4.1.4.3.2:
+	 * the driver waits for 0). Optional.
+	 */
+	bool (*resetting)(struct virtio_dev *d);
 	/* (vCPU) DRIVER_OK was set. Optional. */
 	void (*activate)(struct virtio_dev *d);
 	/*
@@ -185,6 +191,7 @@ struct virtio_dev {
 	uint16_t queue_sel;
 	uint16_t config_vector;
 	uint8_t status;              /* atomics: the device thread ORs in NEEDS_RESET */
+	uint8_t status_at_reset;     /* what device_status reads while ops->resetting */
 	uint8_t config_gen;
 	uint8_t isr;
 	struct virtio_stats stats;

@@ -2,10 +2,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -721,7 +727,24 @@ static void test_pool_inflight(void)
 	CHECK(!(mmio_rd(STAT, 1) & VIRTIO_S_NEEDS_RESET));
 }
 
-/* A reset returns only when no worker touches guest memory any more; the device then starts over. */
+/* The driver's side of a reset (virtio 1.2 4.1.4.3.2): write 0, wait until status reads 0. */
+static bool reset_and_wait(void)
+{
+	pthread_mutex_lock(&vm.io_lock);
+	mmio_wr(STAT, 1, 0);
+	pthread_mutex_unlock(&vm.io_lock);
+	for (int i = 0; i < 5000; i++) {
+		pthread_mutex_lock(&vm.io_lock);
+		uint64_t st = mmio_rd(STAT, 1);
+		pthread_mutex_unlock(&vm.io_lock);
+		if (st == 0)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* Once status reads 0 after a reset, no worker touches guest memory; the device then starts over. */
 static void test_pool_reset(void)
 {
 	pool_setup();
@@ -730,9 +753,7 @@ static void test_pool_reset(void)
 			mreq_put(i, 0, i);
 		kick();
 		usleep((useconds_t)(round * 50));
-		pthread_mutex_lock(&vm.io_lock);
-		mmio_wr(STAT, 1, 0);
-		pthread_mutex_unlock(&vm.io_lock);
+		CHECK(reset_and_wait());
 		uint16_t used = __atomic_load_n(&U()->idx, __ATOMIC_ACQUIRE);
 		memset(ram + DATA, 0x5A, MREQS * MSTRIDE);
 		usleep(2000);
@@ -752,6 +773,79 @@ static void test_pool_reset(void)
 	kick();
 	CHECK(wait_used(MREQS));
 	CHECK(matches_pattern(ram + DATA + 63 * MSTRIDE, 7 * 63 * 512, 512));
+}
+
+#define HUNG 0x200000u        /* a page of RAM no other test uses */
+
+/* Resolve the userfaultfd-missing page at ram + HUNG after 3 s, or at once when hung_release is set. */
+static int hung_uffd;
+static atomic_bool hung_release;
+static void *hung_resolver(void *arg)
+{
+	for (int i = 0; i < 300 && !atomic_load(&hung_release); i++)
+		usleep(10000);
+	struct uffdio_zeropage z = { .range = { (uintptr_t)(ram + HUNG), 4096 } };
+	(void)!ioctl(hung_uffd, UFFDIO_ZEROPAGE, &z);
+	return arg;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/*
+ * Regression: a reset with a request stuck in a worker (its buffer faults and
+ * nothing resolves the fault: a hung disk) must not wait for it under the I/O
+ * lock. It returns at once; status reads non-zero until the worker is done;
+ * the stale request is never completed; the device then works again.
+ */
+static void test_pool_reset_hung(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .range = { (uintptr_t)(ram + HUNG), 4096 },
+				       .mode = UFFDIO_REGISTER_MODE_MISSING };
+	pthread_t t;
+
+	hung_uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (hung_uffd < 0 || ioctl(hung_uffd, UFFDIO_API, &api) < 0) {
+		if (hung_uffd >= 0)
+			close(hung_uffd);
+		SKIP("no userfaultfd here to make a request hang");
+	}
+	pool_setup();
+	CHECK(madvise(ram + HUNG, 4096, MADV_DONTNEED) == 0);
+	CHECK(ioctl(hung_uffd, UFFDIO_REGISTER, &reg) == 0);
+	atomic_store(&hung_release, false);
+	CHECK(pthread_create(&t, NULL, hung_resolver, NULL) == 0);
+	mreq_put(0, 0, 9);
+	set_desc(1, HUNG, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);   /* read into the missing page */
+	set_desc(2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+	kick();
+	struct pollfd pf = { hung_uffd, POLLIN, 0 };
+	CHECK(poll(&pf, 1, 2000) == 1);     /* the worker is stuck in the fault */
+	double t0 = now_s();
+	pthread_mutex_lock(&vm.io_lock);
+	mmio_wr(STAT, 1, 0);
+	pthread_mutex_unlock(&vm.io_lock);
+	CHECK(now_s() - t0 < 1.0);
+	CHECK(mmio_rd(STAT, 1) != 0);      /* still resetting */
+	atomic_store(&hung_release, true);
+	CHECK(pthread_join(t, NULL) == 0);
+	CHECK(reset_and_wait());
+	CHECK(__atomic_load_n(&U()->idx, __ATOMIC_ACQUIRE) == 0);
+	struct uffdio_range r = { (uintptr_t)(ram + HUNG), 4096 };
+	CHECK(ioctl(hung_uffd, UFFDIO_UNREGISTER, &r) == 0);
+	close(hung_uffd);
+	memset(ram + DESC, 0, 0x3000);
+	pthread_mutex_lock(&vm.io_lock);
+	driver_init_q(0, MQ);
+	pthread_mutex_unlock(&vm.io_lock);
+	mreq_put(0, 0, 5);
+	kick();
+	CHECK(wait_used(1) && matches_pattern(ram + DATA, 5 * 512, 512));
 }
 
 /* A malformed chain among good ones: the device fails, and completes nothing after it. */
@@ -868,7 +962,9 @@ static void test_read_only_file(void)
 
 int main(void)
 {
-	ram = aligned_alloc(4096, RAM_SIZE);
+	ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ram == MAP_FAILED)
+		return 1;
 	RUN(test_pci_identity);
 	RUN(test_features_and_status);
 	RUN(test_queue_config);
@@ -889,6 +985,7 @@ int main(void)
 	RUN(test_device_thread);
 	RUN(test_pool_inflight);
 	RUN(test_pool_reset);
+	RUN(test_pool_reset_hung);
 	RUN(test_pool_malformed);
 	unlink(disk);
 	return UNIT_DONE();

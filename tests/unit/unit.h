@@ -7,6 +7,10 @@
 
 static int unit_fail_count;
 static int unit_total_failed;
+static const char *unit_skip_why;
+
+/* Inside a test: it cannot run here (say why); it is reported as SKIP, never as PASS. */
+#define SKIP(why) do { unit_skip_why = (why); return; } while (0)
 
 #define CHECK(cond) do { \
 	if (!(cond)) { \
@@ -17,8 +21,12 @@ static int unit_total_failed;
 
 #define RUN(fn) do { \
 	unit_fail_count = 0; \
+	unit_skip_why = NULL; \
 	fn(); \
-	printf("%s %s\n", unit_fail_count ? "FAIL" : "PASS", #fn); \
+	if (unit_skip_why && !unit_fail_count) \
+		printf("SKIP %s: %s\n", #fn, unit_skip_why); \
+	else \
+		printf("%s %s\n", unit_fail_count ? "FAIL" : "PASS", #fn); \
 	unit_total_failed += unit_fail_count != 0; \
 } while (0)
 
