@@ -182,11 +182,16 @@ static void cfg_write(struct pci_dev *d, unsigned reg, uint32_t v, unsigned size
 {
 	for (unsigned i = 0; i < size; i++) {
 		uint8_t m = d->wmask[reg + i], b = (uint8_t)(v >> (8 * i));
-		d->cfg[reg + i] = (uint8_t)((d->cfg[reg + i] & ~m) | (b & m));
+		pci_cfg_put(d, reg + i, 1, (pci_cfg_get(d, reg + i, 1) & ~m) | (b & m));
 	}
 	if (overlaps(reg, size, PCI_BAR0, PCI_BAR0 + 24) || overlaps(reg, size, PCI_COMMAND, PCI_COMMAND + 2))
 		for (int i = 0; i < PCI_NUM_BARS; i++)
 			bar_sync(d, i);
+	/* Interrupt Disable deasserts the function's INTx (PCI 3.0 6.2.2) */
+	if (overlaps(reg, size, PCI_COMMAND, PCI_COMMAND + 2) &&
+	    (pci_cfg_get(d, PCI_COMMAND, 2) & PCI_CMD_INTX_OFF) && d->vm && d->vm->pci)
+		for (int pin = 0; pin < 4; pin++)
+			pci_set_intx(d, pin, false);
 	if (d->cfg_write && reg >= PCI_CAP_START)
 		d->cfg_write(d, reg, size);
 }

@@ -129,18 +129,22 @@ struct pci_dev *pci_dev_get(struct vm *vm, unsigned slot);
 void pci_cfg_access(struct pci_bus *bus, unsigned devfn, unsigned reg, uint64_t *val,
 		    unsigned size, bool is_write);
 
-/* Little-endian helpers on config bytes. */
+/*
+ * Little-endian helpers on config bytes. Each byte is a relaxed atomic: vCPUs
+ * write config space under io_lock while device threads read bits of it (the
+ * command register, MSI-X control) without that lock.
+ */
 static inline uint32_t pci_cfg_get(const struct pci_dev *d, unsigned off, unsigned size)
 {
 	uint32_t v = 0;
 	for (unsigned i = 0; i < size && off + i < PCI_CFG_SIZE; i++)
-		v |= (uint32_t)d->cfg[off + i] << (8 * i);
+		v |= (uint32_t)__atomic_load_n(&d->cfg[off + i], __ATOMIC_RELAXED) << (8 * i);
 	return v;
 }
 static inline void pci_cfg_put(struct pci_dev *d, unsigned off, unsigned size, uint32_t v)
 {
 	for (unsigned i = 0; i < size && off + i < PCI_CFG_SIZE; i++)
-		d->cfg[off + i] = (uint8_t)(v >> (8 * i));
+		__atomic_store_n(&d->cfg[off + i], (uint8_t)(v >> (8 * i)), __ATOMIC_RELAXED);
 }
 
 /* ---- MSI-X (dev/msix.c): table and PBA emulated, each usable vector an eventfd ---- */

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.." || exit 2
 LOG=build/test.log
 mkdir -p build
 : > "$LOG"
-SUITES=${TESTS:-unit cli guest nested}
+SUITES=${TESTS:-unit tsan cli guest nested}
 
 run_suite() {
 	echo "== $1" | tee -a "$LOG"
@@ -27,6 +27,20 @@ for s in $SUITES; do
 			if [ $rc -ne 0 ] && ! grep -q "^FAIL" build/unit.out; then
 				echo "FAIL $(basename "$t"): exited with status $rc" | tee -a "$LOG"
 			fi
+		done ;;
+	tsan)   # the unit tests again under ThreadSanitizer: one line per binary, a data race fails it
+		echo "== tsan" | tee -a "$LOG"
+		for t in build/tsan/test_*; do
+			[ -x "$t" ] || continue
+			n=$(basename "$t")
+			TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$t" > "build/tsan-$n.log" 2>&1
+			rc=$?
+			case $rc in
+			0) echo "PASS tsan-$n" ;;
+			66) echo "FAIL tsan-$n: data race, see build/tsan-$n.log"
+			    grep -m1 -A6 'WARNING: ThreadSanitizer' "build/tsan-$n.log" | sed 's/^/    /' ;;
+			*) echo "FAIL tsan-$n: exited with status $rc, see build/tsan-$n.log" ;;
+			esac | tee -a "$LOG"
 		done ;;
 	cli)    run_suite cli sh tests/cli.sh ;;
 	guest)  run_suite guest sh tests/guest/run.sh ;;

@@ -56,6 +56,15 @@ static bool raise_irq(struct virtio_dev *d, uint16_t vec, uint8_t isr_bit)
 	if (pci_cfg_get(&d->pci, PCI_COMMAND, 2) & PCI_CMD_INTX_OFF)
 		return false;
 	intx_set(d, true);
+	/*
+	 * A vCPU may have enabled MSI-X or set Interrupt Disable since the checks
+	 * above; it deasserts INTx after its write (under the INTx lock), so
+	 * looking again after ours leaves no line asserted that nobody clears.
+	 */
+	if (msix_enabled(&d->msix) || (pci_cfg_get(&d->pci, PCI_COMMAND, 2) & PCI_CMD_INTX_OFF)) {
+		intx_set(d, false);
+		return msix_enabled(&d->msix) && msix_notify(&d->msix, vec);
+	}
 	return true;
 }
 
@@ -469,8 +478,11 @@ static void vp_cfg_read(struct pci_dev *p, unsigned off, unsigned size)
 static void vp_cfg_write(struct pci_dev *p, unsigned off, unsigned size)
 {
 	struct virtio_dev *d = p->priv;
-	if (off < d->msix.cap + 4 && d->msix.cap + 2 < off + size)
+	if (off < d->msix.cap + 4 && d->msix.cap + 2 < off + size) {
 		msix_control_written(&d->msix);
+		if (msix_enabled(&d->msix))
+			intx_set(d, false);   /* with MSI-X on, INTx stays quiet (PCI 3.0 6.8.2) */
+	}
 	vp_window(d, off, size, true);
 }
 

@@ -18,7 +18,7 @@
 #include "../../virtio/virtio.h"
 
 void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
-static int irq_pin = -1, irq_level = -1;
+static _Atomic int irq_pin = -1, irq_level = -1;
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; irq_pin = (int)pin; irq_level = level; }
 #include "no_kvm_msi.h"
 
@@ -41,8 +41,8 @@ enum { DFSEL = 0, DF = 4, GFSEL = 8, GF = 0xC, CFGVEC = 0x10, NUMQ = 0x12, STAT 
 #define MSIX_TABLE 0x4000
 #define MSIX_PBA   0x5000
 
-static struct vm vm;
-static struct pci_bus *old_buses[32];
+static struct vm *vm;
+static struct vm *old_vms[64];
 static unsigned nold;
 static uint8_t *ram;
 static struct virtio_dev *d;
@@ -71,45 +71,50 @@ static void make_disk(uint64_t bytes)
 static uint64_t mmio_rd(uint64_t off, unsigned size)
 {
 	uint64_t v = 0;
-	CHECK(io_dispatch(&vm.io, IO_MMIO, bar + off, &v, size, false));
+	CHECK(io_dispatch(&vm->io, IO_MMIO, bar + off, &v, size, false));
 	return v;
 }
 
 static void mmio_wr(uint64_t off, unsigned size, uint64_t v)
 {
-	CHECK(io_dispatch(&vm.io, IO_MMIO, bar + off, &v, size, true));
+	CHECK(io_dispatch(&vm->io, IO_MMIO, bar + off, &v, size, true));
 }
 
 static uint32_t cfg_rd(unsigned reg, unsigned size)
 {
 	uint64_t v = 0;
-	pci_cfg_access(vm.pci, (unsigned)d->pci.slot << 3, reg, &v, size, false);
+	pci_cfg_access(vm->pci, (unsigned)d->pci.slot << 3, reg, &v, size, false);
 	return (uint32_t)v;
 }
 
 static void cfg_wr(unsigned reg, unsigned size, uint32_t val)
 {
 	uint64_t v = val;
-	pci_cfg_access(vm.pci, (unsigned)d->pci.slot << 3, reg, &v, size, true);
+	pci_cfg_access(vm->pci, (unsigned)d->pci.slot << 3, reg, &v, size, true);
 }
 
 static void vm_setup(const char *opts)
 {
 	char spec[128];
-	if (vm.pci && nold < ARRAY_SIZE(old_buses))
-		old_buses[nold++] = vm.pci;     /* keep old devices reachable */
-	memset(&vm, 0, sizeof(vm));
-	vm.vm_fd = -1;
-	vm.mem = (struct guest_mem){ ram, RAM_SIZE, 0 };
-	memset(ram, 0, RAM_SIZE);
-	CHECK(pci_init(&vm) == 0);
+	if (vm && nold < ARRAY_SIZE(old_vms))
+		old_vms[nold++] = vm;            /* keep old devices reachable */
+	/*
+	 * A fresh VM and RAM each time, never freed: threads of earlier devices
+	 * still run and must not see their VM or rings change under them.
+	 */
+	vm = calloc(1, sizeof(*vm));
+	ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(vm != NULL && ram != MAP_FAILED);
+	vm->vm_fd = -1;
+	vm->mem = (struct guest_mem){ ram, RAM_SIZE, 0 };
+	CHECK(pci_init(vm) == 0);
 	if (disk[0])
 		unlink(disk);      /* the previous device keeps its descriptor */
 	make_disk(DISK_SECTORS * 512ull);
 	snprintf(spec, sizeof(spec), "%s%s", disk, opts);
-	virtio_blk_create(&vm, spec);
-	d = virtio_dev_get(&vm, 0);
-	CHECK(d != NULL && virtio_dev_get(&vm, 1) == NULL);
+	virtio_blk_create(vm, spec);
+	d = virtio_dev_get(vm, 0);
+	CHECK(d != NULL && virtio_dev_get(vm, 1) == NULL);
 	bar = d->pci.bar[0].mapped;
 	cfg_wr(PCI_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_MASTER);
 }
@@ -536,7 +541,8 @@ static void test_intx_fallback(void)
 	driver_init(0);
 	CHECK(cfg_rd(PCI_INT_PIN, 1) == 1);
 	cfg_wr(d->msix.cap + 2, 2, 0);             /* the guest turns MSI-X off */
-	irq_pin = irq_level = -1;
+	irq_pin = -1;
+	irq_level = -1;
 	CHECK(blk_req(0, 0, DATA, 512, true, NULL) == 0);
 	CHECK(irq_pin == 17 && irq_level == 0);     /* slot 1, INTA -> IOAPIC pin 17, active low */
 	CHECK(efd_count(d->msix.v[1].efd) == 0);
@@ -545,9 +551,16 @@ static void test_intx_fallback(void)
 	cfg_wr(PCI_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_INTX_OFF);
 	irq_level = -1;
 	CHECK(blk_req(0, 0, DATA, 512, true, NULL) == 0 && irq_level == -1);
-	cfg_wr(d->msix.cap + 2, 2, 0x8000);         /* MSI-X back on: INTA stays quiet */
 	cfg_wr(PCI_COMMAND, 2, PCI_CMD_MEMORY);
-	CHECK(blk_req(0, 0, DATA, 512, true, NULL) == 0 && irq_level == -1);
+	CHECK(blk_req(0, 0, DATA, 512, true, NULL) == 0 && irq_level == 0);   /* asserted, not yet acknowledged */
+	cfg_wr(PCI_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_INTX_OFF);
+	CHECK(irq_level == 1);                      /* Interrupt Disable releases the line */
+	cfg_wr(PCI_COMMAND, 2, PCI_CMD_MEMORY);
+	CHECK(blk_req(0, 0, DATA, 512, true, NULL) == 0 && irq_level == 0);
+	cfg_wr(d->msix.cap + 2, 2, 0x8000);         /* MSI-X back on: the asserted line is released */
+	CHECK(irq_level == 1);
+	irq_level = -1;
+	CHECK(blk_req(0, 0, DATA, 512, true, NULL) == 0 && irq_level == -1);   /* and INTA stays quiet */
 }
 
 static void test_stats(void)
@@ -558,7 +571,7 @@ static void test_stats(void)
 	driver_init(0);
 	CHECK(blk_req(0, 0, DATA, 512, true, NULL) == 0);
 	FILE *f = open_memstream(&out, &len);
-	virtio_print_stats(&vm, f);
+	virtio_print_stats(vm, f);
 	fclose(f);
 	CHECK(strstr(out, "virtio-blk 00:01.0") && strstr(out, "requests 1, bytes 512, interrupts 1"));
 	free(out);
@@ -584,9 +597,9 @@ static void thread_req(uint64_t sector, uint16_t idx)
 	set_desc(2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
 	A()->ring[A()->idx % 8] = 0;
 	__atomic_store_n(&A()->idx, (uint16_t)(A()->idx + 1), __ATOMIC_RELEASE);
-	pthread_mutex_lock(&vm.io_lock);
+	pthread_mutex_lock(&vm->io_lock);
 	mmio_wr(NOTIFY, 2, 0);
-	pthread_mutex_unlock(&vm.io_lock);
+	pthread_mutex_unlock(&vm->io_lock);
 	CHECK(wait_used(idx));
 	CHECK(ram[STATUS] == 0 && matches_pattern(ram + DATA, sector * 512, 512));
 }
@@ -604,27 +617,27 @@ static void test_device_thread(void)
 {
 	static int wfd;
 	vm_setup("");
-	vm.opt.no_sandbox = true;
-	pthread_mutex_init(&vm.io_lock, NULL);
+	vm->opt.no_sandbox = true;
+	pthread_mutex_init(&vm->io_lock, NULL);
 	wfd = eventfd(0, EFD_NONBLOCK);
 	CHECK(virtio_watch_fd(d, wfd, 0, on_watch, &wfd) == 0);
-	CHECK(virtio_start(&vm) == 0);
+	CHECK(virtio_start(vm) == 0);
 	CHECK(eventfd_write(wfd, 1) == 0);
 	for (int i = 0; i < 2000 && !atomic_load(&watch_calls); i++)
 		usleep(1000);
 	CHECK(atomic_load(&watch_calls) == 1);
-	pthread_mutex_lock(&vm.io_lock);
+	pthread_mutex_lock(&vm->io_lock);
 	driver_init(0);
-	pthread_mutex_unlock(&vm.io_lock);
+	pthread_mutex_unlock(&vm->io_lock);
 	for (uint16_t i = 1; i <= 20; i++)
 		thread_req(i, i);
 	CHECK(d->stats.requests == 20 && d->stats.kicks >= 20 && d->stats.kicks_exit == 20);
 	/* reset while the thread is live, then start over */
-	pthread_mutex_lock(&vm.io_lock);
+	pthread_mutex_lock(&vm->io_lock);
 	mmio_wr(STAT, 1, 0);
 	memset(ram + DESC, 0, 0x3000);
 	driver_init(0);
-	pthread_mutex_unlock(&vm.io_lock);
+	pthread_mutex_unlock(&vm->io_lock);
 	thread_req(5, 1);
 }
 
@@ -654,9 +667,9 @@ static void mreq_put(unsigned i, uint32_t type, uint64_t sector)
 
 static void kick(void)
 {
-	pthread_mutex_lock(&vm.io_lock);
+	pthread_mutex_lock(&vm->io_lock);
 	mmio_wr(NOTIFY, 2, 0);
-	pthread_mutex_unlock(&vm.io_lock);
+	pthread_mutex_unlock(&vm->io_lock);
 }
 
 /* Threads of this process named `comm`. */
@@ -686,12 +699,12 @@ static unsigned count_threads(const char *comm)
 static void pool_setup(void)
 {
 	vm_setup("");
-	vm.opt.no_sandbox = true;
-	pthread_mutex_init(&vm.io_lock, NULL);
-	CHECK(virtio_start(&vm) == 0);
-	pthread_mutex_lock(&vm.io_lock);
+	vm->opt.no_sandbox = true;
+	pthread_mutex_init(&vm->io_lock, NULL);
+	CHECK(virtio_start(vm) == 0);
+	pthread_mutex_lock(&vm->io_lock);
 	driver_init_q(VIRTIO_BIT(VIRTIO_F_EVENT_IDX), MQ);
-	pthread_mutex_unlock(&vm.io_lock);
+	pthread_mutex_unlock(&vm->io_lock);
 }
 
 static void test_pool_inflight(void)
@@ -730,13 +743,13 @@ static void test_pool_inflight(void)
 /* The driver's side of a reset (virtio 1.2 4.1.4.3.2): write 0, wait until status reads 0. */
 static bool reset_and_wait(void)
 {
-	pthread_mutex_lock(&vm.io_lock);
+	pthread_mutex_lock(&vm->io_lock);
 	mmio_wr(STAT, 1, 0);
-	pthread_mutex_unlock(&vm.io_lock);
+	pthread_mutex_unlock(&vm->io_lock);
 	for (int i = 0; i < 5000; i++) {
-		pthread_mutex_lock(&vm.io_lock);
+		pthread_mutex_lock(&vm->io_lock);
 		uint64_t st = mmio_rd(STAT, 1);
-		pthread_mutex_unlock(&vm.io_lock);
+		pthread_mutex_unlock(&vm->io_lock);
 		if (st == 0)
 			return true;
 		usleep(1000);
@@ -763,9 +776,9 @@ static void test_pool_reset(void)
 			clean &= ram[DATA + i] == 0x5A;
 		CHECK(clean);
 		memset(ram + DESC, 0, 0x3000);
-		pthread_mutex_lock(&vm.io_lock);
+		pthread_mutex_lock(&vm->io_lock);
 		driver_init_q(0, MQ);
-		pthread_mutex_unlock(&vm.io_lock);
+		pthread_mutex_unlock(&vm->io_lock);
 	}
 	/* all slots came back: a full batch completes */
 	for (unsigned i = 0; i < MREQS; i++)
@@ -805,8 +818,7 @@ static double now_s(void)
 static void test_pool_reset_hung(void)
 {
 	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = { .range = { (uintptr_t)(ram + HUNG), 4096 },
-				       .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
 	pthread_t t;
 
 	hung_uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
@@ -816,20 +828,25 @@ static void test_pool_reset_hung(void)
 		SKIP("no userfaultfd here to make a request hang");
 	}
 	pool_setup();
+	reg.range = (struct uffdio_range){ (uintptr_t)(ram + HUNG), 4096 };
 	CHECK(madvise(ram + HUNG, 4096, MADV_DONTNEED) == 0);
 	CHECK(ioctl(hung_uffd, UFFDIO_REGISTER, &reg) == 0);
 	atomic_store(&hung_release, false);
 	CHECK(pthread_create(&t, NULL, hung_resolver, NULL) == 0);
-	mreq_put(0, 0, 9);
+	struct { uint32_t type, reserved; uint64_t sector; } h = { 0, 0, 9 };
+	memcpy(ram + HDR, &h, sizeof(h));
+	set_desc(0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
 	set_desc(1, HUNG, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);   /* read into the missing page */
 	set_desc(2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+	A()->ring[0] = 0;
+	__atomic_store_n(&A()->idx, 1, __ATOMIC_RELEASE);
 	kick();
 	struct pollfd pf = { hung_uffd, POLLIN, 0 };
 	CHECK(poll(&pf, 1, 2000) == 1);     /* the worker is stuck in the fault */
 	double t0 = now_s();
-	pthread_mutex_lock(&vm.io_lock);
+	pthread_mutex_lock(&vm->io_lock);
 	mmio_wr(STAT, 1, 0);
-	pthread_mutex_unlock(&vm.io_lock);
+	pthread_mutex_unlock(&vm->io_lock);
 	CHECK(now_s() - t0 < 1.0);
 	CHECK(mmio_rd(STAT, 1) != 0);      /* still resetting */
 	atomic_store(&hung_release, true);
@@ -840,12 +857,38 @@ static void test_pool_reset_hung(void)
 	CHECK(ioctl(hung_uffd, UFFDIO_UNREGISTER, &r) == 0);
 	close(hung_uffd);
 	memset(ram + DESC, 0, 0x3000);
-	pthread_mutex_lock(&vm.io_lock);
+	pthread_mutex_lock(&vm->io_lock);
 	driver_init_q(0, MQ);
-	pthread_mutex_unlock(&vm.io_lock);
+	pthread_mutex_unlock(&vm->io_lock);
 	mreq_put(0, 0, 5);
 	kick();
 	CHECK(wait_used(1) && matches_pattern(ram + DATA, 5 * 512, 512));
+}
+
+/*
+ * Regression: the device thread raises interrupts while a vCPU turns MSI-X
+ * and Interrupt Disable on and off (config bytes read and written from two
+ * threads: TSan checks them). Once MSI-X is on for good, INTA must be
+ * deasserted, whatever the interleaving was.
+ */
+static void test_intx_msix_race(void)
+{
+	pool_setup();
+	for (unsigned round = 0; round < 100; round++) {
+		mreq_put(0, 0, round);
+		kick();
+		pthread_mutex_lock(&vm->io_lock);
+		cfg_wr(d->msix.cap + 2, 2, round & 1 ? 0x8000 : 0);
+		cfg_wr(PCI_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_MASTER | (round & 2 ? PCI_CMD_INTX_OFF : 0));
+		pthread_mutex_unlock(&vm->io_lock);
+		CHECK(wait_used((uint16_t)(round + 1)));
+	}
+	pthread_mutex_lock(&vm->io_lock);
+	cfg_wr(d->msix.cap + 2, 2, 0x8000);
+	cfg_wr(PCI_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_MASTER);
+	pthread_mutex_unlock(&vm->io_lock);
+	usleep(20000);
+	CHECK(!d->pci.intx[0] && atomic_load(&irq_level) != 0);
 }
 
 /* A malformed chain among good ones: the device fails, and completes nothing after it. */
@@ -866,11 +909,11 @@ static void test_pool_malformed(void)
 	CHECK(mmio_rd(STAT, 1) & VIRTIO_S_NEEDS_RESET);
 	usleep(20000);
 	CHECK(__atomic_load_n(&U()->idx, __ATOMIC_ACQUIRE) <= 8);
-	pthread_mutex_lock(&vm.io_lock);
+	pthread_mutex_lock(&vm->io_lock);
 	mmio_wr(STAT, 1, 0);
 	memset(ram + DESC, 0, 0x3000);
 	driver_init_q(0, MQ);
-	pthread_mutex_unlock(&vm.io_lock);
+	pthread_mutex_unlock(&vm->io_lock);
 	mreq_put(0, 0, 5);
 	kick();
 	CHECK(wait_used(1) && matches_pattern(ram + DATA, 5 * 512, 512));
@@ -962,9 +1005,6 @@ static void test_read_only_file(void)
 
 int main(void)
 {
-	ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (ram == MAP_FAILED)
-		return 1;
 	RUN(test_pci_identity);
 	RUN(test_features_and_status);
 	RUN(test_queue_config);
@@ -987,6 +1027,7 @@ int main(void)
 	RUN(test_pool_reset);
 	RUN(test_pool_reset_hung);
 	RUN(test_pool_malformed);
+	RUN(test_intx_msix_race);
 	unlink(disk);
 	return UNIT_DONE();
 }
