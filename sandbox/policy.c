@@ -78,7 +78,9 @@ static const struct sb_syscall blk_sys[] = {
 	{ SYS_ioctl, SB_IOCTL },
 	SB_COMMON,
 };
-static const struct sb_ioctl blk_ioctl[] = { { SB_FD_VM, KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" }, SB_TTY_IOCTLS };
+static const struct sb_ioctl blk_ioctl[] = {
+	{ SB_FD_VM, KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" }, SB_TTY_IOCTLS,
+};
 
 /* Block I/O workers: the image file (guest memory in, guest memory out), a completion eventfd. */
 static const struct sb_syscall blk_io_sys[] = {
@@ -90,7 +92,7 @@ static const struct sb_syscall blk_io_sys[] = {
 };
 static const struct sb_ioctl blk_io_ioctl[] = { SB_TTY_IOCTLS };
 
-/* Network device thread: the tap fd (offloads follow the guest's features), its kick/interrupt eventfds. */
+/* Network device thread: the tap (its offloads follow the guest's features), kick/interrupt eventfds. */
 static const struct sb_syscall net_sys[] = {
 	{ SYS_read, SB_ANY }, { SYS_readv, SB_ANY },
 	{ SYS_poll, SB_ANY }, { SYS_ppoll, SB_ANY },

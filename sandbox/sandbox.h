@@ -110,7 +110,7 @@ enum sb_fd {
 	SB_FD_TTY,      /* "stdin": the terminal vmm put in raw mode */
 	SB_FD_COUNT
 };
-/* The fd numbers (-1: none, the rules bound to it are left out) and ids one thread's filter is built for. */
+/* What one thread's filter is built for: fd numbers (-1: none, its rules are left out), its tid. */
 struct sb_ids { int fd[SB_FD_COUNT]; pid_t tid; };
 struct sb_syscall { int nr; enum sb_check check; };
 struct sb_ioctl { enum sb_fd fd; uint32_t req; const char *name; };

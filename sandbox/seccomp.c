@@ -217,8 +217,9 @@ static void report(int nr, const ucontext_t *uc)
 	if (nr == SYS_ioctl) {
 		put(", request 0x");
 		put_num((uint32_t)uc->uc_mcontext.gregs[REG_RSI], 16);
-		put(" on fd ");
-		put_num((uint32_t)uc->uc_mcontext.gregs[REG_RDI], 10);
+		int fd = (int)uc->uc_mcontext.gregs[REG_RDI];   /* the kernel takes the low 32 bits */
+		put(fd < 0 ? " on fd -" : " on fd ");
+		put_num(fd < 0 ? -(unsigned long)fd : (unsigned long)fd, 10);
 	} else if (nr == SYS_mmap || nr == SYS_mprotect) {
 		put(", prot 0x");
 		put_num((unsigned long)uc->uc_mcontext.gregs[REG_RDX], 16);

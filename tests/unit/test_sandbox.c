@@ -550,7 +550,7 @@ static void test_real_forbidden(void)
 	expect_trap(SB_ROLE_MAIN, do_tcsets_on_file, want);
 	expect_trap(SB_ROLE_BLK_IO, do_tcsets_on_file, want);
 	expect_trap(SB_ROLE_NET, do_offload_on_vm_fd, "net thread made forbidden syscall ioctl (16), request 0x400454d0");
-	expect_trap(SB_ROLE_BLK, do_ioctl_kvm_run, "request 0xae80 on fd 4294967295\n");
+	expect_trap(SB_ROLE_BLK, do_ioctl_kvm_run, "request 0xae80 on fd -1\n");
 	/* signals to another thread */
 	expect_trap(SB_ROLE_VCPU, do_tkill_other, "vcpu thread made forbidden syscall tkill (200)");
 	expect_trap(SB_ROLE_MAIN, do_tgkill_self, "main thread made forbidden syscall tgkill (234)");
