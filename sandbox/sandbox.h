@@ -74,7 +74,8 @@ int sandbox_enter(enum sb_role role, int own_fd) MUST_CHECK;
  * Test-only hook (vmm --sandbox-selftest ROLE:CALL): the first thread that
  * enters ROLE then makes CALL (open, execve, socket, ptrace, ioctl = an
  * unlisted KVM ioctl, ioctl-fd = a request the role allows but on an fd it is
- * not bound to, write-file), which the sandbox must stop with its message.
+ * not bound to, tkill = another thread, write-file), which the sandbox must
+ * stop with its message.
  * -EINVAL for an unknown ROLE or CALL. Call before threads exist.
  */
 int sandbox_selftest_arm(const char *spec) MUST_CHECK;

@@ -15,7 +15,7 @@
 static struct { int role; char call[16]; } armed = { -1, "" };
 
 static const char *const calls[] = { "open", "execve", "socket", "ptrace", "ioctl", "ioctl-fd",
-				     "write-file" };
+				     "tkill", "write-file" };
 
 int sandbox_selftest_arm(const char *spec)
 {
@@ -75,6 +75,8 @@ void sandbox_selftest_fire(enum sb_role role, const struct sb_ids *ids)
 		syscall(SYS_ioctl, -1, KVM_SET_USER_MEMORY_REGION, 0);
 	else if (!strcmp(armed.call, "ioctl-fd"))
 		wrong_fd_ioctl(role, ids);
+	else if (!strcmp(armed.call, "tkill"))   /* another thread (the main one, or the next); signal 0 */
+		syscall(SYS_tkill, ids->tid == getpid() ? ids->tid + 1 : getpid(), 0);
 	else if (!strcmp(armed.call, "write-file"))
 		syscall(SYS_openat, AT_FDCWD, "/tmp/vmm-sandbox-selftest", O_WRONLY | O_CREAT, 0600);
 }

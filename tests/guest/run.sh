@@ -207,10 +207,10 @@ t_vblk() {
 
 # The sandbox stops each forbidden call in each thread role with a message naming it
 # (vmm --sandbox-selftest ROLE:CALL makes the role's first thread try CALL once it is sandboxed;
-# ioctl-fd: a request the role allows, on an fd its rule is not bound to).
+# ioctl-fd: a request the role allows, on an fd its rule is not bound to; tkill: another thread).
 t_sandbox() {
 	role=$1; shift
-	for call in open execve socket ptrace ioctl ioctl-fd write-file; do
+	for call in open execve socket ptrace ioctl ioctl-fd tkill write-file; do
 		guest "sandbox-$role-$call" 10 --kernel "$GDIR/hang.elf" --sandbox-selftest "$role:$call" "$@"
 		case $call in open|write-file) sys=openat ;; ioctl-fd) sys=ioctl ;; *) sys=$call ;; esac
 		[ "$st" = 1 ] || why="$why; $call: exit $st (want 1)"
