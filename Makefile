@@ -5,13 +5,19 @@ BUILD   := build
 INC     := $(BUILD)/include
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter -Wvla -Wformat=2
-CFLAGS  := -std=gnu11 -O2 -g -D_GNU_SOURCE $(WARN) -fstack-protector-strong \
+CFLAGS  := -std=gnu11 -O2 -g -D_GNU_SOURCE $(WARN) -fstack-protector-strong -fPIE \
            -isystem $(INC) -MMD -MP
-LDFLAGS := -static -Wl,-z,noexecstack -Wl,-z,relro -Wl,-z,now
-LIBFDT  := /usr/lib/x86_64-linux-gnu/libfdt.a
+# Static PIE: musl-gcc's specs link -static-pie as a dynamic PIE with Scrt1.o, so
+# name the self-relocating rcrt1.o and the PIE crt files ourselves and tell ld
+# "static, no interpreter". `file vmm` says "static-pie linked".
+MUSL_LIB := /usr/lib/x86_64-linux-musl
+CRT_BEGIN := $(MUSL_LIB)/rcrt1.o $(MUSL_LIB)/crti.o $(shell $(CC) -print-file-name=crtbeginS.o)
+CRT_END := $(shell $(CC) -print-file-name=crtendS.o) $(MUSL_LIB)/crtn.o
+LDFLAGS := -static-pie -nostartfiles -Wl,-static,--no-dynamic-linker,-z,text \
+           -Wl,-z,noexecstack -Wl,-z,relro -Wl,-z,now
 comma   := ,
 
-# Every source of the binary, in link order. vmm.c holds main().
+# Every source of the binary, in link order. vmm.c holds main(). Nothing but musl (and libgcc) is linked.
 SRCS := vmm.c kvm.c io.c log.c \
         $(sort $(wildcard boot/*.c)) \
         $(sort $(wildcard apic/*.c)) \
@@ -24,6 +30,7 @@ OBJS := $(SRCS:%.c=$(BUILD)/rel/%.o)
 .PHONY: all debug test unit guest nested bench fuzz clean demo
 all: vmm vmm-debug
 
+# Private kernel header links; the libfdt headers are for later arm64 work (no libfdt is linked).
 $(INC)/.stamp:
 	mkdir -p $(INC)
 	ln -sfn /usr/include/linux $(INC)/linux
@@ -40,9 +47,9 @@ $(BUILD)/dbg/%.o: %.c $(INC)/.stamp
 	$(CC) $(CFLAGS) -O0 -c $< -o $@
 
 vmm: $(OBJS)
-	$(CC) $(LDFLAGS) -s $^ -o $@
+	$(CC) $(LDFLAGS) -s $(CRT_BEGIN) $^ $(CRT_END) -o $@
 vmm-debug: $(SRCS:%.c=$(BUILD)/dbg/%.o)
-	$(CC) $(LDFLAGS) $^ -o $@
+	$(CC) $(LDFLAGS) $(CRT_BEGIN) $^ $(CRT_END) -o $@
 
 # ---- unit tests: host compiler, ASan+UBSan, each test links the library objects it needs ----
 UNIT_CFLAGS := -std=gnu11 -O1 -g -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \

@@ -278,7 +278,7 @@ static bool handle_exit(struct vcpu *v)
 void *kvm_vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
-	if (!v->vm->opt.no_sandbox && sandbox_enter(SB_ROLE_VCPU) < 0) {
+	if (!v->vm->opt.no_sandbox && sandbox_enter(SB_ROLE_VCPU, v->fd) < 0) {
 		fprintf(stderr, "vmm: vCPU %d: cannot enter the sandbox\n", v->id);
 		vm_request_exit(v->vm, EXIT_RUNTIME);
 		return NULL;

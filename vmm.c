@@ -445,12 +445,13 @@ int main(int argc, char **argv)
 		if (lr < 0)
 			fprintf(stderr, "vmm: warning: sandbox: no Landlock: %s\n", strerror(-lr));
 		sandbox_set_fatal_hook(console_restore);
+		sandbox_set_fds(vm->vm_fd, con.raw ? STDIN_FILENO : -1);
 	}
 	vlog("sandboxed; starting threads");
 	start_vcpus(vm);
 	if (virtio_start(vm) < 0)
 		fatal(EXIT_RUNTIME, "cannot start the device threads");
-	if (!vm->opt.no_sandbox && sandbox_enter(SB_ROLE_MAIN) < 0)
+	if (!vm->opt.no_sandbox && sandbox_enter(SB_ROLE_MAIN, -1) < 0)
 		fatal(EXIT_RUNTIME, "sandbox: cannot enter the main role");
 	int code = main_loop(vm, &con, sig_fd, timer_fd);
 	vlog("guest ended: exit status %d", code);

@@ -11,8 +11,10 @@
 /*
  * Every thread: libc internals (locks, malloc, thread exit, stdio on stderr),
  * the SIGSYS handler (write, exit_group) and exit paths that restore the
- * terminal (atexit -> console_restore -> TCSETS*) from whichever thread exits;
- * exit() flushes stdio, which may lseek a read stream.
+ * terminal (atexit or the fatal hook -> console_restore -> TCSETS on stdin)
+ * from whichever thread exits; exit() flushes stdio, which may lseek a read
+ * stream. Signals go only to the calling thread: musl's raise() and abort()
+ * use tkill on their own tid and nothing calls tgkill.
  * Listed first in each role; hot calls of a role go before them.
  */
 #define SB_COMMON \
@@ -21,17 +23,15 @@
 	{ SYS_gettimeofday, SB_ANY }, { SYS_time, SB_ANY }, \
 	{ SYS_clock_nanosleep, SB_ANY }, { SYS_nanosleep, SB_ANY }, \
 	{ SYS_sched_yield, SB_ANY }, { SYS_getpid, SB_ANY }, { SYS_gettid, SB_ANY }, \
-	{ SYS_tkill, SB_ANY }, { SYS_tgkill, SB_ANY }, \
+	{ SYS_tkill, SB_SELF }, \
 	{ SYS_rt_sigprocmask, SB_ANY }, { SYS_rt_sigaction, SB_ANY }, \
 	{ SYS_rt_sigreturn, SB_ANY }, { SYS_restart_syscall, SB_ANY }, \
 	{ SYS_mmap, SB_NO_EXEC }, { SYS_mprotect, SB_NO_EXEC }, \
 	{ SYS_munmap, SB_ANY }, { SYS_mremap, SB_ANY }, { SYS_madvise, SB_ANY }, \
 	{ SYS_brk, SB_ANY }, { SYS_exit, SB_ANY }, { SYS_exit_group, SB_ANY }
 
-/* stdio's isatty() probe on first use of stdout, and terminal restore on exit. */
-#define SB_COMMON_IOCTLS \
-	{ TIOCGWINSZ, "TIOCGWINSZ" }, { TCSETS, "TCSETS" }, \
-	{ TCSETSW, "TCSETSW" }, { TCSETSF, "TCSETSF" }
+/* Terminal restore (tcsetattr TCSANOW), on stdin only when vmm put it in raw mode. */
+#define SB_TTY_IOCTLS { SB_FD_TTY, TCSETS, "TCSETS" }
 
 /*
  * Main: one poll loop over the console, a signalfd, the --timeout timerfd and
@@ -45,14 +45,15 @@ static const struct sb_syscall main_sys[] = {
 	SB_COMMON,
 };
 static const struct sb_ioctl main_ioctl[] = {
-	{ KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" }, { TCGETS, "TCGETS" }, SB_COMMON_IOCTLS,
+	{ SB_FD_VM, KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" }, SB_TTY_IOCTLS,
 };
 
 /*
- * vCPU: KVM_RUN and register dumps on failure; the IOAPIC and PCI/MSI-X
- * emulation run here, so MSI injection, GSI routes, irqfds and ioeventfds too.
- * read/write: eventfds (stop_efd, device kicks, MSI-X pending bits) and console
- * output; poll: the UART waits (bounded) for a slow console to drain.
+ * vCPU: KVM_RUN and register dumps on failure, on its own vCPU fd only; the
+ * IOAPIC and PCI/MSI-X emulation run here, so MSI injection, GSI routes,
+ * irqfds and ioeventfds on the VM fd. read/write: eventfds (stop_efd, device
+ * kicks, MSI-X pending bits) and console output; poll: the UART waits
+ * (bounded) for a slow console to drain.
  */
 static const struct sb_syscall vcpu_sys[] = {
 	{ SYS_ioctl, SB_IOCTL }, { SYS_read, SB_ANY },
@@ -60,25 +61,38 @@ static const struct sb_syscall vcpu_sys[] = {
 	SB_COMMON,
 };
 static const struct sb_ioctl vcpu_ioctl[] = {
-	{ KVM_RUN, "KVM_RUN" }, { KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" },
-	{ KVM_SET_GSI_ROUTING, "KVM_SET_GSI_ROUTING" }, { KVM_IRQFD, "KVM_IRQFD" },
-	{ KVM_IOEVENTFD, "KVM_IOEVENTFD" }, { KVM_GET_REGS, "KVM_GET_REGS" },
-	{ KVM_GET_SREGS, "KVM_GET_SREGS" }, SB_COMMON_IOCTLS,
+	{ SB_FD_VCPU, KVM_RUN, "KVM_RUN" }, { SB_FD_VCPU, KVM_GET_REGS, "KVM_GET_REGS" },
+	{ SB_FD_VCPU, KVM_GET_SREGS, "KVM_GET_SREGS" },
+	{ SB_FD_VM, KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" },
+	{ SB_FD_VM, KVM_SET_GSI_ROUTING, "KVM_SET_GSI_ROUTING" }, { SB_FD_VM, KVM_IRQFD, "KVM_IRQFD" },
+	{ SB_FD_VM, KVM_IOEVENTFD, "KVM_IOEVENTFD" }, SB_TTY_IOCTLS,
 };
 
-/* Block I/O thread: the image file, its kick/interrupt eventfds. */
+/*
+ * Block device thread: waits on its queue's ioeventfd and the workers'
+ * completion eventfd, walks the ring, hands requests to the workers; with
+ * MSI-X off its INTx line goes through the IOAPIC (KVM_SIGNAL_MSI). No disk I/O.
+ */
 static const struct sb_syscall blk_sys[] = {
-	{ SYS_read, SB_ANY }, { SYS_poll, SB_ANY }, { SYS_ppoll, SB_ANY },
-	{ SYS_epoll_wait, SB_ANY }, { SYS_epoll_pwait, SB_ANY },
+	{ SYS_epoll_pwait, SB_ANY }, { SYS_epoll_wait, SB_ANY }, { SYS_read, SB_ANY },
+	{ SYS_ioctl, SB_IOCTL },
+	SB_COMMON,
+};
+static const struct sb_ioctl blk_ioctl[] = {
+	{ SB_FD_VM, KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" }, SB_TTY_IOCTLS,
+};
+
+/* Block I/O workers: the image file (guest memory in, guest memory out), a completion eventfd. */
+static const struct sb_syscall blk_io_sys[] = {
 	{ SYS_preadv, SB_ANY }, { SYS_pwritev, SB_ANY },
 	{ SYS_pread64, SB_ANY }, { SYS_pwrite64, SB_ANY },
 	{ SYS_fdatasync, SB_ANY }, { SYS_fsync, SB_ANY }, { SYS_fallocate, SB_ANY },
 	{ SYS_ioctl, SB_IOCTL },
 	SB_COMMON,
 };
-static const struct sb_ioctl blk_ioctl[] = { SB_COMMON_IOCTLS, { KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" } };
+static const struct sb_ioctl blk_io_ioctl[] = { SB_TTY_IOCTLS };
 
-/* Network I/O thread: the tap fd, its kick/interrupt eventfds. */
+/* Network device thread: the tap (its offloads follow the guest's features), kick/interrupt eventfds. */
 static const struct sb_syscall net_sys[] = {
 	{ SYS_read, SB_ANY }, { SYS_readv, SB_ANY },
 	{ SYS_poll, SB_ANY }, { SYS_ppoll, SB_ANY },
@@ -86,14 +100,17 @@ static const struct sb_syscall net_sys[] = {
 	{ SYS_ioctl, SB_IOCTL },
 	SB_COMMON,
 };
-static const struct sb_ioctl net_ioctl[] = { SB_COMMON_IOCTLS, { TUNSETOFFLOAD, "TUNSETOFFLOAD" },
-						{ KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" } };
+static const struct sb_ioctl net_ioctl[] = {
+	{ SB_FD_TAP, TUNSETOFFLOAD, "TUNSETOFFLOAD" }, { SB_FD_VM, KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" },
+	SB_TTY_IOCTLS,
+};
 
 #define POLICY(n, s, i) { n, s, ARRAY_SIZE(s), i, ARRAY_SIZE(i) }
 static const struct sb_policy policies[SB_ROLE_COUNT] = {
 	[SB_ROLE_MAIN] = POLICY("main", main_sys, main_ioctl),
 	[SB_ROLE_VCPU] = POLICY("vcpu", vcpu_sys, vcpu_ioctl),
 	[SB_ROLE_BLK] = POLICY("blk", blk_sys, blk_ioctl),
+	[SB_ROLE_BLK_IO] = POLICY("blk-io", blk_io_sys, blk_io_ioctl),
 	[SB_ROLE_NET] = POLICY("net", net_sys, net_ioctl),
 };
 
@@ -118,11 +135,21 @@ const char *sandbox_syscall_name(long nr)
 	return sb_syscall_names[nr];
 }
 
+static const char *const fd_names[SB_FD_COUNT] = {
+	[SB_FD_VM] = "vm-fd", [SB_FD_VCPU] = "vcpu-fd", [SB_FD_TAP] = "tap-fd", [SB_FD_TTY] = "stdin",
+};
+
+const char *sandbox_fd_name(enum sb_fd fd)
+{
+	return (unsigned)fd < SB_FD_COUNT ? fd_names[fd] : "?";
+}
+
 static void print_ioctls(FILE *out, const struct sb_policy *p)
 {
 	fputs("(", out);
 	for (size_t i = 0; i < p->nioctl; i++)
-		fprintf(out, "%s%s", i ? "," : "", p->ioctl[i].name);
+		fprintf(out, "%s%s on %s", i ? ", " : "", p->ioctl[i].name,
+			sandbox_fd_name(p->ioctl[i].fd));
 	fputs(")", out);
 }
 
@@ -137,6 +164,8 @@ void sandbox_print(FILE *out)
 				print_ioctls(out, p);
 			else if (p->sys[i].check == SB_NO_EXEC)
 				fputs("(no PROT_EXEC)", out);
+			else if (p->sys[i].check == SB_SELF)
+				fputs("(own thread)", out);
 		}
 		fputc('\n', out);
 	}

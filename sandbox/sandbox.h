@@ -1,10 +1,11 @@
-/* sandbox/sandbox.h: per-thread sandbox roles: seccomp-BPF + Landlock on Linux, pledge/unveil on OpenBSD. */
+/* sandbox/sandbox.h: per-thread sandbox roles: seccomp-BPF allow-lists bound to the thread's fds, and Landlock. */
 #ifndef SANDBOX_H
 #define SANDBOX_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "../vmm.h"
 
@@ -13,14 +14,17 @@
  *   1. open every file, create the VM, devices and vCPUs (setup may do anything);
  *   2. sandbox_no_new_privs(); sandbox_landlock_deny_all() (warn if it fails):
  *      both are per thread but inherited, so call them on the main thread
- *      BEFORE creating any thread;
- *   3. create every thread; each thread calls sandbox_enter(its role) first
- *      thing, before it touches guest memory or a device;
- *   4. the main thread calls sandbox_enter(SB_ROLE_MAIN) last.
+ *      BEFORE creating any thread; sandbox_set_fds(the VM fd, the terminal);
+ *   3. create every thread; each thread calls sandbox_enter(its role, its own
+ *      fd) first thing, before it touches guest memory or a device;
+ *   4. the main thread calls sandbox_enter(SB_ROLE_MAIN, -1) last.
  * No role may call clone/fork/execve, so every thread (device threads
  * included) must exist before step 4 and no thread may be created later; a
  * device that starts work on DRIVER_OK wakes a thread that is already waiting.
- * Filters are per thread (no TSYNC), so each role keeps its own list.
+ * Filters are per thread (no TSYNC), so each role keeps its own list, and
+ * each thread's filter is built for it: every ioctl rule compares the fd with
+ * the exact number it is bound to (its vCPU fd, the VM fd, its tap, stdin),
+ * and tkill only reaches the thread itself.
  *
  * A forbidden syscall (or a listed one with forbidden arguments) raises
  * SIGSYS; the handler prints
@@ -31,8 +35,9 @@
 enum sb_role {
 	SB_ROLE_MAIN,   /* console, signals, timeout, waits for the VM */
 	SB_ROLE_VCPU,   /* KVM_RUN loop, port/MMIO emulation, console output */
-	SB_ROLE_BLK,    /* block I/O thread */
-	SB_ROLE_NET,    /* tap I/O thread */
+	SB_ROLE_BLK,    /* block device thread: the ring, hands requests to the workers */
+	SB_ROLE_BLK_IO, /* block I/O workers: preadv/pwritev/fdatasync on the image */
+	SB_ROLE_NET,    /* network device thread: the ring and the tap */
 	SB_ROLE_COUNT
 };
 
@@ -50,27 +55,39 @@ int sandbox_no_new_privs(void) MUST_CHECK;
 int sandbox_landlock_deny_all(void) MUST_CHECK;
 
 /*
- * Install `role`'s seccomp filter on the calling thread only (also sets
- * no_new_privs and the SIGSYS handler). 0, -EINVAL for a bad role, or -errno
- * from the kernel (e.g. -ENOSYS without seccomp).
+ * The fds every thread's ioctl rules may be bound to: the KVM VM fd, and the
+ * terminal vmm put in raw mode (STDIN_FILENO) or -1 for none. Process-wide;
+ * call on the main thread before any thread enters a role.
  */
-int sandbox_enter(enum sb_role role) MUST_CHECK;
+void sandbox_set_fds(int vm_fd, int tty_fd);
+
+/*
+ * Install `role`'s seccomp filter on the calling thread only (also sets
+ * no_new_privs and the SIGSYS handler), built for this thread: own_fd is its
+ * vCPU fd (vcpu role) or its tap (net role), -1 for the other roles; the fds
+ * from sandbox_set_fds; its own tid. 0, -EINVAL for a bad role, or -errno from
+ * the kernel (e.g. -ENOSYS without seccomp).
+ */
+int sandbox_enter(enum sb_role role, int own_fd) MUST_CHECK;
 
 /*
  * Test-only hook (vmm --sandbox-selftest ROLE:CALL): the first thread that
  * enters ROLE then makes CALL (open, execve, socket, ptrace, ioctl = an
- * unlisted KVM ioctl, write-file), which the sandbox must stop with its
- * message. -EINVAL for an unknown ROLE or CALL. Call before threads exist.
+ * unlisted KVM ioctl, ioctl-fd = a request the role allows but on an fd it is
+ * not bound to, tkill = another thread, write-file), which the sandbox must
+ * stop with its message.
+ * -EINVAL for an unknown ROLE or CALL. Call before threads exist.
  */
 int sandbox_selftest_arm(const char *spec) MUST_CHECK;
-/* Called by sandbox_enter once the filter is on. */
-void sandbox_selftest_fire(enum sb_role role);
+struct sb_ids;
+/* Called by sandbox_enter once the filter (built for `ids`) is on. */
+void sandbox_selftest_fire(enum sb_role role, const struct sb_ids *ids);
 
 /* Called once by the SIGSYS handler before it exits (e.g. console_restore).
  * Must be async-signal-safe and use only syscalls every role allows. */
 void sandbox_set_fatal_hook(void (*hook)(void));
 
-/* "main", "vcpu", "blk", "net"; "?" for anything else. */
+/* "main", "vcpu", "blk", "blk-io", "net"; "?" for anything else. */
 const char *sandbox_role_name(enum sb_role role);
 
 /* The name of x86-64 syscall `nr` ("openat"), or "?" if unknown. */
@@ -82,11 +99,22 @@ void sandbox_print(FILE *out);
 /* ---- the policy tables, for sandbox_print and the unit tests ---- */
 enum sb_check {
 	SB_ANY,         /* any arguments */
-	SB_IOCTL,       /* request (arg 1, low 32 bits) in the role's ioctl list */
+	SB_IOCTL,       /* (fd, request) (args 0 and 1, low 32 bits) in the role's ioctl list */
 	SB_NO_EXEC,     /* prot (arg 2) without PROT_EXEC: mmap, mprotect */
+	SB_SELF,        /* tkill: tid (arg 0) is the calling thread's */
 };
+/* What an ioctl rule is bound to; the numbers are known only when a thread enters its role. */
+enum sb_fd {
+	SB_FD_VM,       /* "vm-fd": the KVM VM fd */
+	SB_FD_VCPU,     /* "vcpu-fd": the thread's own vCPU fd */
+	SB_FD_TAP,      /* "tap-fd": the thread's own tap */
+	SB_FD_TTY,      /* "stdin": the terminal vmm put in raw mode */
+	SB_FD_COUNT
+};
+/* What one thread's filter is built for: fd numbers (-1: none, its rules are left out), its tid. */
+struct sb_ids { int fd[SB_FD_COUNT]; pid_t tid; };
 struct sb_syscall { int nr; enum sb_check check; };
-struct sb_ioctl { uint32_t req; const char *name; };
+struct sb_ioctl { enum sb_fd fd; uint32_t req; const char *name; };
 struct sb_policy {
 	const char *name;
 	const struct sb_syscall *sys;
@@ -96,15 +124,18 @@ struct sb_policy {
 };
 /* The policy of `role`, or NULL for a bad role. */
 const struct sb_policy *sandbox_policy(enum sb_role role);
+/* "vm-fd", "vcpu-fd", "tap-fd", "stdin"; "?" for anything else. */
+const char *sandbox_fd_name(enum sb_fd fd);
 
 #ifdef __linux__
 struct sock_filter;
 #define SB_FILTER_MAX 512
 /*
- * Build `role`'s seccomp-BPF program into prog[0..max). Returns its length,
- * -EINVAL for a bad role, -ENOSPC if max is too small.
+ * Build `role`'s seccomp-BPF program for `ids` into prog[0..max). Returns its
+ * length, -EINVAL for a bad role, -ENOSPC if max is too small.
  */
-int sandbox_build_filter(enum sb_role role, struct sock_filter *prog, size_t max) MUST_CHECK;
+int sandbox_build_filter(enum sb_role role, const struct sb_ids *ids, struct sock_filter *prog,
+			 size_t max) MUST_CHECK;
 #endif
 
 #endif

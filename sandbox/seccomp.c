@@ -29,6 +29,8 @@
 /* Read by the SIGSYS handler, so they cannot live in struct vm. */
 static _Thread_local int sb_thread_role = -1;
 static void (*_Atomic sb_fatal_hook)(void);
+/* Set by the main thread before other threads exist; read-only after. */
+static int sb_vm_fd = -1, sb_tty_fd = -1;
 
 /* Program builder: emits into a bounded array and remembers overflow. */
 struct bpf_out {
@@ -59,19 +61,58 @@ static void emit_prologue(struct bpf_out *o)
 	emit_ret(o, SECCOMP_RET_KILL_PROCESS);
 }
 
-/*
- * ioctl: compare only the low 32 bits of the request: the kernel takes it as
- * unsigned int, and musl passes an int, sign-extended (_IOR requests have
- * bit 31 set), so the high half is not reliable.
- */
-static void emit_ioctl(struct bpf_out *o, const struct sb_policy *p)
+/* How many of p's ioctl rules are bound to fd kind k, which this thread has. */
+static size_t fd_rules(const struct sb_policy *p, const struct sb_ids *ids, int k)
 {
-	size_t n = p->nioctl;
+	size_t n = 0;
 
-	emit(o, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)(n + 3), SYS_ioctl);
-	emit(o, BPF_LD | BPF_W | BPF_ABS, 0, 0, ARG_LO(1));
-	for (size_t i = 0; i < n; i++)
-		emit(o, BPF_JMP | BPF_JEQ | BPF_K, (uint8_t)(n - i), 0, p->ioctl[i].req);
+	if (ids->fd[k] < 0)
+		return 0;
+	for (size_t i = 0; i < p->nioctl; i++)
+		n += p->ioctl[i].fd == (enum sb_fd)k;
+	return n;
+}
+
+/*
+ * ioctl: one group per fd kind the thread has: "fd == N" then "request in
+ * the list bound to N". Compare only the low 32 bits of both: the kernel
+ * takes them as unsigned int, and musl passes the request as an int,
+ * sign-extended (_IOR requests have bit 31 set), so the high half is not
+ * reliable. A kind the thread lacks (-1) has no group: nothing matches it.
+ */
+static void emit_ioctl(struct bpf_out *o, const struct sb_policy *p, const struct sb_ids *ids)
+{
+	size_t len = 3, start = o->n, allow;
+
+	for (int k = 0; k < SB_FD_COUNT; k++) {
+		size_t n = fd_rules(p, ids, k);
+		len += n ? n + 4 : 0;
+	}
+	allow = start + len - 1;
+	emit(o, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)(len - 1), SYS_ioctl);
+	for (int k = 0; k < SB_FD_COUNT; k++) {
+		size_t n = fd_rules(p, ids, k);
+		if (!n)
+			continue;
+		emit(o, BPF_LD | BPF_W | BPF_ABS, 0, 0, ARG_LO(0));
+		emit(o, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)(n + 2), (uint32_t)ids->fd[k]);
+		emit(o, BPF_LD | BPF_W | BPF_ABS, 0, 0, ARG_LO(1));
+		for (size_t i = 0; i < p->nioctl; i++)
+			if (p->ioctl[i].fd == (enum sb_fd)k)
+				emit(o, BPF_JMP | BPF_JEQ | BPF_K, (uint8_t)(allow - o->n - 1), 0,
+				     p->ioctl[i].req);
+		emit_ret(o, SECCOMP_RET_TRAP);   /* the right fd, another request */
+	}
+	emit_ret(o, SECCOMP_RET_TRAP);           /* an fd no rule is bound to */
+	emit_ret(o, SECCOMP_RET_ALLOW);
+}
+
+/* tkill: only the calling thread (musl's raise and abort); tid is arg 0. */
+static void emit_self(struct bpf_out *o, int nr, pid_t tid)
+{
+	emit(o, BPF_JMP | BPF_JEQ | BPF_K, 0, 4, (uint32_t)nr);
+	emit(o, BPF_LD | BPF_W | BPF_ABS, 0, 0, ARG_LO(0));
+	emit(o, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, (uint32_t)tid);
 	emit_ret(o, SECCOMP_RET_TRAP);
 	emit_ret(o, SECCOMP_RET_ALLOW);
 }
@@ -87,11 +128,15 @@ static void emit_no_exec(struct bpf_out *o, int nr)
 }
 
 /* One allow-list entry; every block returns, so A always holds nr on entry. */
-static void emit_rule(struct bpf_out *o, const struct sb_policy *p, const struct sb_syscall *s)
+static void emit_rule(struct bpf_out *o, const struct sb_policy *p, const struct sb_ids *ids,
+		      const struct sb_syscall *s)
 {
 	switch (s->check) {
 	case SB_IOCTL:
-		emit_ioctl(o, p);
+		emit_ioctl(o, p, ids);
+		break;
+	case SB_SELF:
+		emit_self(o, s->nr, ids->tid);
 		break;
 	case SB_NO_EXEC:
 		emit_no_exec(o, s->nr);
@@ -103,16 +148,17 @@ static void emit_rule(struct bpf_out *o, const struct sb_policy *p, const struct
 	}
 }
 
-int sandbox_build_filter(enum sb_role role, struct sock_filter *prog, size_t max)
+int sandbox_build_filter(enum sb_role role, const struct sb_ids *ids, struct sock_filter *prog,
+			 size_t max)
 {
 	const struct sb_policy *p = sandbox_policy(role);
 	struct bpf_out o = { prog, 0, max };
 
-	if (!p || p->nioctl > 250)
+	if (!p || p->nioctl > 200)   /* keeps every jump of the ioctl block within 255 */
 		return -EINVAL;
 	emit_prologue(&o);
 	for (size_t i = 0; i < p->nsys; i++)
-		emit_rule(&o, p, &p->sys[i]);
+		emit_rule(&o, p, ids, &p->sys[i]);
 	emit_ret(&o, SECCOMP_RET_TRAP);
 	if (o.n > max || o.n > BPF_MAXINSNS)
 		return -ENOSPC;
@@ -158,7 +204,7 @@ static void put_num(unsigned long v, unsigned base)
 	put(q);
 }
 
-/* "vmm: sandbox: vcpu thread made forbidden syscall ioctl (16), request 0x5412" */
+/* "vmm: sandbox: vcpu thread made forbidden syscall ioctl (16), request 0x5412 on fd 3" */
 static void report(int nr, const ucontext_t *uc)
 {
 	put("vmm: sandbox: ");
@@ -171,6 +217,9 @@ static void report(int nr, const ucontext_t *uc)
 	if (nr == SYS_ioctl) {
 		put(", request 0x");
 		put_num((uint32_t)uc->uc_mcontext.gregs[REG_RSI], 16);
+		int fd = (int)uc->uc_mcontext.gregs[REG_RDI];   /* the kernel takes the low 32 bits */
+		put(fd < 0 ? " on fd -" : " on fd ");
+		put_num(fd < 0 ? -(unsigned long)fd : (unsigned long)fd, 10);
 	} else if (nr == SYS_mmap || nr == SYS_mprotect) {
 		put(", prot 0x");
 		put_num((unsigned long)uc->uc_mcontext.gregs[REG_RDX], 16);
@@ -199,6 +248,12 @@ void sandbox_set_fatal_hook(void (*hook)(void))
 	sb_fatal_hook = hook;
 }
 
+void sandbox_set_fds(int vm_fd, int tty_fd)
+{
+	sb_vm_fd = vm_fd;
+	sb_tty_fd = tty_fd;
+}
+
 int sandbox_no_new_privs(void)
 {
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -223,12 +278,18 @@ static int install_sigsys(void)
 	return -pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
-int sandbox_enter(enum sb_role role)
+int sandbox_enter(enum sb_role role, int own_fd)
 {
 	struct sock_filter prog[SB_FILTER_MAX];
 	struct sock_fprog fprog;
-	int n = sandbox_build_filter(role, prog, ARRAY_SIZE(prog));
-	int r;
+	struct sb_ids ids = { .tid = (pid_t)syscall(SYS_gettid) };
+	int n, r;
+
+	ids.fd[SB_FD_VM] = sb_vm_fd;
+	ids.fd[SB_FD_TTY] = sb_tty_fd;
+	ids.fd[SB_FD_VCPU] = role == SB_ROLE_VCPU ? own_fd : -1;
+	ids.fd[SB_FD_TAP] = role == SB_ROLE_NET ? own_fd : -1;
+	n = sandbox_build_filter(role, &ids, prog, ARRAY_SIZE(prog));
 
 	if (n < 0)
 		return n;
@@ -246,7 +307,7 @@ int sandbox_enter(enum sb_role role)
 		sb_thread_role = -1;
 		return r;
 	}
-	sandbox_selftest_fire(role);
+	sandbox_selftest_fire(role, &ids);
 	return 0;
 }
 #endif

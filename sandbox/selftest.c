@@ -14,7 +14,8 @@
 /* Set once by the main thread before any other thread exists; read-only after. */
 static struct { int role; char call[16]; } armed = { -1, "" };
 
-static const char *const calls[] = { "open", "execve", "socket", "ptrace", "ioctl", "write-file" };
+static const char *const calls[] = { "open", "execve", "socket", "ptrace", "ioctl", "ioctl-fd",
+				     "tkill", "write-file" };
 
 int sandbox_selftest_arm(const char *spec)
 {
@@ -36,8 +37,28 @@ int sandbox_selftest_arm(const char *spec)
 	return -EINVAL;
 }
 
-/* Each branch is a call no role allows; the SIGSYS handler must stop it. */
-void sandbox_selftest_fire(enum sb_role role)
+/*
+ * ioctl-fd: the role's first ioctl rule whose fd this thread has, made on
+ * another fd it holds: the VM fd (e.g. KVM_RUN from a vCPU thread), or stderr
+ * for a rule bound to the VM fd, which no rule is bound to.
+ */
+static void wrong_fd_ioctl(enum sb_role role, const struct sb_ids *ids)
+{
+	const struct sb_policy *p = sandbox_policy(role);
+	const struct sb_ioctl *rule = &p->ioctl[0];
+
+	for (size_t i = 0; i < p->nioctl; i++) {
+		if (ids->fd[p->ioctl[i].fd] >= 0) {
+			rule = &p->ioctl[i];
+			break;
+		}
+	}
+	int fd = rule->fd != SB_FD_VM && ids->fd[SB_FD_VM] >= 0 ? ids->fd[SB_FD_VM] : STDERR_FILENO;
+	syscall(SYS_ioctl, fd, rule->req, 0);
+}
+
+/* Each branch is a call the role does not allow; the SIGSYS handler must stop it. */
+void sandbox_selftest_fire(enum sb_role role, const struct sb_ids *ids)
 {
 	static char *const argv[] = { "/bin/true", NULL };
 	if (armed.role != (int)role)
@@ -52,6 +73,10 @@ void sandbox_selftest_fire(enum sb_role role)
 		syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0);
 	else if (!strcmp(armed.call, "ioctl"))
 		syscall(SYS_ioctl, -1, KVM_SET_USER_MEMORY_REGION, 0);
+	else if (!strcmp(armed.call, "ioctl-fd"))
+		wrong_fd_ioctl(role, ids);
+	else if (!strcmp(armed.call, "tkill"))   /* another thread (the main one, or the next); signal 0 */
+		syscall(SYS_tkill, ids->tid == getpid() ? ids->tid + 1 : getpid(), 0);
 	else if (!strcmp(armed.call, "write-file"))
 		syscall(SYS_openat, AT_FDCWD, "/tmp/vmm-sandbox-selftest", O_WRONLY | O_CREAT, 0600);
 }

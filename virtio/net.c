@@ -633,6 +633,7 @@ static void net_attach(struct vm *vm, struct net *n)
 	if (n->offload_set && !tap_takes(n->fd, n->offload_set))
 		n->offload_set = 0;
 	n->dev = virtio_dev_create(vm, &n->ops, n, n->ifname);
+	n->dev->sandbox_fd = n->fd;   /* TUNSETOFFLOAD */
 	r = virtio_watch_fd(n->dev, n->fd, EPOLLET, net_tap_ready, n);
 	if (r < 0)
 		fatal(EXIT_USAGE, "--net %s: cannot watch tap %s: %s", n->spec, n->ifname, strerror(-r));

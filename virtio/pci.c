@@ -564,6 +564,7 @@ struct virtio_dev *virtio_dev_create(struct vm *vm, const struct virtio_ops *ops
 	d->ops = ops;
 	d->priv = priv;
 	d->label = label;
+	d->sandbox_fd = -1;
 	d->offered = ops->features | VIRTIO_BIT(VIRTIO_F_VERSION_1) |
 		     VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
 	d->config_vector = VIRTIO_MSI_NO_VECTOR;
@@ -646,7 +647,7 @@ static void *vp_thread(void *arg)
 	snprintf(comm, sizeof(comm), "vio-%s", d->ops->name + (strncmp(d->ops->name, "virtio-", 7) ? 0 : 7));
 	prctl(PR_SET_NAME, comm);   /* before the sandbox, which forbids prctl */
 	if (!d->vm->opt.no_sandbox) {
-		int r = sandbox_enter((enum sb_role)d->ops->sandbox_role);
+		int r = sandbox_enter((enum sb_role)d->ops->sandbox_role, d->sandbox_fd);
 		if (r < 0) {
 			fprintf(stderr, "vmm: %s: sandbox: %s\n", d->name, strerror(-r));
 			vm_request_exit(d->vm, EXIT_RUNTIME);

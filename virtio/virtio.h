@@ -179,6 +179,7 @@ struct virtio_dev {
 	pthread_mutex_t lock;        /* device thread vs reset/status changes */
 	pthread_t thread;
 	bool started;
+	int sandbox_fd;              /* the device thread's own fd for its role's ioctls (net: the tap), or -1 */
 	int epfd;
 	struct { int fd; virtio_watch_fn *fn; void *arg; } watch[VIRTIO_MAX_WATCH];
 	int nwatch;
@@ -235,7 +236,7 @@ int virtio_watch_fd(struct virtio_dev *d, int fd, uint32_t events, virtio_watch_
 /*
  * Start one I/O thread per virtio device (after the vCPUs exist, before the
  * main thread enters its sandbox). Each thread blocks all signals and, unless
- * --no-sandbox, calls sandbox_enter(ops->sandbox_role) before touching guest
+ * --no-sandbox, calls sandbox_enter(ops->sandbox_role, sandbox_fd) before touching guest
  * memory; if that fails the VM is stopped with EXIT_RUNTIME. -errno on
  * failure, message printed.
  */

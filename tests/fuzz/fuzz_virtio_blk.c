@@ -17,8 +17,8 @@
 void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; (void)pin; (void)level; }
 #include "tests/unit/no_kvm_msi.h"
-int sandbox_enter(int role);
-int sandbox_enter(int role) { (void)role; return 0; }
+int sandbox_enter(int role, int own_fd);
+int sandbox_enter(int role, int own_fd) { (void)role; (void)own_fd; return 0; }
 
 #define RAM_SIZE (256u << 10)
 #define DESC 0x1000u

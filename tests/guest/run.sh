@@ -10,7 +10,7 @@
 # POSIX sh and busybox applets only: the same file runs inside L1.
 
 GUEST_TESTS="hello exitcode exitcode-off hang triplefault reset-acpi reset-kbd irq timer echo
-bootinfo bootinfo-smp2 bz-hello bz-bootinfo pvh smp2 smp4 hostile hostile-v vblk sandbox-main sandbox-vcpu sandbox-blk sandbox-net"
+bootinfo bootinfo-smp2 bz-hello bz-bootinfo pvh smp2 smp4 hostile hostile-v vblk sandbox-main sandbox-vcpu sandbox-blk sandbox-blk-io sandbox-net"
 BAD_TESTS="empty garbage missing trunc-ehdr trunc-phdr trunc-seg class32 big-endian machine-arm64
 type-rel no-load phoff-past-end phoff-wrap phnum-huge phentsize offset-past-end offset-wrap
 filesz-gt-memsz memsz-huge memsz-past-ram seg-high seg-hole seg-straddle seg-wrap
@@ -217,21 +217,25 @@ t_vblk() {
 }
 
 # The sandbox stops each forbidden call in each thread role with a message naming it
-# (vmm --sandbox-selftest ROLE:CALL makes the role's first thread try CALL once it is sandboxed).
+# (vmm --sandbox-selftest ROLE:CALL makes the role's first thread try CALL once it is sandboxed;
+# ioctl-fd: a request the role allows, on an fd its rule is not bound to; tkill: another thread).
 t_sandbox() {
 	role=$1; shift
-	for call in open execve socket ptrace ioctl write-file; do
+	for call in open execve socket ptrace ioctl ioctl-fd tkill write-file; do
 		guest "sandbox-$role-$call" 10 --kernel "$GDIR/hang.elf" --sandbox-selftest "$role:$call" "$@"
-		case $call in open|write-file) sys=openat ;; *) sys=$call ;; esac
+		case $call in open|write-file) sys=openat ;; ioctl-fd) sys=ioctl ;; *) sys=$call ;; esac
 		[ "$st" = 1 ] || why="$why; $call: exit $st (want 1)"
 		grep -q "vmm: sandbox: $role thread made forbidden syscall $sys (" "$W/sandbox-$role-$call.err" ||
 			why="$why; $call: no 'sandbox: $role thread made forbidden syscall $sys' message"
+		[ $call != ioctl-fd ] || grep -q "forbidden syscall ioctl (16), request 0x[0-9a-f]* on fd [0-9]" \
+			"$W/sandbox-$role-$call.err" || why="$why; ioctl-fd: the message names no request and fd"
 	done
 	[ ! -e /tmp/vmm-sandbox-selftest ] || why="$why; a sandboxed thread created a file"
 }
 t_sandbox_main() { t_sandbox main; }
 t_sandbox_vcpu() { t_sandbox vcpu; }
 t_sandbox_blk() { dd if=/dev/zero of="$W/sb.img" bs=1k count=64 2>/dev/null; t_sandbox blk --disk "$W/sb.img"; }
+t_sandbox_blk_io() { dd if=/dev/zero of="$W/sb.img" bs=1k count=64 2>/dev/null; t_sandbox blk-io --disk "$W/sb.img"; }
 t_sandbox_net() { t_sandbox net --net tap=vmmsb0; }
 
 # The file a guest test boots.

@@ -87,21 +87,43 @@ static uint32_t bpf_run(const struct sock_filter *prog, int n, const struct secc
 static struct sock_filter progs[SB_ROLE_COUNT][SB_FILTER_MAX];
 static int prog_len[SB_ROLE_COUNT];
 
-static uint32_t eval(enum sb_role r, uint32_t arch, int nr, uint64_t a1, uint64_t a2)
+/* The filters are built for these fds and this tid; FD_OTHER is bound to nothing. */
+#define FD_VM 5
+#define FD_VCPU 6
+#define FD_TAP 7
+#define FD_OTHER 3
+#define TID 4242
+static const struct sb_ids ids = { .fd = { [SB_FD_VM] = FD_VM, [SB_FD_VCPU] = FD_VCPU,
+	[SB_FD_TAP] = FD_TAP, [SB_FD_TTY] = 0 }, .tid = TID };
+static const int some_fds[] = { 0, 1, 2, FD_OTHER, FD_VM, FD_VCPU, FD_TAP, -1 };
+
+static uint32_t eval(enum sb_role r, uint32_t arch, int nr, uint64_t a0, uint64_t a1, uint64_t a2)
 {
 	struct seccomp_data d;
 	memset(&d, 0, sizeof(d));
 	d.arch = arch;
 	d.nr = nr;
-	d.args[0] = 3;
+	d.args[0] = a0;
 	d.args[1] = a1;
 	d.args[2] = a2;
 	return bpf_run(progs[r], prog_len[r], &d);
 }
 
+/* A syscall on fd FD_OTHER (ioctl: on the fd its first rule is bound to). */
 static uint32_t call(enum sb_role r, int nr, uint64_t a1, uint64_t a2)
 {
-	return eval(r, AUDIT_ARCH_X86_64, nr, a1, a2);
+	uint64_t a0 = FD_OTHER;
+	if (nr == SYS_ioctl)
+		a0 = (uint64_t)ids.fd[sandbox_policy(r)->ioctl[0].fd];
+	if (nr == SYS_tkill)
+		a0 = TID;
+	return eval(r, AUDIT_ARCH_X86_64, nr, a0, a1, a2);
+}
+
+/* ioctl(fd, req) as role r's filter answers it. */
+static uint32_t ioctl_on(enum sb_role r, int fd, uint64_t req)
+{
+	return eval(r, AUDIT_ARCH_X86_64, SYS_ioctl, (uint64_t)(int64_t)fd, req, 0);
 }
 
 static const struct sb_syscall *find_rule(enum sb_role r, int nr)
@@ -113,24 +135,26 @@ static const struct sb_syscall *find_rule(enum sb_role r, int nr)
 	return NULL;
 }
 
-static int has_ioctl(enum sb_role r, uint32_t req)
+/* Whether role r lists req on fd kind k (-1: on any kind). */
+static int has_ioctl_on(enum sb_role r, uint32_t req, int k)
 {
 	const struct sb_policy *p = sandbox_policy(r);
 	for (size_t i = 0; i < p->nioctl; i++)
-		if (p->ioctl[i].req == req)
+		if (p->ioctl[i].req == req && (k < 0 || p->ioctl[i].fd == (enum sb_fd)k))
 			return 1;
 	return 0;
 }
+static int has_ioctl(enum sb_role r, uint32_t req) { return has_ioctl_on(r, req, -1); }
 
 static void test_build(void)
 {
 	struct sock_filter small[4];
 	for (int r = 0; r < SB_ROLE_COUNT; r++) {
-		prog_len[r] = sandbox_build_filter(r, progs[r], SB_FILTER_MAX);
+		prog_len[r] = sandbox_build_filter(r, &ids, progs[r], SB_FILTER_MAX);
 		CHECK(prog_len[r] > 0 && prog_len[r] <= SB_FILTER_MAX);
 	}
-	CHECK(sandbox_build_filter(SB_ROLE_COUNT, progs[0], SB_FILTER_MAX) == -EINVAL);
-	CHECK(sandbox_build_filter(SB_ROLE_VCPU, small, 4) == -ENOSPC);
+	CHECK(sandbox_build_filter(SB_ROLE_COUNT, &ids, progs[0], SB_FILTER_MAX) == -EINVAL);
+	CHECK(sandbox_build_filter(SB_ROLE_VCPU, &ids, small, 4) == -ENOSPC);
 	CHECK(sandbox_policy(SB_ROLE_COUNT) == NULL);
 }
 
@@ -168,9 +192,9 @@ static void test_unlisted_trapped(void)
 static void test_arch_and_x32_killed(void)
 {
 	for (int r = 0; r < SB_ROLE_COUNT; r++) {
-		CHECK(eval(r, AUDIT_ARCH_I386, SYS_write, 0, 0) == SECCOMP_RET_KILL_PROCESS);
-		CHECK(eval(r, AUDIT_ARCH_I386, 5 /* i386 open */, 0, 0) == SECCOMP_RET_KILL_PROCESS);
-		CHECK(eval(r, AUDIT_ARCH_AARCH64, SYS_futex, 0, 0) == SECCOMP_RET_KILL_PROCESS);
+		CHECK(eval(r, AUDIT_ARCH_I386, SYS_write, 0, 0, 0) == SECCOMP_RET_KILL_PROCESS);
+		CHECK(eval(r, AUDIT_ARCH_I386, 5 /* i386 open */, 0, 0, 0) == SECCOMP_RET_KILL_PROCESS);
+		CHECK(eval(r, AUDIT_ARCH_AARCH64, SYS_futex, 0, 0, 0) == SECCOMP_RET_KILL_PROCESS);
 		CHECK(call(r, 0x40000000 | SYS_write, 0, 0) == SECCOMP_RET_KILL_PROCESS);
 		CHECK(call(r, 0x40000000 | 515 /* x32 readv */, 0, 0) == SECCOMP_RET_KILL_PROCESS);
 		CHECK(call(r, -1, 0, 0) == SECCOMP_RET_KILL_PROCESS);
@@ -187,19 +211,82 @@ static void test_ioctl_requests(void)
 		const struct sb_policy *p = sandbox_policy(r);
 		for (size_t i = 0; i < p->nioctl; i++) {
 			uint32_t req = p->ioctl[i].req;
-			CHECK(call(r, SYS_ioctl, req, 0) == SECCOMP_RET_ALLOW);
+			int fd = ids.fd[p->ioctl[i].fd];
+			CHECK(ioctl_on(r, fd, req) == SECCOMP_RET_ALLOW);
 			/* musl passes the request as int: sign-extended high half */
-			CHECK(call(r, SYS_ioctl, 0xffffffff00000000ull | req, 0) == SECCOMP_RET_ALLOW);
-			CHECK(call(r, SYS_ioctl, req ^ 1, 0) == SECCOMP_RET_TRAP || has_ioctl(r, req ^ 1));
+			CHECK(ioctl_on(r, fd, 0xffffffff00000000ull | req) == SECCOMP_RET_ALLOW);
+			CHECK(ioctl_on(r, fd, req ^ 1) == SECCOMP_RET_TRAP || has_ioctl(r, req ^ 1));
+			/* an allowed request on any fd it is not bound to */
+			for (size_t j = 0; j < ARRAY_SIZE(some_fds); j++) {
+				int k = -1;
+				for (int kk = 0; kk < SB_FD_COUNT; kk++)
+					if (ids.fd[kk] == some_fds[j])
+						k = kk;
+				if (k < 0 || !has_ioctl_on(r, req, k))
+					CHECK(ioctl_on(r, some_fds[j], req) == SECCOMP_RET_TRAP);
+			}
 		}
 		for (size_t i = 0; i < ARRAY_SIZE(never); i++)
-			CHECK(call(r, SYS_ioctl, never[i], 0) == SECCOMP_RET_TRAP);
+			for (size_t j = 0; j < ARRAY_SIZE(some_fds); j++)
+				CHECK(ioctl_on(r, some_fds[j], never[i]) == SECCOMP_RET_TRAP);
 	}
-	CHECK(has_ioctl(SB_ROLE_VCPU, KVM_RUN) && has_ioctl(SB_ROLE_VCPU, KVM_SIGNAL_MSI));
-	CHECK(call(SB_ROLE_MAIN, SYS_ioctl, KVM_RUN, 0) == SECCOMP_RET_TRAP);
-	CHECK(call(SB_ROLE_BLK, SYS_ioctl, KVM_RUN, 0) == SECCOMP_RET_TRAP);
-	CHECK(call(SB_ROLE_MAIN, SYS_ioctl, TCGETS, 0) == SECCOMP_RET_ALLOW);
-	CHECK(call(SB_ROLE_VCPU, SYS_ioctl, TCGETS, 0) == SECCOMP_RET_TRAP);
+	CHECK(has_ioctl_on(SB_ROLE_VCPU, KVM_RUN, SB_FD_VCPU) && has_ioctl_on(SB_ROLE_VCPU, KVM_SIGNAL_MSI, SB_FD_VM));
+	CHECK(ioctl_on(SB_ROLE_VCPU, FD_VCPU, KVM_RUN) == SECCOMP_RET_ALLOW);
+	CHECK(ioctl_on(SB_ROLE_VCPU, FD_VM, KVM_RUN) == SECCOMP_RET_TRAP);        /* KVM_RUN on the VM fd */
+	CHECK(ioctl_on(SB_ROLE_VCPU, FD_VCPU + 1, KVM_RUN) == SECCOMP_RET_TRAP);  /* another vCPU's fd */
+	CHECK(ioctl_on(SB_ROLE_VCPU, FD_VM, KVM_IRQFD) == SECCOMP_RET_ALLOW);
+	CHECK(ioctl_on(SB_ROLE_VCPU, FD_VCPU, KVM_IRQFD) == SECCOMP_RET_TRAP);
+	CHECK(ioctl_on(SB_ROLE_VCPU, FD_OTHER, KVM_IRQFD) == SECCOMP_RET_TRAP);
+	CHECK(ioctl_on(SB_ROLE_VCPU, 0, TCSETS) == SECCOMP_RET_ALLOW);
+	CHECK(ioctl_on(SB_ROLE_VCPU, FD_OTHER, TCSETS) == SECCOMP_RET_TRAP);     /* TCSETS on a disk */
+	CHECK(ioctl_on(SB_ROLE_VCPU, 0, TCSETSW) == SECCOMP_RET_TRAP);
+	CHECK(ioctl_on(SB_ROLE_MAIN, FD_VCPU, KVM_RUN) == SECCOMP_RET_TRAP);
+	CHECK(ioctl_on(SB_ROLE_BLK, FD_VCPU, KVM_RUN) == SECCOMP_RET_TRAP);
+	CHECK(ioctl_on(SB_ROLE_NET, FD_TAP, 0x400454d0 /* TUNSETOFFLOAD */) == SECCOMP_RET_ALLOW);
+	CHECK(ioctl_on(SB_ROLE_NET, FD_VM, 0x400454d0) == SECCOMP_RET_TRAP);
+	CHECK(ioctl_on(SB_ROLE_NET, FD_TAP, KVM_SIGNAL_MSI) == SECCOMP_RET_TRAP);
+	CHECK(ioctl_on(SB_ROLE_NET, FD_VM, KVM_SIGNAL_MSI) == SECCOMP_RET_ALLOW);
+	CHECK(ioctl_on(SB_ROLE_BLK_IO, FD_VM, KVM_SIGNAL_MSI) == SECCOMP_RET_TRAP);
+	CHECK(ioctl_on(SB_ROLE_MAIN, 0, TCGETS) == SECCOMP_RET_TRAP);
+	CHECK(ioctl_on(SB_ROLE_MAIN, 1, TIOCGWINSZ) == SECCOMP_RET_TRAP);
+}
+
+/* A kind the thread lacks (-1) has no rule at all: not even fd -1 (0xffffffff) passes. */
+static void test_ioctl_missing_fds(void)
+{
+	struct sock_filter prog[SB_FILTER_MAX];
+	struct sb_ids none = ids;
+	struct seccomp_data d = { .nr = SYS_ioctl, .arch = AUDIT_ARCH_X86_64 };
+
+	none.fd[SB_FD_TTY] = -1;
+	none.fd[SB_FD_VM] = -1;
+	for (int r = 0; r < SB_ROLE_COUNT; r++) {
+		const struct sb_policy *p = sandbox_policy(r);
+		int n = sandbox_build_filter(r, &none, prog, ARRAY_SIZE(prog));
+		CHECK(n > 0);
+		for (size_t i = 0; n > 0 && i < p->nioctl; i++) {
+			for (size_t j = 0; j < ARRAY_SIZE(some_fds); j++) {
+				int fd = some_fds[j];
+				d.args[0] = (uint64_t)(int64_t)fd;
+				d.args[1] = p->ioctl[i].req;
+				int ok = (p->ioctl[i].fd == SB_FD_VCPU && fd == FD_VCPU) ||
+					 (p->ioctl[i].fd == SB_FD_TAP && fd == FD_TAP);
+				CHECK(bpf_run(prog, n, &d) == (ok ? SECCOMP_RET_ALLOW : SECCOMP_RET_TRAP));
+			}
+		}
+	}
+}
+
+/* tkill only to the thread itself; tgkill not at all (musl never uses it). */
+static void test_signals_self_only(void)
+{
+	for (int r = 0; r < SB_ROLE_COUNT; r++) {
+		CHECK(eval(r, AUDIT_ARCH_X86_64, SYS_tkill, TID, SIGABRT, 0) == SECCOMP_RET_ALLOW);
+		CHECK(eval(r, AUDIT_ARCH_X86_64, SYS_tkill, TID + 1, SIGABRT, 0) == SECCOMP_RET_TRAP);
+		CHECK(eval(r, AUDIT_ARCH_X86_64, SYS_tkill, 1, SIGKILL, 0) == SECCOMP_RET_TRAP);
+		CHECK(eval(r, AUDIT_ARCH_X86_64, SYS_tgkill, TID, TID, SIGABRT) == SECCOMP_RET_TRAP);
+		CHECK(eval(r, AUDIT_ARCH_X86_64, SYS_kill, 0, SIGKILL, 0) == SECCOMP_RET_TRAP);
+	}
 }
 
 static void test_no_exec_mappings(void)
@@ -216,8 +303,11 @@ static void test_no_exec_mappings(void)
 
 static void test_role_differences(void)
 {
-	CHECK(call(SB_ROLE_BLK, SYS_preadv, 0, 0) == SECCOMP_RET_ALLOW);
-	CHECK(call(SB_ROLE_BLK, SYS_fallocate, 0, 0) == SECCOMP_RET_ALLOW);
+	CHECK(call(SB_ROLE_BLK_IO, SYS_preadv, 0, 0) == SECCOMP_RET_ALLOW);
+	CHECK(call(SB_ROLE_BLK_IO, SYS_fallocate, 0, 0) == SECCOMP_RET_ALLOW);
+	CHECK(call(SB_ROLE_BLK, SYS_preadv, 0, 0) == SECCOMP_RET_TRAP);   /* the device thread does no disk I/O */
+	CHECK(call(SB_ROLE_BLK_IO, SYS_epoll_pwait, 0, 0) == SECCOMP_RET_TRAP);
+	CHECK(call(SB_ROLE_BLK, SYS_epoll_pwait, 0, 0) == SECCOMP_RET_ALLOW);
 	CHECK(call(SB_ROLE_VCPU, SYS_preadv, 0, 0) == SECCOMP_RET_TRAP);
 	CHECK(call(SB_ROLE_NET, SYS_pwritev, 0, 0) == SECCOMP_RET_TRAP);
 	CHECK(call(SB_ROLE_NET, SYS_readv, 0, 0) == SECCOMP_RET_ALLOW);
@@ -258,8 +348,10 @@ static void test_names(void)
 		return;
 	sandbox_print(f);
 	fclose(f);
-	CHECK(strstr(buf, "vcpu: ioctl(KVM_RUN,") != NULL);
-	CHECK(strstr(buf, "blk: ") && strstr(buf, " preadv"));
+	CHECK(strstr(buf, "vcpu: ioctl(KVM_RUN on vcpu-fd, ") != NULL);
+	CHECK(strstr(buf, "KVM_IRQFD on vm-fd") && strstr(buf, "TCSETS on stdin)"));
+	CHECK(strstr(buf, "TUNSETOFFLOAD on tap-fd") && strstr(buf, " tkill(own thread) "));
+	CHECK(strstr(buf, "blk-io: preadv") && !strstr(buf, "tgkill"));
 	CHECK(strstr(buf, "mmap(no PROT_EXEC)") != NULL);
 	CHECK(strstr(buf, "openat") == NULL);
 	free(buf);
@@ -291,6 +383,7 @@ static void child_exit(int code)
 }
 
 /* fork; the child sends stderr to a pipe, enters `role`, runs fn, exits 0 if it survives. */
+static int io_fd, pipe_fd[2];   /* own fd (vCPU, tap) = io_fd; "VM fd" = pipe_fd[0]; "terminal" = pipe_fd[1] */
 static void run_child(enum sb_role role, child_fn *fn, struct child_result *res)
 {
 	int p[2];
@@ -307,7 +400,7 @@ static void run_child(enum sb_role role, child_fn *fn, struct child_result *res)
 	if (pid == 0) {
 		close(p[0]);
 		dup2(p[1], 2);
-		if (sandbox_enter(role) < 0)
+		if (sandbox_enter(role, io_fd) < 0)
 			child_exit(EXIT_SKIP);
 		fn();
 		child_exit(0);
@@ -333,10 +426,15 @@ static void do_ptrace(void) { syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 
 static void do_clone(void) { syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }
 static void do_ioctl_tiocsti(void) { syscall(SYS_ioctl, 0, TIOCSTI, "x"); }
 static void do_ioctl_kvm_run(void) { syscall(SYS_ioctl, -1, KVM_RUN, 0); }
-static void do_kill_sigsys(void)
+static void do_kvm_run_on_vm_fd(void) { syscall(SYS_ioctl, pipe_fd[0], KVM_RUN, 0); }
+static void do_tcsets_on_file(void) { syscall(SYS_ioctl, io_fd, TCSETS, 0); }
+static void do_offload_on_vm_fd(void) { syscall(SYS_ioctl, pipe_fd[0], 0x400454d0 /* TUNSETOFFLOAD */, 0); }
+static void do_tkill_other(void) { syscall(SYS_tkill, syscall(SYS_getpid) + 100000, SIGTERM); }
+static void do_tgkill_self(void)
 {
-	syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), SIGSYS);
+	syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), SIGTERM);
 }
+static void do_kill_sigsys(void) { syscall(SYS_tkill, syscall(SYS_gettid), SIGSYS); }
 static void do_mmap_exec(void)
 {
 	syscall(SYS_mmap, 0, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -358,21 +456,26 @@ static void do_allowed(void)
 
 
 /* Each role's own calls, on fds opened before entering (as vmm does). */
-static int io_fd, pipe_fd[2];
 #define ALLOWED(call) do { if ((call) < 0 && errno != ENOTTY) child_exit(10 + __LINE__ % 100); } while (0)
 static void do_blk_io(void)
 {
 	char buf[512] = "data";
 	struct iovec iov = { buf, sizeof(buf) };
-	struct pollfd p = { pipe_fd[0], POLLIN, 0 };
 
 	ALLOWED(syscall(SYS_pwritev, io_fd, &iov, 1, 4096, 0));
 	ALLOWED(syscall(SYS_preadv, io_fd, &iov, 1, 0, 0));
 	ALLOWED(syscall(SYS_fallocate, io_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 512));
 	ALLOWED(syscall(SYS_fdatasync, io_fd));
+	ALLOWED(syscall(SYS_pwrite64, io_fd, buf, 512, 8192));
+	ALLOWED(syscall(SYS_write, pipe_fd[1], "k", 1));   /* the completion eventfd */
+}
+static void do_blk_dev(void)
+{
+	char c;
+	ALLOWED(syscall(SYS_ioctl, pipe_fd[0], KVM_SIGNAL_MSI, 0));
+	ALLOWED(syscall(SYS_ioctl, pipe_fd[1], TCSETS, 0));
 	ALLOWED(syscall(SYS_write, pipe_fd[1], "k", 1));
-	ALLOWED(syscall(SYS_poll, &p, 1, 0));
-	ALLOWED(syscall(SYS_read, pipe_fd[0], buf, 1));
+	ALLOWED(syscall(SYS_read, pipe_fd[0], &c, 1));
 }
 static void do_net_io(void)
 {
@@ -380,25 +483,28 @@ static void do_net_io(void)
 	struct iovec iov = { buf, 5 };
 	struct pollfd p = { pipe_fd[0], POLLIN, 0 };
 
+	ALLOWED(syscall(SYS_ioctl, io_fd, 0x400454d0 /* TUNSETOFFLOAD */, 0));
+	ALLOWED(syscall(SYS_ioctl, pipe_fd[0], KVM_SIGNAL_MSI, 0));
+
 	ALLOWED(syscall(SYS_writev, pipe_fd[1], &iov, 1));
 	ALLOWED(syscall(SYS_ppoll, &p, 1, NULL, NULL, 8));
 	ALLOWED(syscall(SYS_readv, pipe_fd[0], &iov, 1));
 }
 static void do_vcpu_io(void)
 {
-	/* the filter lets these through; the kernel answers ENOTTY on a pipe */
-	ALLOWED(syscall(SYS_ioctl, pipe_fd[0], KVM_RUN, 0));
-	ALLOWED(syscall(SYS_ioctl, pipe_fd[0], KVM_GET_REGS, 0));
+	/* the filter lets these through; the kernel answers ENOTTY on a file or pipe */
+	ALLOWED(syscall(SYS_ioctl, io_fd, KVM_RUN, 0));
+	ALLOWED(syscall(SYS_ioctl, io_fd, KVM_GET_REGS, 0));
 	ALLOWED(syscall(SYS_ioctl, pipe_fd[0], KVM_SIGNAL_MSI, 0));
-	ALLOWED(syscall(SYS_ioctl, pipe_fd[0], TCSETS, 0));
+	ALLOWED(syscall(SYS_ioctl, pipe_fd[1], TCSETS, 0));
+	ALLOWED(syscall(SYS_tkill, syscall(SYS_gettid), 0));   /* signal 0: only checks */
 	ALLOWED(syscall(SYS_write, pipe_fd[1], "c", 1));
 }
 static void do_main_io(void)
 {
 	char c;
 	struct pollfd p = { pipe_fd[0], POLLIN, 0 };
-	ALLOWED(syscall(SYS_ioctl, pipe_fd[0], TCGETS, &c));
-	ALLOWED(syscall(SYS_ioctl, pipe_fd[0], TIOCGWINSZ, &c));
+	ALLOWED(syscall(SYS_ioctl, pipe_fd[1], TCSETS, &c));
 	ALLOWED(syscall(SYS_ioctl, pipe_fd[0], KVM_SIGNAL_MSI, 0));
 	ALLOWED(syscall(SYS_write, pipe_fd[1], "m", 1));
 	ALLOWED(syscall(SYS_poll, &p, 1, 0));
@@ -435,6 +541,19 @@ static void test_real_forbidden(void)
 	expect_trap(SB_ROLE_MAIN, do_ioctl_kvm_run, "syscall ioctl (16), request 0xae80");
 	expect_trap(SB_ROLE_BLK, do_mmap_exec, "syscall mmap (9), prot 0x5");
 	expect_trap(SB_ROLE_BLK, do_kill_sigsys, "vmm: sandbox: unexpected SIGSYS\n");
+	/* allowed requests on the wrong fd */
+	char want[96];
+	snprintf(want, sizeof(want), "vcpu thread made forbidden syscall ioctl (16), request 0xae80 on fd %d\n",
+		 pipe_fd[0]);
+	expect_trap(SB_ROLE_VCPU, do_kvm_run_on_vm_fd, want);
+	snprintf(want, sizeof(want), "request 0x5402 on fd %d\n", io_fd);
+	expect_trap(SB_ROLE_MAIN, do_tcsets_on_file, want);
+	expect_trap(SB_ROLE_BLK_IO, do_tcsets_on_file, want);
+	expect_trap(SB_ROLE_NET, do_offload_on_vm_fd, "net thread made forbidden syscall ioctl (16), request 0x400454d0");
+	expect_trap(SB_ROLE_BLK, do_ioctl_kvm_run, "request 0xae80 on fd -1\n");
+	/* signals to another thread */
+	expect_trap(SB_ROLE_VCPU, do_tkill_other, "vcpu thread made forbidden syscall tkill (200)");
+	expect_trap(SB_ROLE_MAIN, do_tgkill_self, "main thread made forbidden syscall tgkill (234)");
 }
 
 static void test_real_allowed(void)
@@ -453,26 +572,16 @@ static void test_real_role_io(void)
 {
 	static child_fn *const fn[SB_ROLE_COUNT] = {
 		[SB_ROLE_MAIN] = do_main_io, [SB_ROLE_VCPU] = do_vcpu_io,
-		[SB_ROLE_BLK] = do_blk_io, [SB_ROLE_NET] = do_net_io,
+		[SB_ROLE_BLK] = do_blk_dev, [SB_ROLE_BLK_IO] = do_blk_io, [SB_ROLE_NET] = do_net_io,
 	};
-	char path[] = "/tmp/vmm-sandbox-XXXXXX";
 	struct child_result res;
 
-	io_fd = mkstemp(path);
-	CHECK(io_fd >= 0 && pipe(pipe_fd) == 0);
-	if (io_fd < 0)
-		return;
-	unlink(path);
-	CHECK(ftruncate(io_fd, 65536) == 0);
 	for (int r = 0; r < SB_ROLE_COUNT; r++) {
 		run_child(r, fn[r], &res);
 		CHECK(exited_with(&res, 0));
 		if (!exited_with(&res, 0))
 			printf("  %s child status 0x%x said: %s\n", sandbox_role_name(r), res.status, res.out);
 	}
-	close(io_fd);
-	close(pipe_fd[0]);
-	close(pipe_fd[1]);
 }
 
 static void hook(void)
@@ -498,7 +607,7 @@ static int sync_pipe[2], park_pipe[2];
 static void *sandboxed_thread(void *arg)
 {
 	char c = 0;
-	if (sandbox_enter(SB_ROLE_NET) < 0)
+	if (sandbox_enter(SB_ROLE_NET, io_fd) < 0)
 		child_exit(EXIT_SKIP);
 	syscall(SYS_write, sync_pipe[1], "s", 1);
 	syscall(SYS_read, park_pipe[0], &c, 1);   /* parked until exit_group */
@@ -593,13 +702,24 @@ static void test_landlock_deny_all(void)
 
 int main(void)
 {
+	char path[] = "/tmp/vmm-sandbox-XXXXXX";
+
 	if (access(a_file, R_OK) != 0)
 		a_file = "/proc/self/exe";
+	io_fd = mkstemp(path);
+	if (io_fd < 0 || pipe(pipe_fd) < 0 || ftruncate(io_fd, 65536) < 0) {
+		printf("FAIL test_sandbox: no temporary file or pipe\n");
+		return 1;
+	}
+	unlink(path);
+	sandbox_set_fds(pipe_fd[0], pipe_fd[1]);
 	RUN(test_build);
 	RUN(test_listed_allowed);
 	RUN(test_unlisted_trapped);
 	RUN(test_arch_and_x32_killed);
 	RUN(test_ioctl_requests);
+	RUN(test_ioctl_missing_fds);
+	RUN(test_signals_self_only);
 	RUN(test_no_exec_mappings);
 	RUN(test_role_differences);
 	RUN(test_names);
