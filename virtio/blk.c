@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -9,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../sandbox/sandbox.h"
@@ -24,6 +26,7 @@
 #define BLK_F_RO            5
 #define BLK_F_BLK_SIZE      6
 #define BLK_F_FLUSH         9
+#define BLK_F_TOPOLOGY      10
 #define BLK_F_DISCARD       13
 #define BLK_F_WRITE_ZEROES  14
 
@@ -93,7 +96,9 @@ struct blk {
 	bool ro, direct, is_bdev;
 	char serial[BLK_ID_BYTES];
 	uint64_t sectors;
-	uint32_t blk_size;          /* logical block size reported to the guest */
+	uint32_t blk_size;          /* logical block size reported to the guest (,direct: the offset alignment) */
+	uint32_t phys_size;         /* physical block size reported (topology) */
+	uint32_t mem_align;         /* ,direct: guest buffers less aligned than this go through a bounce buffer */
 	struct virtq_req *req;      /* the inline path's request and context */
 	struct blk_ctx ctx;
 	struct blk_pool pool;
@@ -119,6 +124,8 @@ static void blk_config_read(struct virtio_dev *d, unsigned off, void *buf, unsig
 	put_le(c + 8, 4, BLK_SIZE_MAX);
 	put_le(c + 12, 4, BLK_SEG_MAX);
 	put_le(c + 20, 4, b->blk_size);
+	c[24] = (uint8_t)__builtin_ctz(b->phys_size / b->blk_size);   /* physical_block_exp */
+	put_le(c + 26, 2, 1);                              /* min_io_size, in logical blocks */
 	put_le(c + 34, 2, 1);                              /* num_queues */
 	put_le(c + 36, 4, BLK_MAX_DZ_SECTORS);             /* max_discard_sectors */
 	put_le(c + 40, 4, BLK_MAX_DZ_SEG);                 /* max_discard_seg */
@@ -192,7 +199,7 @@ static uint8_t blk_rw(struct blk *b, struct blk_ctx *c, bool wr, uint64_t sector
 		return BLK_S_IOERR;
 	if (wr && b->ro)
 		return BLK_S_IOERR;
-	if (b->direct && !iov_aligned(iov, n, sector * SECTOR, b->blk_size))
+	if (b->direct && !iov_aligned(iov, n, sector * SECTOR, b->mem_align))
 		r = rw_bounce(b, c->bounce, wr, iov, n, sector * SECTOR, len);
 	else
 		r = rw_vec(b->fd, wr, iov, n, sector * SECTOR);
@@ -553,7 +560,7 @@ static bool blk_resetting(struct virtio_dev *d)
 	.device_id = 2, \
 	.pci_class = 0x018000, \
 	.features = VIRTIO_BIT(BLK_F_SIZE_MAX) | VIRTIO_BIT(BLK_F_SEG_MAX) | \
-		    VIRTIO_BIT(BLK_F_BLK_SIZE) | VIRTIO_BIT(BLK_F_FLUSH) | (extra), \
+		    VIRTIO_BIT(BLK_F_BLK_SIZE) | VIRTIO_BIT(BLK_F_FLUSH) | VIRTIO_BIT(BLK_F_TOPOLOGY) | (extra), \
 	.nqueues = 1, \
 	.queue_size = BLK_QUEUE_SIZE, \
 	.config_len = BLK_CONFIG_LEN, \
@@ -618,11 +625,41 @@ static void open_image(struct blk *b)
 	}
 }
 
+static bool pow2_in(uint64_t v, uint64_t lo, uint64_t hi)
+{
+	return v >= lo && v <= hi && !(v & (v - 1));
+}
+
+/*
+ * ,direct on a file: the offset/length and memory alignment O_DIRECT needs
+ * (statx STATX_DIOALIGN, Linux 6.1+; else the smallest read at offset 0 that
+ * works). Advertised as the logical block size, so a valid guest request
+ * never fails for alignment (a 4 KiB-sector disk under the file system).
+ */
+static void file_dio_align(struct blk *b, uint32_t *off_align, uint32_t *mem_align)
+{
+	struct statx sx = { 0 };
+	static uint8_t probe[4096] __attribute__((aligned(4096)));
+
+	if (syscall(SYS_statx, b->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
+	    (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align) {
+		*off_align = sx.stx_dio_offset_align;
+		*mem_align = sx.stx_dio_mem_align;
+		return;
+	}
+	for (*off_align = 512; *off_align < 4096; *off_align *= 2)
+		if (pread(b->fd, probe, *off_align, 0) >= 0 || errno != EINVAL)
+			break;
+	*mem_align = *off_align;
+}
+
 static void size_image(struct blk *b)
 {
 	struct stat st;
 	uint64_t bytes;
 	int lbs = 512;
+	unsigned pbs = 0;
+	uint32_t off_align = 512, mem_align = 512;
 
 	if (fstat(b->fd, &st) < 0)
 		fatal_errno(EXIT_USAGE, "%s", b->path);
@@ -630,18 +667,29 @@ static void size_image(struct blk *b)
 		b->is_bdev = true;
 		if (ioctl(b->fd, BLKGETSIZE64, &bytes) < 0 || ioctl(b->fd, BLKSSZGET, &lbs) < 0)
 			fatal_errno(EXIT_USAGE, "%s: cannot get the device size", b->path);
+		if (ioctl(b->fd, BLKPBSZGET, &pbs) < 0)
+			pbs = 0;
+		off_align = mem_align = (uint32_t)lbs;
 	} else if (S_ISREG(st.st_mode)) {
 		bytes = (uint64_t)st.st_size;
+		pbs = (unsigned)st.st_blksize;
+		if (b->direct)
+			file_dio_align(b, &off_align, &mem_align);
 	} else {
 		fatal(EXIT_USAGE, "%s: not a regular file or block device", b->path);
 	}
-	if (bytes < SECTOR)
+	if (!pow2_in(off_align, 512, 4096))
+		fatal(EXIT_USAGE, "%s: direct I/O needs %u-byte alignment here; use it without ,direct",
+		      b->path, off_align);
+	b->blk_size = off_align;
+	b->mem_align = pow2_in(mem_align, 1, 4096) ? mem_align : 4096;
+	b->phys_size = pow2_in(pbs, b->blk_size, 65536) ? pbs : b->blk_size;
+	if (bytes < b->blk_size)
 		fatal(EXIT_USAGE, "%s: empty disk image (%llu bytes)", b->path, (unsigned long long)bytes);
-	if (bytes % SECTOR)   /* documented: the partial last sector is not visible to the guest */
-		fprintf(stderr, "vmm: warning: %s: size is not a multiple of 512; the last %llu bytes are ignored\n",
-			b->path, (unsigned long long)(bytes % SECTOR));
-	b->sectors = bytes / SECTOR;
-	b->blk_size = lbs >= 512 && lbs <= 4096 && !(lbs & (lbs - 1)) ? (uint32_t)lbs : 512;
+	if (bytes % b->blk_size)   /* documented: a partial last block is not visible to the guest */
+		fprintf(stderr, "vmm: warning: %s: size is not a multiple of %u; the last %llu bytes are ignored\n",
+			b->path, b->blk_size, (unsigned long long)(bytes % b->blk_size));
+	b->sectors = bytes / b->blk_size * (b->blk_size / SECTOR);
 }
 
 /* The inline context and the pool's slots and worker contexts; false if out of memory. */

@@ -48,6 +48,7 @@ static uint8_t *ram;
 static struct virtio_dev *d;
 static uint64_t bar;
 static char disk[64];
+static const char *disk_dir = "/tmp";
 
 /* ---- helpers: a disk image and a guest driver ---- */
 
@@ -56,7 +57,7 @@ static uint8_t pattern(uint64_t off) { return (uint8_t)(off * 7 + (off >> 9)); }
 static void make_disk(uint64_t bytes)
 {
 	uint8_t buf[4096];
-	strcpy(disk, "/tmp/vmm-test-blk-XXXXXX");
+	snprintf(disk, sizeof(disk), "%s/vmm-test-blk-XXXXXX", disk_dir);
 	int fd = mkstemp(disk);
 	CHECK(fd >= 0);
 	for (uint64_t off = 0; off < bytes; off += sizeof(buf)) {
@@ -481,6 +482,45 @@ static void test_direct(void)
 	CHECK(blk_req(1, 7, DATA + 3, 512, false, NULL) == 0);
 	file_read(7 * 512, buf, 512);
 	CHECK(buf[0] == 0x5E && buf[511] == 0x5E);
+}
+
+/*
+ * Regression: ,direct on a file whose file system sits on 4 KiB-sector storage
+ * (ext4 on a loop device with 4096-byte sectors) advertises 4096 as the block
+ * size, so the guest never sends a request O_DIRECT would refuse there; those
+ * it sends work, unaligned guest buffers included.
+ */
+static void test_direct_4k(void)
+{
+	static const char setup[] =
+		"set -e; d=/tmp/vmm-test-4k; umount $d/mnt 2>/dev/null || true; mkdir -p $d/mnt;"
+		"truncate -s 64M $d/img; l=$(losetup -f --show -b 4096 $d/img); echo $l >$d/dev;"
+		"mkfs.ext4 -q -F $l; mount $l $d/mnt";
+	uint8_t buf[4096];
+
+	if (geteuid() != 0 || system("command -v losetup mkfs.ext4 >/dev/null") != 0)
+		SKIP("needs root, losetup and mkfs.ext4");
+	if (system(setup) != 0) {
+		(void)!system("umount /tmp/vmm-test-4k/mnt 2>/dev/null; losetup -d $(cat /tmp/vmm-test-4k/dev) 2>/dev/null");
+		SKIP("cannot mount ext4 on a 4096-byte-sector loop device here");
+	}
+	disk_dir = "/tmp/vmm-test-4k/mnt";
+	vm_setup(",direct");
+	driver_init(0);
+	CHECK(mmio_rd(DEVCFG + 20, 4) == 4096);                  /* blk_size */
+	CHECK(device_features() & VIRTIO_BIT(6));               /* BLK_F_BLK_SIZE */
+	CHECK(mmio_rd(DEVCFG, 8) == DISK_SECTORS);              /* 1 MiB: whole 4 KiB blocks */
+	CHECK(blk_req(0, 8, DATA, 4096, true, NULL) == 0 && matches_pattern(ram + DATA, 8 * 512, 4096));
+	memset(ram + DATA + 512, 0x6B, 4096);                    /* 512-aligned buffer: bounced */
+	CHECK(blk_req(1, 16, DATA + 512, 4096, false, NULL) == 0);
+	CHECK(blk_req(0, 16, DATA + 8192, 4096, true, NULL) == 0 && ram[DATA + 8192] == 0x6B &&
+	      ram[DATA + 8192 + 4095] == 0x6B);
+	file_read(16 * 512, buf, 4096);
+	CHECK(buf[0] == 0x6B && buf[4095] == 0x6B);
+	unlink(disk);
+	disk[0] = 0;
+	disk_dir = "/tmp";
+	CHECK(system("umount -l /tmp/vmm-test-4k/mnt && losetup -d $(cat /tmp/vmm-test-4k/dev) && rm -rf /tmp/vmm-test-4k") == 0);
 }
 
 static void test_malformed(void)
@@ -1015,6 +1055,7 @@ int main(void)
 	RUN(test_get_id_discard_zeroes);
 	RUN(test_read_only);
 	RUN(test_direct);
+	RUN(test_direct_4k);
 	RUN(test_malformed);
 	RUN(test_event_idx_and_masking);
 	RUN(test_intx_fallback);
