@@ -85,16 +85,15 @@ void kvm_alloc_memory(struct vm *vm, uint64_t size)
 {
 	vm->mem.low_size = size < MMIO_HOLE_START ? size : MMIO_HOLE_START;
 	vm->mem.high_size = size - vm->mem.low_size;
-	vm->mem_fd = memfd_create("vmm-guest-ram", MFD_CLOEXEC);
-	if (vm->mem_fd < 0)
-		fatal_errno(EXIT_RUNTIME, "memfd_create for %" PRIu64 " bytes of guest RAM", size);
-	if (ftruncate(vm->mem_fd, (off_t)size) < 0)
-		fatal_errno(EXIT_USAGE, "--memory: cannot size guest RAM to %" PRIu64 " bytes", size);
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-		       vm->mem_fd, 0);
-	if (p == MAP_FAILED)
+	vm->mem_fd = guest_ram_open(size, &vm->mem_backing);
+	if (vm->mem_fd < 0) {
+		errno = -vm->mem_fd;
+		fatal_errno(EXIT_USAGE, "--memory: cannot create %" PRIu64 " bytes of guest RAM", size);
+	}
+	vm->mem.host = guest_ram_map(vm->mem_fd, size);
+	if (!vm->mem.host)
 		fatal_errno(EXIT_USAGE, "--memory: cannot map %" PRIu64 " bytes of guest RAM", size);
-	vm->mem.host = p;
+	vlog("guest RAM: %s", ram_backing_names[vm->mem_backing]);
 }
 
 void kvm_register_memory(struct vm *vm)

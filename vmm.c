@@ -373,7 +373,19 @@ static void print_memory(int status_fd)
 	fputs(" (RssShmem is guest RAM the guest touched)\n", stderr);
 }
 
-static void print_stats(struct vm *vm, int status_fd)
+/* How much of guest RAM the host backs with 2 MiB pages (of what the guest touched). */
+static void print_huge(struct vm *vm, int smaps_fd)
+{
+	uint64_t total = (vm->mem.low_size + vm->mem.high_size) >> 10;
+
+	if (vm->mem_backing == RAM_HUGETLB)
+		fprintf(stderr, "vmm: guest RAM: %" PRIu64 " kB, all in 2 MiB hugetlb pages\n", total);
+	else
+		fprintf(stderr, "vmm: guest RAM: %" PRIu64 " kB, %" PRIu64 " kB of it mapped with 2 MiB pages (%s)\n",
+			total, guest_ram_huge_kb(smaps_fd), ram_backing_names[vm->mem_backing]);
+}
+
+static void print_stats(struct vm *vm, int status_fd, int smaps_fd)
 {
 	uint64_t io = 0, mmio = 0, eoi = 0, hlt = 0, other = 0;
 	for (int i = 0; i < vm->ncpus; i++) {
@@ -386,6 +398,7 @@ static void print_stats(struct vm *vm, int status_fd)
 		io, mmio, eoi, hlt, other, io + mmio + eoi + hlt + other);
 	virtio_print_stats(vm, stderr);
 	print_memory(status_fd);
+	print_huge(vm, smaps_fd);
 }
 
 int main(int argc, char **argv)
@@ -436,6 +449,7 @@ int main(int argc, char **argv)
 		fatal_errno(EXIT_RUNTIME, "signalfd");
 	int timer_fd = make_timer(vm->opt.timeout);
 	int status_fd = vm->opt.stats ? open("/proc/self/status", O_RDONLY | O_CLOEXEC) : -1;
+	int smaps_fd = vm->opt.stats ? open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC) : -1;
 	if (vm->opt.no_sandbox)
 		fprintf(stderr, "vmm: warning: --no-sandbox: a guest that breaks out of a device has this process's full rights\n");
 	else {
@@ -457,7 +471,7 @@ int main(int argc, char **argv)
 	vlog("guest ended: exit status %d", code);
 	console_restore();
 	if (vm->opt.stats)
-		print_stats(vm, status_fd);
+		print_stats(vm, status_fd, smaps_fd);
 	fflush(stdout);
 	_exit(code & 0xff);
 }

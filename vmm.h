@@ -10,6 +10,8 @@
 #include <stdnoreturn.h>
 #include <sys/types.h>
 
+#include "mem.h"
+
 #define VMM_VERSION "0.1.0"
 #define MUST_CHECK __attribute__((warn_unused_result))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -140,6 +142,7 @@ struct vm {
 	struct options opt;
 	int kvm_fd, vm_fd;
 	int mem_fd;
+	enum ram_backing mem_backing;
 	struct guest_mem mem;
 	int ncpus;
 	struct vcpu vcpu[MAX_CPUS];
