@@ -85,14 +85,9 @@ void kvm_alloc_memory(struct vm *vm, uint64_t size)
 {
 	vm->mem.low_size = size < MMIO_HOLE_START ? size : MMIO_HOLE_START;
 	vm->mem.high_size = size - vm->mem.low_size;
-	vm->mem_fd = guest_ram_open(size, &vm->mem_backing);
-	if (vm->mem_fd < 0) {
-		errno = -vm->mem_fd;
-		fatal_errno(EXIT_USAGE, "--memory: cannot create %" PRIu64 " bytes of guest RAM", size);
-	}
-	vm->mem.host = guest_ram_map(vm->mem_fd, size);
+	vm->mem.host = guest_ram_create(size, &vm->mem_fd, &vm->mem_backing);
 	if (!vm->mem.host)
-		fatal_errno(EXIT_USAGE, "--memory: cannot map %" PRIu64 " bytes of guest RAM", size);
+		fatal_errno(EXIT_USAGE, "--memory: cannot create %" PRIu64 " bytes of guest RAM", size);
 	vlog("guest RAM: %s", ram_backing_names[vm->mem_backing]);
 }
 

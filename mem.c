@@ -182,18 +182,19 @@ static int tmpfs_huge(uint64_t size)
 	return fd;
 }
 
-int guest_ram_open(uint64_t size, enum ram_backing *how)
+/* An fd with the best backing from `from` on; -errno if not even a memfd. */
+static int ram_open(uint64_t size, enum ram_backing from, enum ram_backing *how)
 {
 	char mode[32];
 	int fd;
 
-	if (size % HUGE_2M == 0 && hugetlb_free_2m() >= size / HUGE_2M &&
+	if (from == RAM_HUGETLB && size % HUGE_2M == 0 && hugetlb_free_2m() >= size / HUGE_2M &&
 	    (fd = memfd_sized(MFD_HUGETLB | MFD_HUGE_2MB, size)) >= 0) {
 		*how = RAM_HUGETLB;
 		return fd;
 	}
 	shmem_thp_mode(mode, sizeof(mode));
-	if (strcmp(mode, "never") == 0 && (fd = tmpfs_huge(size)) >= 0) {
+	if (from <= RAM_TMPFS_HUGE && strcmp(mode, "never") == 0 && (fd = tmpfs_huge(size)) >= 0) {
 		*how = RAM_TMPFS_HUGE;
 		return fd;
 	}
@@ -202,7 +203,12 @@ int guest_ram_open(uint64_t size, enum ram_backing *how)
 	return fd >= 0 ? fd : -errno;
 }
 
-void *guest_ram_map(int fd, uint64_t size)
+/*
+ * Map all of fd shared at a 2 MiB-aligned address, so KVM can use large pages.
+ * Without MAP_NORESERVE: hugetlb pages are reserved here (or the map fails),
+ * never missed later as a SIGBUS; shmem is not accounted per mapping anyway.
+ */
+static void *ram_map(int fd, uint64_t size)
 {
 	/* reserve size + 2 MiB, then put the mapping on the first 2 MiB boundary in it */
 	uint8_t *r = mmap(NULL, size + HUGE_2M, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -211,7 +217,7 @@ void *guest_ram_map(int fd, uint64_t size)
 	if (r == MAP_FAILED)
 		return NULL;
 	p = (uint8_t *)(((uintptr_t)r + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1));
-	if (mmap(p, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd, 0) == MAP_FAILED) {
+	if (mmap(p, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
 		munmap(r, size + HUGE_2M);
 		return NULL;
 	}
@@ -220,6 +226,28 @@ void *guest_ram_map(int fd, uint64_t size)
 	munmap(p + size, (size_t)(r + HUGE_2M - p));
 	(void)!madvise(p, size, MADV_HUGEPAGE);   /* a no-op unless shmem THP is "advise" or more */
 	return p;
+}
+
+void *guest_ram_create(uint64_t size, int *fd_out, enum ram_backing *how)
+{
+	for (enum ram_backing from = RAM_HUGETLB;; from = *how + 1) {
+		int fd = ram_open(size, from, how);
+		if (fd < 0) {
+			errno = -fd;
+			return NULL;
+		}
+		void *p = ram_map(fd, size);
+		if (p) {
+			*fd_out = fd;
+			return p;
+		}
+		int err = errno;
+		close(fd);
+		if (*how == RAM_MEMFD || *how == RAM_MEMFD_THP) {
+			errno = err;
+			return NULL;
+		}
+	}
 }
 
 /* The kB value of `key` in smaps_rollup text, 0 if absent. */

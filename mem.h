@@ -9,19 +9,16 @@ enum ram_backing { RAM_HUGETLB, RAM_TMPFS_HUGE, RAM_MEMFD_THP, RAM_MEMFD };
 extern const char *const ram_backing_names[];
 
 /*
- * An fd of `size` bytes for guest RAM, the best backing this host allows:
- * hugetlb 2 MiB pages when the host has enough reserved and free; else, when
- * shmem_enabled is "never" (no huge pages for memfds), a file on a private
- * tmpfs mounted huge=always (made in a forked child, so vmm's own namespaces
- * stay as they are); else a memfd. Never touches the memory. Returns the fd
- * (close-on-exec) and sets *how, or -errno.
+ * Guest RAM of `size` bytes: an fd (close-on-exec) that another process can
+ * map, mapped here shared and read-write at a 2 MiB-aligned address (so KVM
+ * can use large pages), with the best backing this host allows: hugetlb 2 MiB
+ * pages when enough are reserved and free; else, when shmem_enabled is
+ * "never" (no huge pages for memfds), a file on a private tmpfs mounted
+ * huge=always (made in a forked child, so vmm's own namespaces stay as they
+ * are); else a memfd with MADV_HUGEPAGE. Never touches the memory. Sets *fd
+ * and *how and returns the mapping, or NULL with errno set.
  */
-int guest_ram_open(uint64_t size, enum ram_backing *how);
-/*
- * Map all of fd shared, read-write, at a 2 MiB-aligned address (so KVM can use
- * large pages), with MADV_HUGEPAGE. NULL on failure (errno set).
- */
-void *guest_ram_map(int fd, uint64_t size);
+void *guest_ram_create(uint64_t size, int *fd, enum ram_backing *how);
 /* kB of this process's shared and file memory mapped with huge pages, from an open /proc/self/smaps_rollup. */
 uint64_t guest_ram_huge_kb(int smaps_fd);
 

@@ -13,12 +13,9 @@
 static void test_shared_with_child(void)
 {
 	enum ram_backing how;
-	int fd = guest_ram_open(SIZE, &how);
-	CHECK(fd >= 0);
-	if (fd < 0)
-		return;
-	uint8_t *p = guest_ram_map(fd, SIZE);
-	CHECK(p != NULL && ((uintptr_t)p & ((2u << 20) - 1)) == 0);
+	int fd = -1;
+	uint8_t *p = guest_ram_create(SIZE, &fd, &how);
+	CHECK(p != NULL && fd >= 0 && ((uintptr_t)p & ((2u << 20) - 1)) == 0);
 	if (!p)
 		return;
 	p[5 << 20] = 0x11;
@@ -50,20 +47,18 @@ static void test_huge_backing(void)
 	char mode[256];
 	enum ram_backing how;
 
+	int fd = -1;
 	read_text("/sys/kernel/mm/transparent_hugepage/shmem_enabled", mode, sizeof(mode));
-	int fd = guest_ram_open(SIZE, &how);
-	CHECK(fd >= 0);
-	if (fd < 0)
+	uint8_t *p = guest_ram_create(SIZE, &fd, &how);
+	CHECK(p != NULL);
+	if (!p)
 		return;
 	if (strstr(mode, "[deny]") || (how == RAM_MEMFD && !strstr(mode, "[never]"))) {
+		munmap(p, SIZE);
 		close(fd);
 		SKIP("this host allows no huge pages for shared memory");
 	}
 	CHECK(how != RAM_MEMFD);            /* never: the tmpfs way must have worked (we are root or may unshare) */
-	uint8_t *p = guest_ram_map(fd, SIZE);
-	CHECK(p != NULL);
-	if (!p)
-		return;
 	memset(p, 1, 8 << 20);              /* touch 8 MiB */
 	int smaps = open("/proc/self/smaps_rollup", O_RDONLY);
 	uint64_t kb = guest_ram_huge_kb(smaps);
