@@ -11,7 +11,7 @@ LDFLAGS := -static -Wl,-z,noexecstack -Wl,-z,relro -Wl,-z,now
 LIBFDT  := /usr/lib/x86_64-linux-gnu/libfdt.a
 
 # Every source of the binary, in link order. vmm.c holds main().
-SRCS := vmm.c kvm.c io.c log.c \
+SRCS := vmm.c options.c kvm.c io.c log.c \
         $(sort $(wildcard boot/*.c)) \
         $(sort $(wildcard apic/*.c)) \
         $(sort $(wildcard dev/*.c)) \
