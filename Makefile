@@ -70,7 +70,7 @@ bench: vmm
 	@sh tests/bench/run.sh
 
 # ---- fuzzing: libFuzzer harnesses (clang, ASan+UBSan); tests/fuzz/run.sh runs them from their seed corpora ----
-FUZZ_SECS ?= 300
+FUZZ_SECS ?= 120
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined
 FUZZ_LIB := io.c log.c
 FUZZ_VIRTIO := virtio/virtq.c virtio/pci.c dev/pci.c dev/msix.c
