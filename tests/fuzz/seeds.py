@@ -162,7 +162,7 @@ seed("virtio_net", "tx-one-frame", net(CSUM | MAC, 4, [],
      [], [desc(DATA, 12, NEXT, 1), desc(DATA + 12, len(eth))], tx_ram))
 seed("virtio_net", "rx-csum-gso-reset", net(MRG | GCSUM | TSO4 | EIDX | INDIR, 8 | 16,
      [bytes([1, 1, 0, 0, 0x36, 0x05, 34, 0, 16, 0, 0, 0]) + eth, vhdr + eth],
-     [desc(DATA + 0x1000, 1526, WRITE), desc(DATA + 0x2000, 1526, WRITE), desc(DATA + 0x3000, 64, WRITE)],
+     [desc(DATA + 0x1000, 1526, WRITE), desc(DATA + 0x10000, 0x12000, WRITE)],   # GSO: 64 KiB and more held
      [desc(DATA, 12 + len(eth))], tx_ram))
 
 # ---- options: argv split at NUL bytes ----
