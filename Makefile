@@ -74,8 +74,8 @@ FUZZ_SECS ?= 120
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined
 FUZZ_LIB := io.c log.c
 FUZZ_VIRTIO := virtio/virtq.c virtio/pci.c dev/pci.c dev/msix.c
-FUZZ_NAMES := boot virtq virtio_blk pci ioapic virtio_net uart options
-FUZZERS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_HARNESSES := boot virtq virtio_blk pci ioapic virtio_net uart options
+FUZZERS := $(FUZZ_HARNESSES:%=$(BUILD)/fuzz/fuzz_%)
 HAVE_CLANG := $(shell command -v clang 2>/dev/null)
 $(BUILD)/fuzz/fuzz_boot: tests/fuzz/fuzz_boot.c $(wildcard boot/*.c) $(FUZZ_LIB)
 $(BUILD)/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c virtio/virtq.c $(FUZZ_LIB)
