@@ -1,12 +1,10 @@
 /* vmm.c: the main pipeline: options, inputs, VM, boot, devices, vCPUs, sandbox, run, exit status. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +17,7 @@
 #include <unistd.h>
 
 #include "vmm.h"
+#include "options.h"
 #include "sandbox/sandbox.h"
 #include "kvm.h"
 #include "apic/apic.h"
@@ -27,159 +26,30 @@
 #include "dev/pci.h"
 #include "virtio/virtio.h"
 
-#define DEFAULT_APPEND "console=ttyS0 panic=-1"
 #define MIN_MEMORY (16ull << 20)
 
-static const char usage_text[] =
-"usage: vmm --kernel FILE [options]\n"
-"Boot one guest on KVM; vmm exits when the guest does.\n"
-"\n"
-"  -k, --kernel FILE     bzImage or vmlinux ELF (PVH entry when the ELF has the note)\n"
-"  -i, --initrd FILE     initial ramdisk\n"
-"  -a, --append STRING   kernel command line (default \"" DEFAULT_APPEND "\")\n"
-"  -m, --memory SIZE     guest RAM, with K, M or G suffix (default 256M)\n"
-"  -c, --cpus N          virtual CPUs, 1 to 64 (default 1)\n"
-"  -d, --disk PATH[,ro][,direct][,serial=ID]\n"
-"                        a virtio-blk disk (raw image or block device); repeatable:\n"
-"                        vda, vdb, ... in order\n"
-"  -n, --net tap=IFNAME[,mac=MAC]\n"
-"                        a virtio-net device on a tap; repeatable: eth0, eth1, ...\n"
-"      --console WHERE   stdio (default), none, or a FILE for the guest's serial output\n"
-"  -t, --timeout SECS    stop the guest after SECS seconds (exit 124)\n"
-"      --debug-exit      port 0xf4: a guest write of v exits with (v<<1)|1\n"
-"      --stats           print exit and device counters on exit\n"
-"      --no-sandbox      debugging only: run without seccomp, Landlock and no_new_privs\n"
-"      --print-sandbox   list the system calls each thread role may make, and exit\n"
-"  -v, --verbose         more diagnostics (repeat for more)\n"
-"  -h, --help            this text\n"
-"  -V, --version         print the version\n"
-"\n"
-"On a terminal, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.\n"
-"\n"
-"Exit status: 0 guest powered off or rebooted; 1 runtime failure (KVM error,\n"
-"emulation failure, triple fault); 2 bad usage or input; 3 guest panicked (pvpanic);\n"
-"124 --timeout expired; (v<<1)|1 debug-exit; 128+N killed by signal N.\n";
-
-static noreturn __attribute__((format(printf, 1, 2))) void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("vmm: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry 'vmm --help' for more information.\n", stderr);
-	exit(EXIT_USAGE);
-}
-
-/* "256M", "1G", "65536K", "1048576": bytes, or 0 on a malformed size. */
-static uint64_t parse_size(const char *s)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return 0;
-	unsigned shift = 0;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	}
-	if (*end == 'i' && shift)
-		end++;
-	if ((*end == 'b' || *end == 'B') && shift)
-		end++;
-	if (*end || v > (UINT64_MAX >> shift))
-		return 0;
-	return (uint64_t)v << shift;
-}
-
-static long parse_int(const char *s, const char *opt, long lo, long hi)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "vmm: %s '%s': expected a whole number from %ld to %ld\n",
-			opt, s, lo, hi);
-		fputs("Try 'vmm --help' for more information.\n", stderr);
-		exit(EXIT_USAGE);
-	}
-	return v;
-}
-
-enum { OPT_CONSOLE = 256, OPT_DEBUG_EXIT, OPT_STATS, OPT_NO_SANDBOX,
-       OPT_PRINT_SANDBOX, OPT_SANDBOX_SELFTEST };
-
+/* Parse the command line; help, version, the sandbox lists and bad usage end here. */
 static void parse_options(struct options *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "kernel", required_argument, 0, 'k' },
-		{ "initrd", required_argument, 0, 'i' },
-		{ "append", required_argument, 0, 'a' },
-		{ "memory", required_argument, 0, 'm' },
-		{ "cpus", required_argument, 0, 'c' },
-		{ "console", required_argument, 0, OPT_CONSOLE },
-		{ "timeout", required_argument, 0, 't' },
-		{ "debug-exit", no_argument, 0, OPT_DEBUG_EXIT },
-		{ "stats", no_argument, 0, OPT_STATS },
-		{ "net", required_argument, 0, 'n' },
-		{ "disk", required_argument, 0, 'd' },
-		{ "no-sandbox", no_argument, 0, OPT_NO_SANDBOX },
-		{ "print-sandbox", no_argument, 0, OPT_PRINT_SANDBOX },
-		{ "sandbox-selftest", required_argument, 0, OPT_SANDBOX_SELFTEST },  /* tests only */
-		{ "verbose", no_argument, 0, 'v' },
-		{ "help", no_argument, 0, 'h' },
-		{ "version", no_argument, 0, 'V' },
-		{ 0, 0, 0, 0 },
-	};
-	*o = (struct options){ .append = DEFAULT_APPEND, .console = "stdio",
-			       .mem_size = 256ull << 20, .cpus = 1 };
-	opterr = 0;
-	int c;
-	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:t:d:n:vhV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'k': o->kernel = optarg; break;
-		case 'i': o->initrd = optarg; break;
-		case 'a': o->append = optarg; break;
-		case 'm':
-			o->mem_size = parse_size(optarg);
-			if (o->mem_size == 0)
-				usage_error("--memory '%s': expected a size such as 512M or 2G", optarg);
-			break;
-		case 'c': o->cpus = (int)parse_int(optarg, "--cpus", 1, MAX_CPUS); break;
-		case 't': o->timeout = (unsigned)parse_int(optarg, "--timeout", 1, 86400 * 365); break;
-		case OPT_CONSOLE: o->console = optarg; break;
-		case OPT_DEBUG_EXIT: o->debug_exit = true; break;
-		case OPT_STATS: o->stats = true; break;
-		case 'n':
-			if (o->nnets == (int)ARRAY_SIZE(o->nets))
-				usage_error("at most %zu --net options", ARRAY_SIZE(o->nets));
-			o->nets[o->nnets++] = optarg;
-			break;
-		case 'd':
-			if (o->ndisks == (int)ARRAY_SIZE(o->disks))
-				usage_error("at most %zu --disk options", ARRAY_SIZE(o->disks));
-			o->disks[o->ndisks++] = optarg;
-			break;
-		case OPT_NO_SANDBOX: o->no_sandbox = true; break;
-		case OPT_PRINT_SANDBOX: sandbox_print(stdout); exit(0);
-		case OPT_SANDBOX_SELFTEST:
-			if (sandbox_selftest_arm(optarg) < 0)
-				usage_error("--sandbox-selftest '%s': expected ROLE:CALL", optarg);
-			break;
-		case 'v': o->verbose++; break;
-		case 'h': fputs(usage_text, stdout); exit(0);
-		case 'V': printf("vmm %s\n", VMM_VERSION); exit(0);
-		case ':': usage_error("option '%s' needs an argument", argv[optind - 1]);
-		default: usage_error("unknown option '%s'", argv[optind - 1]);
-		}
+	char err[512];
+
+	switch (options_parse(o, argc, argv, err, sizeof(err))) {
+	case OPT_RUN:
+		return;
+	case OPT_HELP:
+		fputs(options_usage_text, stdout);
+		exit(0);
+	case OPT_VERSION:
+		printf("vmm %s\n", VMM_VERSION);
+		exit(0);
+	case OPT_PRINT_SANDBOX:
+		sandbox_print(stdout);
+		exit(0);
+	case OPT_USAGE:
+		break;
 	}
-	if (optind < argc)
-		usage_error("unexpected argument '%s'", argv[optind]);
-	if (!o->kernel)
-		usage_error("--kernel FILE is required");
+	fprintf(stderr, "vmm: %s\nTry 'vmm --help' for more information.\n", err);
+	exit(EXIT_USAGE);
 }
 
 /* The host's limit for --memory: physical RAM plus swap. */
@@ -189,6 +59,8 @@ static void check_memory_size(uint64_t size)
 	if (size < MIN_MEMORY)
 		fatal(EXIT_USAGE, "--memory %" PRIu64 "K: at least %lluM is needed",
 		      size >> 10, MIN_MEMORY >> 20);
+	if (size & 0xFFF)
+		fatal(EXIT_USAGE, "--memory %" PRIu64 ": not a multiple of 4K (4096 bytes)", size);
 	if (sysinfo(&si) == 0) {
 		uint64_t host = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
 		if (size > host)

@@ -27,6 +27,7 @@ expect mem-zero 2 "memory '0'" -- --kernel $T/garbage --memory 0
 expect mem-garbage 2 "memory '12Q'" -- --kernel $T/garbage --memory 12Q
 expect mem-huge 2 "more than this host has" -- --kernel $T/garbage --memory 100T
 expect mem-tiny 2 "at least" -- --kernel $T/garbage --memory 4K
+expect mem-unaligned 2 "^vmm: --memory 16777217: not a multiple of 4K" -- --kernel $T/garbage --memory 16777217
 expect cpus-zero 2 "cpus '0'" -- --kernel $T/garbage --cpus 0
 expect cpus-many 2 "cpus '65'" -- --kernel $T/garbage --cpus 65
 expect cpus-word 2 "cpus 'two'" -- --kernel $T/garbage --cpus two

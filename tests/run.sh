@@ -1,12 +1,12 @@
 #!/bin/sh
 # tests/run.sh: runs every test suite and prints the final "N passed, N failed, N skipped".
 # Each suite prints one line per test: "PASS name", "FAIL name[: why]" or "SKIP name: why".
-# Select suites with TESTS="unit guest nested" (default: all).
+# Select suites with TESTS="unit guest nested" (default: all). FUZZ_TEST_SECS: seconds per fuzz harness.
 cd "$(dirname "$0")/.." || exit 2
 LOG=build/test.log
 mkdir -p build
 : > "$LOG"
-SUITES=${TESTS:-unit tsan cli guest nested}
+SUITES=${TESTS:-unit tsan cli fuzz guest nested}
 
 run_suite() {
 	echo "== $1" | tee -a "$LOG"
@@ -43,6 +43,7 @@ for s in $SUITES; do
 			esac | tee -a "$LOG"
 		done ;;
 	cli)    run_suite cli sh tests/cli.sh ;;
+	fuzz)   run_suite fuzz sh tests/fuzz/run.sh ;;
 	guest)  run_suite guest sh tests/guest/run.sh ;;
 	nested)
 		run_suite nested sh tests/nested/run.sh
