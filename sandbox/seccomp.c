@@ -191,7 +191,17 @@ static void put(const char *s)
 	}
 }
 
-static void put_num(unsigned long v, unsigned base)
+/* The report is built in one buffer and written at once, so that two threads trapping together do not interleave. */
+struct line { char b[256]; size_t n; };
+
+static void add(struct line *l, const char *s)
+{
+	while (*s && l->n < sizeof(l->b) - 1)
+		l->b[l->n++] = *s++;
+	l->b[l->n] = '\0';
+}
+
+static void add_num(struct line *l, unsigned long v, unsigned base)
 {
 	char buf[24];
 	char *q = buf + sizeof(buf) - 1;
@@ -201,30 +211,33 @@ static void put_num(unsigned long v, unsigned base)
 		*--q = "0123456789abcdef"[v % base];
 		v /= base;
 	} while (v);
-	put(q);
+	add(l, q);
 }
 
 /* "vmm: sandbox: vcpu thread made forbidden syscall ioctl (16), request 0x5412 on fd 3" */
 static void report(int nr, const ucontext_t *uc)
 {
-	put("vmm: sandbox: ");
-	put(sandbox_role_name((enum sb_role)sb_thread_role));
-	put(" thread made forbidden syscall ");
-	put(sandbox_syscall_name(nr));
-	put(" (");
-	put_num((unsigned long)nr, 10);
-	put(")");
+	struct line l = { .n = 0 };
+
+	add(&l, "vmm: sandbox: ");
+	add(&l, sandbox_role_name((enum sb_role)sb_thread_role));
+	add(&l, " thread made forbidden syscall ");
+	add(&l, sandbox_syscall_name(nr));
+	add(&l, " (");
+	add_num(&l, (unsigned long)nr, 10);
+	add(&l, ")");
 	if (nr == SYS_ioctl) {
-		put(", request 0x");
-		put_num((uint32_t)uc->uc_mcontext.gregs[REG_RSI], 16);
+		add(&l, ", request 0x");
+		add_num(&l, (uint32_t)uc->uc_mcontext.gregs[REG_RSI], 16);
 		int fd = (int)uc->uc_mcontext.gregs[REG_RDI];   /* the kernel takes the low 32 bits */
-		put(fd < 0 ? " on fd -" : " on fd ");
-		put_num(fd < 0 ? -(unsigned long)fd : (unsigned long)fd, 10);
+		add(&l, fd < 0 ? " on fd -" : " on fd ");
+		add_num(&l, fd < 0 ? -(unsigned long)fd : (unsigned long)fd, 10);
 	} else if (nr == SYS_mmap || nr == SYS_mprotect) {
-		put(", prot 0x");
-		put_num((unsigned long)uc->uc_mcontext.gregs[REG_RDX], 16);
+		add(&l, ", prot 0x");
+		add_num(&l, (unsigned long)uc->uc_mcontext.gregs[REG_RDX], 16);
 	}
-	put("\n");
+	add(&l, "\n");
+	put(l.b);
 }
 
 /* SECCOMP_RET_TRAP lands here: name the call, run the hook once, end the process. */
