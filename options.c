@@ -24,6 +24,10 @@ const char options_usage_text[] =
 "                        a virtio-net device on a tap; repeatable: eth0, eth1, ...\n"
 "      --console WHERE   stdio (default), none, or a FILE for the guest's serial output\n"
 "  -t, --timeout SECS    stop the guest after SECS seconds (exit 124)\n"
+"      --shutdown-timeout SECS\n"
+"                        on SIGTERM, press the guest's ACPI power button and stop\n"
+"                        it SECS seconds later if it is still running (exit 143);\n"
+"                        0 stops it at once (default 30)\n"
 "      --debug-exit      port 0xf4: a guest write of v exits with (v<<1)|1\n"
 "      --stats           print exit and device counters on exit\n"
 "      --no-sandbox      debugging only: run without seccomp, Landlock and no_new_privs\n"
@@ -32,7 +36,7 @@ const char options_usage_text[] =
 "  -h, --help            this text\n"
 "  -V, --version         print the version\n"
 "\n"
-"On a terminal, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.\n"
+"On a terminal, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A; Ctrl-C goes to the guest.\n"
 "\n"
 "Exit status: 0 guest powered off or rebooted; 1 runtime failure (KVM error,\n"
 "emulation failure, triple fault); 2 bad usage or input; 3 guest panicked (pvpanic);\n"
@@ -83,7 +87,7 @@ static bool parse_int(const char *s, long lo, long hi, long *v)
 }
 
 enum { LO_CONSOLE = 256, LO_DEBUG_EXIT, LO_STATS, LO_NO_SANDBOX,
-       LO_PRINT_SANDBOX, LO_SANDBOX_SELFTEST };
+       LO_PRINT_SANDBOX, LO_SANDBOX_SELFTEST, LO_SHUTDOWN_TIMEOUT };
 
 enum opt_action options_parse(struct options *o, int argc, char **argv, char *err, size_t errlen)
 {
@@ -95,6 +99,7 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 		{ "cpus", required_argument, 0, 'c' },
 		{ "console", required_argument, 0, LO_CONSOLE },
 		{ "timeout", required_argument, 0, 't' },
+		{ "shutdown-timeout", required_argument, 0, LO_SHUTDOWN_TIMEOUT },
 		{ "debug-exit", no_argument, 0, LO_DEBUG_EXIT },
 		{ "stats", no_argument, 0, LO_STATS },
 		{ "net", required_argument, 0, 'n' },
@@ -111,7 +116,8 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 	int c;
 
 	*o = (struct options){ .append = DEFAULT_APPEND, .console = "stdio",
-			       .mem_size = 256ull << 20, .cpus = 1 };
+			       .mem_size = 256ull << 20, .cpus = 1,
+			       .shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT };
 	if (errlen)
 		err[0] = '\0';
 	opterr = 0;
@@ -137,6 +143,12 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 				return usage(err, errlen, "--timeout '%s': expected a whole number from %d to %d",
 					     optarg, 1, 86400 * 365);
 			o->timeout = (unsigned)n;
+			break;
+		case LO_SHUTDOWN_TIMEOUT:
+			if (!parse_int(optarg, 0, 86400, &n))
+				return usage(err, errlen, "--shutdown-timeout '%s': expected a whole number from %d to %d",
+					     optarg, 0, 86400);
+			o->shutdown_timeout = (unsigned)n;
 			break;
 		case LO_CONSOLE: o->console = optarg; break;
 		case LO_DEBUG_EXIT: o->debug_exit = true; break;

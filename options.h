@@ -7,6 +7,7 @@
 #include "vmm.h"
 
 #define DEFAULT_APPEND "console=ttyS0 panic=-1"
+#define DEFAULT_SHUTDOWN_TIMEOUT 30   /* seconds */
 
 /* What options_parse asks main to do. */
 enum opt_action {

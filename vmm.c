@@ -196,10 +196,36 @@ static int make_timer(unsigned secs)
 	return fd;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
+ * A signal ends the VM with 128+N, except the first SIGTERM with a
+ * --shutdown-timeout: it presses the ACPI power button and sets *deadline
+ * for the hard stop (a second SIGTERM stops at once).
+ */
+static void on_signal(struct vm *vm, int sig, int64_t *deadline)
+{
+	if (sig != SIGTERM || !vm->opt.shutdown_timeout || *deadline) {
+		vm_request_exit(vm, 128 + sig);
+		return;
+	}
+	fprintf(stderr, "vmm: SIGTERM: pressing the guest's power button; stopping it in %u s if it "
+		"is still running\n", vm->opt.shutdown_timeout);
+	vm_set_irq(vm, ACPI_PWRBTN_GSI, 1);
+	vm_set_irq(vm, ACPI_PWRBTN_GSI, 0);
+	*deadline = now_ms() + 1000ll * vm->opt.shutdown_timeout;
+}
+
 /* The main thread: console, signals, timeout. Returns the exit status. */
 static int main_loop(struct vm *vm, struct console *con, int sig_fd, int timer_fd)
 {
 	int space_fd = serial_rx_space_fd(vm->serial);
+	int64_t deadline = 0;   /* of a SIGTERM's grace period */
 
 	while (atomic_load(&vm->exit_code) < 0) {
 		struct pollfd p[5] = {
@@ -207,12 +233,19 @@ static int main_loop(struct vm *vm, struct console *con, int sig_fd, int timer_f
 			{ console_wants_input(con) ? con->in_fd : -1, POLLIN, 0 },
 			{ space_fd, POLLIN, 0 },
 		};
-		if (poll(p, 5, -1) < 0 && errno != EINTR)
+		int64_t left = deadline ? deadline - now_ms() : -1;
+		if (deadline && left <= 0) {
+			fprintf(stderr, "vmm: the guest did not power off within %u s of SIGTERM: stopping it\n",
+				vm->opt.shutdown_timeout);
+			vm_request_exit(vm, 128 + SIGTERM);
+			break;
+		}
+		if (poll(p, 5, left > INT_MAX ? INT_MAX : (int)left) < 0 && errno != EINTR)
 			fatal_errno(EXIT_RUNTIME, "poll");
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			if (read(sig_fd, &si, sizeof(si)) == sizeof(si))
-				vm_request_exit(vm, 128 + (int)si.ssi_signo);
+				on_signal(vm, (int)si.ssi_signo, &deadline);
 		}
 		if (p[2].revents & POLLIN) {
 			fprintf(stderr, "vmm: --timeout %u expired, stopping the guest\n", vm->opt.timeout);

@@ -114,6 +114,7 @@ struct options {
 	uint64_t mem_size;
 	int cpus;
 	unsigned timeout;   /* seconds, 0 = none */
+	unsigned shutdown_timeout;   /* SIGTERM: seconds between the power button and a hard stop */
 	bool debug_exit, stats, no_sandbox;
 	int verbose;
 	const char *disks[8];

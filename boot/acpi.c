@@ -239,6 +239,44 @@ static void dsdt_pvpanic(struct aml *a, uint16_t port)
 	aml_close(a);
 }
 
+/*
+ * The power button without fixed hardware: a Generic Event Device (ACPI 6.4
+ * 5.6.9) whose edge interrupt runs _EVT, which notifies PNP0C0C "pressed".
+ */
+static void dsdt_power_button(struct aml *a)
+{
+	uint8_t tmp[16];
+	struct aml r;
+
+	aml_device(a, "PWRB");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0C0C");
+	aml_name(a, "_UID");
+	aml_int(a, 1);
+	aml_close(a);
+
+	aml_init(&r, tmp, sizeof(tmp));
+	aml_res_gsi_edge(&r, ACPI_PWRBTN_GSI);
+	aml_device(a, "GED0");
+	aml_name(a, "_HID");
+	aml_string(a, "ACPI0013");
+	aml_name(a, "_UID");
+	aml_int(a, 0);
+	aml_name(a, "_CRS");
+	aml_restemplate(a, &r);
+	aml_method(a, "_EVT", 1, true);
+	aml_if(a);
+	aml_byte(a, AML_LEQUAL);
+	aml_byte(a, AML_ARG0);
+	aml_int(a, ACPI_PWRBTN_GSI);
+	aml_byte(a, AML_NOTIFY);
+	aml_namestring(a, "PWRB");
+	aml_int(a, 0x80);   /* power button pressed */
+	aml_close(a);
+	aml_close(a);
+	aml_close(a);
+}
+
 static void dsdt_pci_crs(struct aml *a)
 {
 	uint8_t tmp[128];
@@ -347,6 +385,7 @@ static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
 	dsdt_s5(a);
 	aml_scope(a, "_SB");
 	dsdt_com1(a);
+	dsdt_power_button(a);
 	if (cfg->pvpanic_port)
 		dsdt_pvpanic(a, cfg->pvpanic_port);
 	if (cfg->pci)

@@ -330,6 +330,15 @@ void aml_res_irq(struct aml *r, unsigned irq)
 	aml_le(r, 1u << (irq & 15), 2);
 }
 
+void aml_res_gsi_edge(struct aml *r, uint32_t gsi)
+{
+	aml_byte(r, 0x89);   /* extended interrupt descriptor (ACPI 6.4 6.4.3.6) */
+	aml_le(r, 6, 2);
+	aml_byte(r, 0x03);   /* consumer, edge, active high, exclusive, not wake */
+	aml_byte(r, 1);      /* one interrupt */
+	aml_le(r, gsi, 4);
+}
+
 void aml_res_mem32_fixed(struct aml *r, uint32_t base, uint32_t len)
 {
 	aml_byte(r, 0x86);

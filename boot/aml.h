@@ -11,7 +11,7 @@ enum {
 	AML_ZERO = 0x00, AML_ONE = 0x01, AML_NAME = 0x08, AML_SCOPE = 0x10,
 	AML_BUFFER = 0x11, AML_PACKAGE = 0x12, AML_METHOD = 0x14,
 	AML_LOCAL0 = 0x60, AML_ARG0 = 0x68, AML_ARG1 = 0x69, AML_ARG2 = 0x6A, AML_ARG3 = 0x6B,
-	AML_OR = 0x7D, AML_CREATE_DWORD_FIELD = 0x8A, AML_LNOT = 0x92, AML_LEQUAL = 0x93,
+	AML_OR = 0x7D, AML_NOTIFY = 0x86, AML_CREATE_DWORD_FIELD = 0x8A, AML_LNOT = 0x92, AML_LEQUAL = 0x93,
 	AML_IF = 0xA0, AML_ELSE = 0xA1, AML_RETURN = 0xA4, AML_ONES = 0xFF,
 };
 
@@ -71,6 +71,8 @@ void aml_close(struct aml *a);
 void aml_res_io(struct aml *r, uint16_t base, uint8_t len);
 void aml_res_irq(struct aml *r, unsigned irq);                 /* IRQNoFlags: edge, active high */
 void aml_res_mem32_fixed(struct aml *r, uint32_t base, uint32_t len);
+/* Interrupt(ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi }: any GSI, not just ISA IRQs. */
+void aml_res_gsi_edge(struct aml *r, uint32_t gsi);
 void aml_res_bus_range(struct aml *r, uint16_t min, uint16_t max);   /* WordBusNumber producer */
 void aml_res_io_window(struct aml *r, uint16_t min, uint16_t max);   /* WordIO producer */
 void aml_res_mem32_window(struct aml *r, uint32_t min, uint32_t max); /* DWordMemory producer */

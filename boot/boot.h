@@ -96,6 +96,7 @@ struct acpi_config {
 #define ACPI_RESET_VALUE  0x01
 #define ACPI_SLP_TYP_S5   5       /* \_S5 package value; SLP_TYP field of the sleep control reg */
 #define PVPANIC_PORT      0x505
+#define ACPI_PWRBTN_GSI   5       /* the power button: an edge on this IOAPIC pin (GED, ACPI0013) */
 
 /*
  * Write RSDP, XSDT, FADT, DSDT, MADT (and MCFG) in the ACPI_TABLES_SIZE bytes at

@@ -10,7 +10,7 @@
 # POSIX sh and busybox applets only: the same file runs inside L1.
 
 GUEST_TESTS="hello exitcode exitcode-off hang triplefault reset-acpi reset-kbd irq timer echo
-bootinfo bootinfo-smp2 bz-hello bz-bootinfo pvh smp2 smp4 hostile hostile-v vblk sandbox-main sandbox-vcpu sandbox-blk sandbox-blk-io sandbox-net"
+bootinfo bootinfo-smp2 bz-hello bz-bootinfo pvh smp2 smp4 hostile hostile-v vblk powerbtn powerbtn-ignored powerbtn-off sandbox-main sandbox-vcpu sandbox-blk sandbox-blk-io sandbox-net"
 BAD_TESTS="empty garbage missing trunc-ehdr trunc-phdr trunc-seg class32 big-endian machine-arm64
 type-rel no-load phoff-past-end phoff-wrap phnum-huge phentsize offset-past-end offset-wrap
 filesz-gt-memsz memsz-huge memsz-past-ram seg-high seg-hole seg-straddle seg-wrap
@@ -184,6 +184,39 @@ t_hostile() {
 	nl=$(wc -l <"$W/hostile.err")
 	[ "$nl" -le $((12 * (s + 2))) ] || why="$why; $nl lines on stderr in $s s for 1500 bad IOAPIC accesses (not rate limited?)"
 }
+# SIGTERM: vmm sends the ACPI power button; `sig_run NAME SECS ARGS...` starts vmm in the
+# background, waits for the guest's first line, sends SIGTERM and waits (st = exit status, s = seconds).
+sig_run() {
+	sr_n=$1; sr_t=$2; shift 2
+	"$VMM" --timeout "$sr_t" --console stdio "$@" </dev/null >"$W/$sr_n.out" 2>"$W/$sr_n.err" &
+	sr_pid=$!
+	i=0
+	while [ $i -lt 100 ] && ! grep -q . "$W/$sr_n.out" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+	s0=$(date +%s)
+	kill -TERM $sr_pid
+	wait $sr_pid
+	st=$?
+	s=$(($(date +%s) - s0))
+	tr -d '\r' <"$W/$sr_n.out" >"$W/$sr_n.tmp" && mv "$W/$sr_n.tmp" "$W/$sr_n.out"
+}
+t_powerbtn() {
+	sig_run powerbtn 20 --kernel "$GDIR/powerbtn.elf"
+	want_exit 0
+	want_line powerbtn "powerbtn: pressed"
+	want_err powerbtn "SIGTERM: pressing the guest's power button"
+}
+# a guest that ignores the button is stopped after --shutdown-timeout: 128+15
+t_powerbtn_ignored() {
+	sig_run powerbtn-ignored 20 --shutdown-timeout 1 --kernel "$GDIR/hang.elf"
+	want_exit 143
+	want_err powerbtn-ignored "did not power off within 1 s"
+	[ "$s" -le 5 ] || why="$why; took $s s for --shutdown-timeout 1"
+}
+t_powerbtn_off() {   # --shutdown-timeout 0: SIGTERM stops the guest at once, as before
+	sig_run powerbtn-off 20 --shutdown-timeout 0 --kernel "$GDIR/powerbtn.elf"
+	want_exit 143
+	grep -q 'pressed' "$W/powerbtn-off.out" && why="$why; the button was pressed anyway"
+}
 # The same under -vv, where every unclaimed MMIO and port access is a log line: still rate limited.
 t_hostile_v() {
 	s0=$(date +%s)
@@ -245,6 +278,8 @@ guest_file() {
 	smp[0-9]*) echo smp.elf ;;
 	sandbox-*) echo hang.elf ;;
 	hostile-v) echo hostile.elf ;;
+	powerbtn-ignored) echo hang.elf ;;
+	powerbtn-off) echo powerbtn.elf ;;
 	*) echo "$1" | sed 's/-off$//; s/-smp2$//; s/-/_/g; s/$/.elf/' ;;
 	esac
 }

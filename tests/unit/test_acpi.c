@@ -199,6 +199,7 @@ static void test_dsdt_contents(void)
 	size_t n = le32(d + 4);
 	CHECK(contains(d, n, "_S5_") && contains(d, n, "COM1") && contains(d, n, "PCI0"));
 	CHECK(contains(d, n, "PEVT") && contains(d, n, "QEMU0001") && contains(d, n, "_OSC"));
+	CHECK(contains(d, n, "PWRB") && contains(d, n, "GED0") && contains(d, n, "ACPI0013") && contains(d, n, "_EVT"));
 	/* _PRT agrees with dev/pci.c: Package(4) { 0x0001FFFF, Zero (INTA), Zero, GSI } */
 	const uint8_t prt1a[] = { 0x12, 0x0B, 0x04, 0x0C, 0xFF, 0xFF, 0x01, 0x00, 0x00, 0x00,
 				  0x0A, (uint8_t)pci_intx_gsi(1, 0) };
@@ -456,7 +457,7 @@ static void test_acpiexec(void)
 	CHECK(dump_tables(&cfg));
 	CHECK(run_clean("acpiexec -b 'evaluate \\_S5; evaluate \\_SB.PCI0._CRS; evaluate \\_SB.PCI0._PRT;"
 			" evaluate \\_SB.COM1._CRS; evaluate \\_SB.PEVT._CRS; evaluate \\_SB.PEVT._STA;"
-			" evaluate \\_SB.MRES._CRS;"
+			" evaluate \\_SB.MRES._CRS; evaluate \\_SB.GED0._CRS; execute \\_SB.GED0._EVT 5;"
 			" execute \\_SB.PCI0._OSC " PCI_OSC_UUID " 1 3 " OSC_CAPS ";"
 			" execute \\_SB.PCI0._OSC " BAD_OSC_UUID " 1 3 " OSC_CAPS "'"
 			" " OUT_DIR "/facp.dat " OUT_DIR "/apic.dat " OUT_DIR "/mcfg.dat " OUT_DIR "/dsdt.dat",
@@ -465,6 +466,8 @@ static void test_acpiexec(void)
 	CHECK(log_has(OUT_DIR "/acpiexec.log", "0000: 01 00 00 00 1F 00 00 00 FF 00 00 00"));
 	CHECK(log_has(OUT_DIR "/acpiexec.log", "0000: 05 00 00 00 1F 00 00 00 FF 00 00 00"));
 	CHECK(!log_has(OUT_DIR "/acpiexec.log", "AE_"));
+	/* the GED's _EVT for the power button pin notifies PWRB with 0x80 (pressed) */
+	CHECK(log_has(OUT_DIR "/acpiexec.log", "Device Notify on [PWRB]") && log_has(OUT_DIR "/acpiexec.log", "Value 0x80"));
 }
 
 int main(void)
