@@ -22,6 +22,8 @@ const char options_usage_text[] =
 "                        vda, vdb, ... in order\n"
 "  -n, --net tap=IFNAME[,mac=MAC]\n"
 "                        a virtio-net device on a tap; repeatable: eth0, eth1, ...\n"
+"      --vsock cid=N     a virtio-vsock device with guest CID N, served by the host's\n"
+"                        vhost-vsock (AF_VSOCK sockets between host and guest)\n"
 "      --console WHERE   stdio (default), none, or a FILE for the guest's serial output\n"
 "  -t, --timeout SECS    stop the guest after SECS seconds (exit 124)\n"
 "      --shutdown-timeout SECS\n"
@@ -87,7 +89,7 @@ static bool parse_int(const char *s, long lo, long hi, long *v)
 }
 
 enum { LO_CONSOLE = 256, LO_DEBUG_EXIT, LO_STATS, LO_NO_SANDBOX,
-       LO_PRINT_SANDBOX, LO_SANDBOX_SELFTEST, LO_SHUTDOWN_TIMEOUT };
+       LO_PRINT_SANDBOX, LO_SANDBOX_SELFTEST, LO_SHUTDOWN_TIMEOUT, LO_VSOCK };
 
 enum opt_action options_parse(struct options *o, int argc, char **argv, char *err, size_t errlen)
 {
@@ -104,6 +106,7 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 		{ "stats", no_argument, 0, LO_STATS },
 		{ "net", required_argument, 0, 'n' },
 		{ "disk", required_argument, 0, 'd' },
+		{ "vsock", required_argument, 0, LO_VSOCK },
 		{ "no-sandbox", no_argument, 0, LO_NO_SANDBOX },
 		{ "print-sandbox", no_argument, 0, LO_PRINT_SANDBOX },
 		{ "sandbox-selftest", required_argument, 0, LO_SANDBOX_SELFTEST },  /* tests only */
@@ -151,6 +154,11 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 			o->shutdown_timeout = (unsigned)n;
 			break;
 		case LO_CONSOLE: o->console = optarg; break;
+		case LO_VSOCK:
+			if (o->vsock)
+				return usage(err, errlen, "only one --vsock");
+			o->vsock = optarg;
+			break;
 		case LO_DEBUG_EXIT: o->debug_exit = true; break;
 		case LO_STATS: o->stats = true; break;
 		case 'n':

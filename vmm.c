@@ -112,6 +112,7 @@ void vm_set_irq(struct vm *vm, unsigned pin, int level)
 struct inputs {
 	struct blk *disks[ARRAY_SIZE(((struct options *)0)->disks)];
 	struct net *nets[ARRAY_SIZE(((struct options *)0)->nets)];
+	struct vsock *vsock;
 };
 
 static void open_inputs(struct vm *vm, struct inputs *in)
@@ -120,6 +121,7 @@ static void open_inputs(struct vm *vm, struct inputs *in)
 		in->disks[i] = virtio_blk_open(vm->opt.disks[i]);
 	for (int i = 0; i < vm->opt.nnets; i++)
 		in->nets[i] = virtio_net_open(vm->opt.nets[i]);
+	in->vsock = vm->opt.vsock ? virtio_vsock_open(vm->opt.vsock) : NULL;
 }
 
 /* Load kernel, initrd and ACPI tables into guest RAM; every bad input exits 2 here, before KVM. */
@@ -162,6 +164,8 @@ static void create_devices(struct vm *vm, struct console *con, struct inputs *in
 		virtio_blk_attach(vm, in->disks[i]);
 	for (int i = 0; i < vm->opt.nnets; i++)
 		virtio_net_attach(vm, in->nets[i]);
+	if (in->vsock)
+		virtio_vsock_attach(vm, in->vsock);
 }
 
 static void start_vcpus(struct vm *vm)

@@ -121,6 +121,7 @@ struct options {
 	int ndisks;
 	const char *nets[8];
 	int nnets;
+	const char *vsock;   /* --vsock spec, NULL for none */
 };
 
 struct vcpu {

@@ -2,6 +2,7 @@
 #ifdef __linux__
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/vhost.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 
@@ -105,6 +106,29 @@ static const struct sb_ioctl net_ioctl[] = {
 	SB_TTY_IOCTLS,
 };
 
+/*
+ * vsock device thread: the host kernel serves the rings (vhost-vsock); this
+ * thread only hands it the rings on DRIVER_OK and takes them back on a reset,
+ * on its own vhost fd. Its event queue gets no events.
+ */
+static const struct sb_syscall vsock_sys[] = {
+	{ SYS_epoll_wait, SB_ANY }, { SYS_epoll_pwait, SB_ANY }, { SYS_read, SB_ANY },
+	{ SYS_ioctl, SB_IOCTL },
+	SB_COMMON,
+};
+static const struct sb_ioctl vsock_ioctl[] = {
+	{ SB_FD_VHOST, VHOST_SET_FEATURES, "VHOST_SET_FEATURES" },
+	{ SB_FD_VHOST, VHOST_SET_MEM_TABLE, "VHOST_SET_MEM_TABLE" },
+	{ SB_FD_VHOST, VHOST_SET_VRING_NUM, "VHOST_SET_VRING_NUM" },
+	{ SB_FD_VHOST, VHOST_SET_VRING_BASE, "VHOST_SET_VRING_BASE" },
+	{ SB_FD_VHOST, VHOST_GET_VRING_BASE, "VHOST_GET_VRING_BASE" },
+	{ SB_FD_VHOST, VHOST_SET_VRING_ADDR, "VHOST_SET_VRING_ADDR" },
+	{ SB_FD_VHOST, VHOST_SET_VRING_KICK, "VHOST_SET_VRING_KICK" },
+	{ SB_FD_VHOST, VHOST_SET_VRING_CALL, "VHOST_SET_VRING_CALL" },
+	{ SB_FD_VHOST, VHOST_VSOCK_SET_RUNNING, "VHOST_VSOCK_SET_RUNNING" },
+	{ SB_FD_VM, KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" }, SB_TTY_IOCTLS,
+};
+
 #define POLICY(n, s, i) { n, s, ARRAY_SIZE(s), i, ARRAY_SIZE(i) }
 static const struct sb_policy policies[SB_ROLE_COUNT] = {
 	[SB_ROLE_MAIN] = POLICY("main", main_sys, main_ioctl),
@@ -112,6 +136,7 @@ static const struct sb_policy policies[SB_ROLE_COUNT] = {
 	[SB_ROLE_BLK] = POLICY("blk", blk_sys, blk_ioctl),
 	[SB_ROLE_BLK_IO] = POLICY("blk-io", blk_io_sys, blk_io_ioctl),
 	[SB_ROLE_NET] = POLICY("net", net_sys, net_ioctl),
+	[SB_ROLE_VSOCK] = POLICY("vsock", vsock_sys, vsock_ioctl),
 };
 
 const struct sb_policy *sandbox_policy(enum sb_role role)
@@ -136,7 +161,8 @@ const char *sandbox_syscall_name(long nr)
 }
 
 static const char *const fd_names[SB_FD_COUNT] = {
-	[SB_FD_VM] = "vm-fd", [SB_FD_VCPU] = "vcpu-fd", [SB_FD_TAP] = "tap-fd", [SB_FD_TTY] = "stdin",
+	[SB_FD_VM] = "vm-fd", [SB_FD_VCPU] = "vcpu-fd", [SB_FD_TAP] = "tap-fd",
+	[SB_FD_VHOST] = "vhost-fd", [SB_FD_TTY] = "stdin",
 };
 
 const char *sandbox_fd_name(enum sb_fd fd)

@@ -38,6 +38,7 @@ enum sb_role {
 	SB_ROLE_BLK,    /* block device thread: the ring, hands requests to the workers */
 	SB_ROLE_BLK_IO, /* block I/O workers: preadv/pwritev/fdatasync on the image */
 	SB_ROLE_NET,    /* network device thread: the ring and the tap */
+	SB_ROLE_VSOCK,  /* vsock device thread: configures vhost-vsock, which serves the rings */
 	SB_ROLE_COUNT
 };
 
@@ -87,7 +88,7 @@ void sandbox_selftest_fire(enum sb_role role, const struct sb_ids *ids);
  * Must be async-signal-safe and use only syscalls every role allows. */
 void sandbox_set_fatal_hook(void (*hook)(void));
 
-/* "main", "vcpu", "blk", "blk-io", "net"; "?" for anything else. */
+/* "main", "vcpu", "blk", "blk-io", "net", "vsock"; "?" for anything else. */
 const char *sandbox_role_name(enum sb_role role);
 
 /* The name of x86-64 syscall `nr` ("openat"), or "?" if unknown. */
@@ -108,6 +109,7 @@ enum sb_fd {
 	SB_FD_VM,       /* "vm-fd": the KVM VM fd */
 	SB_FD_VCPU,     /* "vcpu-fd": the thread's own vCPU fd */
 	SB_FD_TAP,      /* "tap-fd": the thread's own tap */
+	SB_FD_VHOST,    /* "vhost-fd": the thread's own /dev/vhost-vsock */
 	SB_FD_TTY,      /* "stdin": the terminal vmm put in raw mode */
 	SB_FD_COUNT
 };
@@ -124,7 +126,7 @@ struct sb_policy {
 };
 /* The policy of `role`, or NULL for a bad role. */
 const struct sb_policy *sandbox_policy(enum sb_role role);
-/* "vm-fd", "vcpu-fd", "tap-fd", "stdin"; "?" for anything else. */
+/* "vm-fd", "vcpu-fd", "tap-fd", "vhost-fd", "stdin"; "?" for anything else. */
 const char *sandbox_fd_name(enum sb_fd fd);
 
 #ifdef __linux__

@@ -42,6 +42,10 @@ expect disk-empty 2 "empty" -- --kernel $KERNEL --disk $T/empty
 expect disk-badopt 2 "bogus" -- --kernel $KERNEL --disk $T/zeros,bogus
 expect net-badspec 2 "net" -- --kernel $KERNEL --net nonsense
 expect net-longname 2 "1 to 15 characters" -- --kernel $KERNEL --net tap=abcdefghijklmnopq
+expect vsock-badspec 2 "expected cid=N" -- --kernel $KERNEL --vsock nonsense
+expect vsock-reserved 2 "0-2 are reserved" -- --kernel $KERNEL --vsock cid=2
+expect vsock-twice 2 "only one --vsock" -- --kernel $KERNEL --vsock cid=3 --vsock cid=4
+[ -e /dev/vhost-vsock ] || expect vsock-no-vhost 2 "vhost_vsock module" -- --kernel $KERNEL --vsock cid=3
 # The README's sandbox lists are what the code enforces.
 sed -n '/<!-- print-sandbox -->/,/<!-- \/print-sandbox -->/p' README.md | grep -v '^<!--' | grep -v '^```' > $T/readme-sandbox
 $V --print-sandbox > $T/code-sandbox 2>&1

@@ -523,7 +523,9 @@ static int init_queues(struct virtio_dev *d)
 		virtq_reset(q);
 		q->kick_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		ev.data.u32 = i;
-		if (q->kick_efd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, q->kick_efd, &ev) < 0)
+		if (q->kick_efd < 0)
+			return -errno;
+		if (!(d->ops->kernel_queues & 1u << i) && epoll_ctl(d->epfd, EPOLL_CTL_ADD, q->kick_efd, &ev) < 0)
 			return -errno;
 	}
 	return 0;

@@ -128,6 +128,7 @@ struct virtio_ops {
 	uint32_t pci_class;        /* e.g. 0x018000 */
 	uint64_t features;         /* device-specific offers; the transport adds VERSION_1, EVENT_IDX, INDIRECT_DESC */
 	unsigned nqueues;
+	uint32_t kernel_queues;    /* queues the host kernel serves (vhost): their kicks are not read here */
 	uint16_t queue_size;       /* max size offered for each queue (power of two <= VIRTQ_MAX_SIZE) */
 	uint32_t config_len;       /* bytes of device config space */
 	int sandbox_role;          /* enum sb_role the device thread enters (sandbox/sandbox.h) */
@@ -272,5 +273,15 @@ void virtio_net_create(struct vm *vm, const char *spec);
 struct net;
 struct net *virtio_net_open(const char *spec);
 void virtio_net_attach(struct vm *vm, struct net *n);
+
+/*
+ * virtio-vsock from a --vsock spec "cid=N" (3 <= N < 2^32-1), served by the
+ * host's /dev/vhost-vsock: open it, take the CID (a CID in use by another VM,
+ * a missing vhost_vsock module or a bad spec is fatal, EXIT_USAGE, naming the
+ * option), then attach the device (same call order as virtio_dev_create).
+ */
+struct vsock;
+struct vsock *virtio_vsock_open(const char *spec);
+void virtio_vsock_attach(struct vm *vm, struct vsock *v);
 
 #endif
