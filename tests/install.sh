@@ -7,7 +7,7 @@ D=$(cd $T && pwd)/root
 # install PREFIX: the three files, with their modes, and the unit's ExecStart naming PREFIX/bin/vmm
 check_install() {
 	name=$1 prefix=$2 unitdir=$3
-	if ! make -s install DESTDIR="$D" PREFIX="$prefix" > $T/make.out 2>&1; then
+	if ! MAKEFLAGS= make -s install DESTDIR="$D" PREFIX="$prefix" > $T/make.out 2>&1; then
 		echo "FAIL install-$name: make install DESTDIR=$D PREFIX=$prefix: $(head -c 200 $T/make.out)"; return 1
 	fi
 	for f in "$prefix/bin/vmm 755" "$prefix/share/man/man1/vmm.1 644" "$unitdir/vmm@.service 644"; do
@@ -26,7 +26,7 @@ check_install() {
 # uninstall PREFIX: nothing but (empty) directories is left
 check_uninstall() {
 	name=$1 prefix=$2
-	if ! make -s uninstall DESTDIR="$D" PREFIX="$prefix" > $T/make.out 2>&1; then
+	if ! MAKEFLAGS= make -s uninstall DESTDIR="$D" PREFIX="$prefix" > $T/make.out 2>&1; then
 		echo "FAIL uninstall-$name: make uninstall: $(head -c 200 $T/make.out)"; return
 	fi
 	left=$(find "$D" ! -type d | tr '\n' ' ')
