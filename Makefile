@@ -27,7 +27,7 @@ SRCS := vmm.c options.c kvm.c mem.c io.c log.c \
 LIB_SRCS := $(filter-out vmm.c,$(SRCS))
 OBJS := $(SRCS:%.c=$(BUILD)/rel/%.o)
 
-.PHONY: all debug test unit guest nested bench fuzz fuzzers clean demo
+.PHONY: all debug test unit guest nested bench fuzz fuzzers clean demo install uninstall
 all: vmm vmm-debug
 
 # Private kernel header links; the libfdt headers are for later arm64 work (no libfdt is linked).
@@ -113,6 +113,23 @@ fuzzers: $(FUZZERS)
 # every harness for FUZZ_SECS, growing a corpus kept in build/fuzz/corpus/ across runs
 fuzz: $(FUZZERS)
 	@FUZZ_TEST_SECS=$(FUZZ_SECS) FUZZ_KEEP=1 sh tests/fuzz/run.sh
+
+# ---- make install / make uninstall: the binary, the man page and the systemd unit, under DESTDIR ----
+# UNITDIR: systemd reads units from /usr/local/lib/systemd/system and /usr/lib/systemd/system, so
+# PREFIX=/usr/local (the default) and PREFIX=/usr need nothing more; with another PREFIX, also give
+# UNITDIR=/etc/systemd/system. The unit's ExecStart is rewritten to $(BINDIR)/vmm.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+install: vmm
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
+	install -m 755 vmm $(DESTDIR)$(BINDIR)/vmm
+	install -m 644 vmm.1 $(DESTDIR)$(MANDIR)/man1/vmm.1
+	sed 's|^ExecStart=/usr/local/bin/vmm |ExecStart=$(BINDIR)/vmm |' dist/vmm@.service > $(BUILD)/vmm@.service
+	install -m 644 $(BUILD)/vmm@.service $(DESTDIR)$(UNITDIR)/vmm@.service
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/vmm $(DESTDIR)$(MANDIR)/man1/vmm.1 $(DESTDIR)$(UNITDIR)/vmm@.service
 
 clean:
 	rm -rf $(BUILD) vmm vmm-debug

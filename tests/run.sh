@@ -42,7 +42,9 @@ for s in $SUITES; do
 			*) echo "FAIL tsan-$n: exited with status $rc, see build/tsan-$n.log" ;;
 			esac | tee -a "$LOG"
 		done ;;
-	cli)    run_suite cli sh tests/cli.sh ;;
+	cli)    run_suite cli sh tests/cli.sh
+		run_suite man sh tests/man.sh
+		run_suite install sh tests/install.sh ;;
 	fuzz)   run_suite fuzz sh tests/fuzz/run.sh ;;
 	guest)  run_suite guest sh tests/guest/run.sh ;;
 	nested)
