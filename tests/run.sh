@@ -50,7 +50,8 @@ for s in $SUITES; do
 	nested)
 		run_suite nested sh tests/nested/run.sh
 		run_suite nested-net sh tests/nested/net.sh
-		[ -f tests/nested/blk.sh ] && run_suite nested-blk sh tests/nested/blk.sh ;;
+		[ -f tests/nested/blk.sh ] && run_suite nested-blk sh tests/nested/blk.sh
+		run_suite nested-vsock sh tests/nested/vsock.sh ;;
 	esac
 done
 
