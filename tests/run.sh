@@ -51,7 +51,8 @@ for s in $SUITES; do
 		run_suite nested sh tests/nested/run.sh
 		run_suite nested-net sh tests/nested/net.sh
 		[ -f tests/nested/blk.sh ] && run_suite nested-blk sh tests/nested/blk.sh
-		run_suite nested-vsock sh tests/nested/vsock.sh ;;
+		run_suite nested-vsock sh tests/nested/vsock.sh
+		run_suite nested-powerbutton sh tests/nested/pwrbtn.sh ;;
 	esac
 done
 
