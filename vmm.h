@@ -120,6 +120,8 @@ struct options {
 	int ndisks;
 	const char *nets[8];
 	int nnets;
+	const char *modules[8];   /* --module FILE[,CMDLINE] (multiboot) */
+	int nmodules;
 };
 
 struct vcpu {
