@@ -112,6 +112,12 @@ int boot_elf_parse(struct boot_elf *e, const struct guest_mem *m, const uint8_t 
 int boot_elf_load(const struct boot_elf *e, const struct guest_mem *m) MUST_CHECK;
 /* True if addr lies in a PT_LOAD segment. */
 bool boot_elf_in_segment(const struct boot_elf *e, uint64_t addr);
+/*
+ * e_entry as a physical address: itself if it lies in a segment's [p_paddr, +p_memsz), else
+ * translated through the first segment whose [p_vaddr, +p_memsz) holds it (a higher-half
+ * kernel, as GRUB does for multiboot). False if neither.
+ */
+bool boot_elf_entry_paddr(const struct boot_elf *e, uint64_t *paddr);
 /* snprintf into err; returns -1 so callers can `return boot_err(...)`. */
 int boot_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

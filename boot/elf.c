@@ -249,6 +249,22 @@ bool boot_elf_in_segment(const struct boot_elf *e, uint64_t addr)
 	return false;
 }
 
+bool boot_elf_entry_paddr(const struct boot_elf *e, uint64_t *paddr)
+{
+	if (boot_elf_in_segment(e, e->entry)) {
+		*paddr = e->entry;
+		return true;
+	}
+	for (int i = 0; i < e->phnum; i++) {
+		Elf64_Phdr p = phdr(e, i);
+		if (p.p_type == PT_LOAD && e->entry >= p.p_vaddr && e->entry - p.p_vaddr < p.p_memsz) {
+			*paddr = e->entry - p.p_vaddr + p.p_paddr;
+			return true;
+		}
+	}
+	return false;
+}
+
 static int set_entry(const struct boot_elf *e, struct boot_entry *out, char *err, size_t errlen)
 {
 	uint64_t rip = e->pvh ? e->pvh_entry : e->entry;

@@ -115,12 +115,11 @@ static int load_elf(const struct guest_mem *m, const struct boot_input *in, uint
 		return boot_err(err, errlen, "multiboot ELF segment ends at 0x%llx, beyond guest RAM below 4 GiB "
 				"(0x%llx): a multiboot kernel starts with paging off",
 				(unsigned long long)e.end, (unsigned long long)m->low_size);
-	if (!boot_elf_in_segment(&e, e.entry))
+	if (!boot_elf_entry_paddr(&e, entry))
 		return boot_err(err, errlen, "multiboot ELF entry point 0x%llx is not in a loaded segment",
 				(unsigned long long)e.entry);
 	if (boot_elf_load(&e, m))
 		return boot_err(err, errlen, "ELF segment outside guest RAM");
-	*entry = e.entry;
 	*kend = e.kernel_end;
 	return 0;
 }

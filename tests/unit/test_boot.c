@@ -930,6 +930,14 @@ static void test_multiboot_elf(void)
 	in.kernel = k, in.nmods = 0;
 	expect_fail_in(&m, &in, "entry point", "multiboot ELF entry outside");
 	free(k);
+	/* a higher-half kernel: the entry is a virtual address, translated through its segment */
+	o.entry = 0xC0100010;
+	k = make_elf32(&o, &len);
+	st32(k + 52 + 8, 0xC0100000);   /* p_vaddr */
+	in.kernel = k;
+	CHECK(boot_load(&m, &in, &out, err, sizeof(err)) == 0 && out.rip == 0x100010);
+	free(k);
+	o.entry = 0x100010;
 	/* ELF64 with a multiboot header goes multiboot (64-bit entry is for ELF64 without one) */
 	struct elf_opt o64 = elf_default();
 	k = make_elf(&o64, &len);
