@@ -1106,6 +1106,15 @@ static void test_6gib(void)
 	k = make_elf(&o, &len);
 	expect_fail(&m, k, len, NULL, 0, "", "outside guest RAM", "segment past high RAM");
 	free(k);
+	/* multiboot: mem_upper counts low RAM only; the mmap has the high entry; modules stay low */
+	struct elf32_opt o32 = elf32_default();
+	o32.pvh_note = false;
+	o32.mb = true;
+	k = make_elf32(&o32, &len);
+	CHECK(load(&m, k, len, rd, rdlen, "big", &out, err) == 0);
+	check_mbi(&m, &out, "big", 1);
+	check_mod(&m, out.rbx, 0, rd, rdlen, "", o32.paddr + o32.memsz);
+	free(k);
 	size_t blen;
 	uint8_t *bz = make_bzimage(&blen);
 	CHECK(load(&m, bz, blen, rd, rdlen, "", &out, err) == 0);
