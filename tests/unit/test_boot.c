@@ -1030,41 +1030,47 @@ static void test_multiboot_aout(void)
 	mem_free(&m);
 }
 
-/* Random damage to the synthetic images: every outcome is 0 or a clean -1, never a crash. */
+/* Random damage to the synthetic images (bzImage, ELF64 PVH, multiboot ELF32 and a.out): every outcome is 0 or a clean -1, never a crash. */
 static void test_mutations(void)
 {
 	struct guest_mem m = mem_new(32 * MiB);
 	struct elf_opt o = elf_default();
+	struct elf32_opt o32 = elf32_default();
 	struct boot_entry out;
 	char err[256];
-	size_t blen, elen;
-	uint8_t *bz = make_bzimage(&blen), *el, *c;
+	size_t len[4];
+	uint8_t *img[4], *c;
 	unsigned seed = 12345;
+	const size_t span[4] = { 0x270, 0x900, 0x1010, 0x60 };   /* the headers of each image */
 
 	o.pvh_note = true;
 	o.pvh_entry = 0x100000;
-	el = make_elf(&o, &elen);
-	c = malloc(blen > elen ? blen : elen);
-	for (int it = 0; it < 4000; it++) {
-		bool isbz = it & 1;
-		const uint8_t *src = isbz ? bz : el;
-		size_t len = isbz ? blen : elen, span = isbz ? 0x270 : 0x900;
-		memcpy(c, src, len);
+	o32.pvh_note = false;
+	o32.mb = true;
+	img[0] = make_bzimage(&len[0]);
+	img[1] = make_elf(&o, &len[1]);
+	img[2] = make_elf32(&o32, &len[2]);   /* multiboot ELF32 */
+	img[3] = make_aout(&len[3]);          /* multiboot a.out */
+	c = malloc(0x4000);
+	for (int it = 0; it < 8000; it++) {
+		int which = it & 3;
+		size_t n = len[which];
+		memcpy(c, img[which], n);
 		for (int j = 0; j < 4; j++) {
 			seed = seed * 1103515245 + 12345;
-			c[(seed >> 8) % span] ^= (uint8_t)(1u << ((seed >> 4) & 7));
+			c[(seed >> 8) % span[which]] ^= (uint8_t)(1u << ((seed >> 4) & 7));
 		}
 		seed = seed * 1103515245 + 12345;
 		if ((seed >> 16) % 4 == 0)
-			len = (seed >> 3) % len;
-		int r = load(&m, c, len, NULL, 0, "x", &out, err);
+			n = (seed >> 3) % n;
+		int r = load(&m, c, n, NULL, 0, "x", &out, err);
 		CHECK(r == 0 || (r == -1 && err[0]));
 		if (r == 0)
 			CHECK(out.rip != 0);
 	}
 	free(c);
-	free(el);
-	free(bz);
+	for (int i = 0; i < 4; i++)
+		free(img[i]);
 	mem_free(&m);
 }
 
