@@ -140,7 +140,7 @@ void kvm_set_boot_regs(struct vcpu *v, const struct boot_entry *e)
 	}
 	kvm_check(v->fd, KVM_SET_SREGS, &sr);
 
-	struct kvm_regs r = { .rflags = 2, .rip = e->rip, .rsi = e->rsi, .rbx = e->rbx };
+	struct kvm_regs r = { .rflags = 2, .rip = e->rip, .rsi = e->rsi, .rbx = e->rbx, .rax = e->rax };
 	kvm_check(v->fd, KVM_SET_REGS, &r);
 }
 

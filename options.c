@@ -12,8 +12,12 @@ const char options_usage_text[] =
 "usage: vmm --kernel FILE [options]\n"
 "Boot one guest on KVM; vmm exits when the guest does.\n"
 "\n"
-"  -k, --kernel FILE     bzImage or vmlinux ELF (PVH entry when the ELF has the note)\n"
-"  -i, --initrd FILE     initial ramdisk\n"
+"  -k, --kernel FILE     bzImage, vmlinux ELF (PVH entry when the ELF has the note,\n"
+"                        ELF32 too) or a multiboot kernel (ELF or a.out kludge)\n"
+"  -i, --initrd FILE     initial ramdisk (multiboot: module 0, its string the file name)\n"
+"      --module FILE[,CMDLINE]\n"
+"                        a multiboot module (string CMDLINE, else FILE); repeatable,\n"
+"                        at most 8 modules with the initrd\n"
 "  -a, --append STRING   kernel command line (default \"" DEFAULT_APPEND "\")\n"
 "  -m, --memory SIZE     guest RAM, with K, M or G suffix (default 256M)\n"
 "  -c, --cpus N          virtual CPUs, 1 to 64 (default 1)\n"
@@ -89,7 +93,7 @@ static bool parse_int(const char *s, long lo, long hi, long *v)
 }
 
 enum { LO_CONSOLE = 256, LO_DEBUG_EXIT, LO_STATS, LO_NO_SANDBOX,
-       LO_PRINT_SANDBOX, LO_SANDBOX_SELFTEST, LO_SHUTDOWN_TIMEOUT, LO_VSOCK };
+       LO_PRINT_SANDBOX, LO_SANDBOX_SELFTEST, LO_SHUTDOWN_TIMEOUT, LO_VSOCK, LO_MODULE };
 
 enum opt_action options_parse(struct options *o, int argc, char **argv, char *err, size_t errlen)
 {
@@ -107,6 +111,7 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 		{ "net", required_argument, 0, 'n' },
 		{ "disk", required_argument, 0, 'd' },
 		{ "vsock", required_argument, 0, LO_VSOCK },
+		{ "module", required_argument, 0, LO_MODULE },
 		{ "no-sandbox", no_argument, 0, LO_NO_SANDBOX },
 		{ "print-sandbox", no_argument, 0, LO_PRINT_SANDBOX },
 		{ "sandbox-selftest", required_argument, 0, LO_SANDBOX_SELFTEST },  /* tests only */
@@ -170,6 +175,13 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 			if (o->ndisks == (int)ARRAY_SIZE(o->disks))
 				return usage(err, errlen, "at most %zu --disk options", ARRAY_SIZE(o->disks));
 			o->disks[o->ndisks++] = optarg;
+			break;
+		case LO_MODULE:
+			if (o->nmodules == (int)ARRAY_SIZE(o->modules))
+				return usage(err, errlen, "at most %zu --module options", ARRAY_SIZE(o->modules));
+			if (optarg[0] == '\0' || optarg[0] == ',')
+				return usage(err, errlen, "--module '%s': expected FILE[,CMDLINE]", optarg);
+			o->modules[o->nmodules++] = optarg;
 			break;
 		case LO_NO_SANDBOX: o->no_sandbox = true; break;
 		case LO_PRINT_SANDBOX: return OPT_PRINT_SANDBOX;

@@ -124,22 +124,41 @@ static void open_inputs(struct vm *vm, struct inputs *in)
 	in->vsock = vm->opt.vsock ? virtio_vsock_open(vm->opt.vsock) : NULL;
 }
 
-/* Load kernel, initrd and ACPI tables into guest RAM; every bad input exits 2 here, before KVM. */
+/* Load kernel, initrd, multiboot modules and ACPI tables into guest RAM; every bad input exits 2 here, before KVM. */
 static void load_guest(struct vm *vm, struct boot_entry *e)
 {
 	struct acpi_config ac = { .ncpus = vm->ncpus, .pm_port = ACPI_PM_PORT,
 				  .pvpanic_port = PVPANIC_PORT, .pci = true };
 	struct mapped_file k = map_file(vm->opt.kernel, "--kernel");
 	struct mapped_file i = { 0 };
+	struct mapped_file mf[ARRAY_SIZE(vm->opt.modules)];
+	struct boot_module mods[ARRAY_SIZE(vm->opt.modules)];
+	char paths[ARRAY_SIZE(vm->opt.modules)][PATH_MAX];
 	if (vm->opt.initrd)
 		i = map_file(vm->opt.initrd, "--initrd");
+	/* --module FILE[,CMDLINE]: the string is CMDLINE, else FILE */
+	for (int n = 0; n < vm->opt.nmodules; n++) {
+		const char *arg = vm->opt.modules[n], *comma = strchr(arg, ',');
+		size_t len = comma ? (size_t)(comma - arg) : strlen(arg);
+		if (len >= PATH_MAX)
+			fatal(EXIT_USAGE, "--module %s: file name too long", arg);
+		memcpy(paths[n], arg, len);
+		paths[n][len] = '\0';
+		mf[n] = map_file(paths[n], "--module");
+		mods[n] = (struct boot_module){ mf[n].data, mf[n].len, comma ? comma + 1 : paths[n] };
+	}
 
 	gpa_t rsdp = acpi_build(&vm->mem, &ac);
 	if (!rsdp)
 		fatal(EXIT_RUNTIME, "cannot build the ACPI tables");
-	struct boot_input in = { k.data, k.len, i.data, i.len, vm->opt.append, rsdp };
+	struct boot_input in = { .kernel = k.data, .kernel_len = k.len, .initrd = i.data,
+				 .initrd_len = i.len, .cmdline = vm->opt.append, .rsdp = rsdp,
+				 .initrd_name = vm->opt.initrd, .mods = mods, .nmods = vm->opt.nmodules };
 	char err[256];
+	int idx, skip = 0;
 	if (boot_load(&vm->mem, &in, e, err, sizeof(err)) < 0) {
+		if (sscanf(err, "module %d: %n", &idx, &skip) == 1 && skip && idx >= 0 && idx < vm->opt.nmodules)
+			fatal(EXIT_USAGE, "--module %s: %s", paths[idx], err + skip);
 		bool initrd = strncmp(err, "initrd", 6) == 0;
 		fatal(EXIT_USAGE, "%s %s: %s", initrd ? "--initrd" : "--kernel",
 		      initrd ? vm->opt.initrd : vm->opt.kernel, err);
@@ -147,6 +166,8 @@ static void load_guest(struct vm *vm, struct boot_entry *e)
 	munmap((void *)k.data, k.len);
 	if (i.data)
 		munmap((void *)i.data, i.len);
+	for (int n = 0; n < vm->opt.nmodules; n++)
+		munmap((void *)mf[n].data, mf[n].len);
 }
 
 static void create_devices(struct vm *vm, struct console *con, struct inputs *in)

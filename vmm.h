@@ -122,6 +122,8 @@ struct options {
 	const char *nets[8];
 	int nnets;
 	const char *vsock;   /* --vsock spec, NULL for none */
+	const char *modules[8];   /* --module FILE[,CMDLINE] (multiboot) */
+	int nmodules;
 };
 
 struct vcpu {

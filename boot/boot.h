@@ -1,4 +1,4 @@
-/* boot/boot.h: kernel loaders (bzImage, vmlinux ELF, PVH), e820, boot page tables, ACPI tables. */
+/* boot/boot.h: kernel loaders (bzImage, vmlinux ELF, PVH, multiboot), e820, boot page tables, ACPI tables. */
 #ifndef BOOT_H
 #define BOOT_H
 
@@ -8,35 +8,48 @@
 #define BOOT_GDT_ADDR      0x0500ull
 #define BOOT_PML4_ADDR     0x1000ull   /* PML4, PDPT, 4 PDs: identity map of 0-4 GiB */
 #define BOOT_ZERO_PAGE     0x7000ull   /* struct boot_params */
-#define BOOT_START_INFO    0x8000ull   /* PVH hvm_start_info + memmap */
+#define BOOT_START_INFO    0x8000ull   /* PVH hvm_start_info + memmap, or the multiboot info + lists */
 #define BOOT_CMDLINE_ADDR  0x20000ull
 #define BOOT_CMDLINE_MAX   0x10000ull
+#define BOOT_MB_STRINGS    0x30000ull   /* multiboot module strings */
+#define BOOT_MB_STRINGS_MAX 0x10000ull
+#define BOOT_MAX_MODULES   8            /* multiboot: the initrd and --module files */
 #define EBDA_START         0x9FC00ull  /* [EBDA_START, 1 MiB) reserved in e820 */
 #define ACPI_TABLES_ADDR   0xE0000ull  /* RSDP first; tables up to 1 MiB */
 #define ACPI_TABLES_SIZE   0x20000ull
 
 /* How a vCPU must be set up to enter the loaded kernel. */
 struct boot_entry {
-	bool pvh;        /* true: 32-bit protected mode, paging off, EBX = start_info */
+	bool pvh;        /* true: 32-bit flat protected mode, paging off (PVH and multiboot) */
 	uint64_t rip;    /* entry point */
 	uint64_t rsi;    /* 64-bit entry: zero page address */
-	uint64_t rbx;    /* PVH: hvm_start_info address */
+	uint64_t rbx;    /* PVH: hvm_start_info address; multiboot: the multiboot info address */
+	uint64_t rax;    /* multiboot: 0x2BADB002 */
 	uint64_t cr3;    /* 64-bit entry: PML4 address */
 	uint64_t gdt;    /* flat GDT: 0x08 code32, 0x10 code64, 0x18 data */
 };
+
+/* A multiboot module: its bytes and its string (the module's command line). */
+struct boot_module { const uint8_t *data; size_t len; const char *string; };
 
 struct boot_input {
 	const uint8_t *kernel; size_t kernel_len;
 	const uint8_t *initrd; size_t initrd_len;   /* initrd may be NULL */
 	const char *cmdline;
 	gpa_t rsdp;                                  /* 0 if none */
+	const char *initrd_name;                     /* multiboot: module 0's string (NULL = "") */
+	const struct boot_module *mods; int nmods;   /* multiboot modules after the initrd */
 };
 
 /*
- * Detect the kernel format (bzImage, ELF64 with or without a PVH note), copy
- * kernel and initrd into guest memory, write command line, zero page or PVH
- * start info, e820 map and boot page tables. Returns 0, or -1 with a one-line
- * reason in err (the caller prefixes the file name and exits 2).
+ * Detect the kernel format, copy kernel, initrd (and multiboot modules) into
+ * guest memory, write command line, zero page, PVH start info or multiboot
+ * info, e820 map and boot page tables. Order: an ELF with the Xen PVH note
+ * (ELF32 or ELF64) -> PVH; another ELF with a valid multiboot header ->
+ * multiboot; another ELF64 -> 64-bit entry; "HdrS" at 0x202 -> bzImage; a
+ * valid multiboot header -> multiboot. Returns 0, or -1 with a one-line reason in err
+ * (the caller prefixes the file name and exits 2): a reason about the initrd
+ * starts with "initrd", one about in->mods[i] with "module i: ".
  */
 int boot_load(const struct guest_mem *m, const struct boot_input *in, struct boot_entry *out,
 	      char *err, size_t errlen) MUST_CHECK;
@@ -73,6 +86,38 @@ int boot_load_bzimage(const struct guest_mem *m, const struct boot_input *in,
 		      struct boot_entry *out, char *err, size_t errlen) MUST_CHECK;
 int boot_load_elf(const struct guest_mem *m, const struct boot_input *in,
 		  struct boot_entry *out, char *err, size_t errlen) MUST_CHECK;
+int boot_load_multiboot(const struct guest_mem *m, const struct boot_input *in, size_t hdr_off,
+			struct boot_entry *out, char *err, size_t errlen) MUST_CHECK;
+/*
+ * Offset of the first valid multiboot header (magic 0x1BADB002, 4-byte aligned, in the first
+ * 8192 bytes, checksum right), or -1; *bad_off: the first magic with a wrong checksum, or -1.
+ */
+long boot_multiboot_find(const struct boot_input *in, long *bad_off);
+
+/* An ELF32 (EM_386) or ELF64 (EM_X86_64) executable, checked by boot_elf_parse(). */
+struct boot_elf {
+	const uint8_t *f; size_t len;
+	bool is32;
+	uint64_t entry, phoff;
+	uint16_t phentsize, phnum;
+	uint64_t kernel_end;   /* highest end of a segment in low RAM (at least 1 MiB) */
+	uint64_t end;          /* highest end of any segment */
+	uint64_t pvh_entry;
+	bool pvh;              /* has XEN_ELFNOTE_PHYS32_ENTRY */
+};
+/* Check the ELF header, program headers, segments (in file, in guest RAM, at or above 1 MiB) and notes. */
+int boot_elf_parse(struct boot_elf *e, const struct guest_mem *m, const uint8_t *f, size_t len,
+		   char *err, size_t errlen) MUST_CHECK;
+/* Copy the PT_LOAD segments and zero their tails; -1 if one is outside guest RAM. */
+int boot_elf_load(const struct boot_elf *e, const struct guest_mem *m) MUST_CHECK;
+/* True if addr lies in a PT_LOAD segment. */
+bool boot_elf_in_segment(const struct boot_elf *e, uint64_t addr);
+/*
+ * e_entry as a physical address: itself if it lies in a segment's [p_paddr, +p_memsz), else
+ * translated through the first segment whose [p_vaddr, +p_memsz) holds it (a higher-half
+ * kernel, as GRUB does for multiboot). False if neither.
+ */
+bool boot_elf_entry_paddr(const struct boot_elf *e, uint64_t *paddr);
 /* snprintf into err; returns -1 so callers can `return boot_err(...)`. */
 int boot_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

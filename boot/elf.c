@@ -1,4 +1,4 @@
-/* boot/elf.c: vmlinux / static ELF64 loader: PVH entry (hvm_start_info) when the Xen PHYS32 note is present, else 64-bit entry with a zero page. */
+/* boot/elf.c: ELF64 and ELF32 kernels: PVH entry (hvm_start_info) when the Xen PHYS32 note is present, else (ELF64 only) 64-bit entry with a zero page. */
 #include <elf.h>
 #include <string.h>
 
@@ -33,54 +33,73 @@
 #define ELF_INITRD_MAX      0x7fffffffull
 #define ELF_CMDLINE_MAX     (BOOT_CMDLINE_MAX - 1)
 
-struct elf {
-	const uint8_t *f;
-	size_t len;
-	Elf64_Ehdr eh;
-	uint64_t kernel_end;   /* highest end of a segment below 4 GiB */
-	uint64_t pvh_entry;
-	bool pvh;
-};
-
-static int check_ehdr(struct elf *e, char *err, size_t errlen)
+/* The ELF header fields we use, from an Elf32_Ehdr or Elf64_Ehdr. */
+static int check_ehdr(struct boot_elf *e, char *err, size_t errlen)
 {
+	unsigned machine, type;
+
 	if (e->len < EI_NIDENT)
 		return boot_err(err, errlen, "ELF file truncated: %zu bytes", e->len);
-	if (e->f[EI_CLASS] != ELFCLASS64)
-		return boot_err(err, errlen, "ELF class %u not supported: need ELF64 (class 2)", e->f[EI_CLASS]);
-	if (e->len < sizeof(e->eh))
+	if (e->f[EI_CLASS] != ELFCLASS64 && e->f[EI_CLASS] != ELFCLASS32)
+		return boot_err(err, errlen, "ELF class %u not supported: need ELF64 (2) or ELF32 (1)",
+				e->f[EI_CLASS]);
+	e->is32 = e->f[EI_CLASS] == ELFCLASS32;
+	if (e->len < (e->is32 ? sizeof(Elf32_Ehdr) : sizeof(Elf64_Ehdr)))
 		return boot_err(err, errlen, "ELF file truncated: %zu bytes", e->len);
-	memcpy(&e->eh, e->f, sizeof(e->eh));
-	if (e->eh.e_ident[EI_DATA] != ELFDATA2LSB)
+	if (e->f[EI_DATA] != ELFDATA2LSB)
 		return boot_err(err, errlen, "ELF data encoding %u not supported: need little-endian",
-				e->eh.e_ident[EI_DATA]);
-	if (e->eh.e_machine != EM_X86_64)
-		return boot_err(err, errlen, "ELF machine %u not supported: need EM_X86_64 (62)", e->eh.e_machine);
-	if (e->eh.e_type != ET_EXEC)
-		return boot_err(err, errlen, "ELF type %u not supported: need ET_EXEC (2)", e->eh.e_type);
-	if (e->eh.e_phentsize < sizeof(Elf64_Phdr) || e->eh.e_phnum == 0 || e->eh.e_phnum == PN_XNUM)
+				e->f[EI_DATA]);
+	if (e->is32) {
+		Elf32_Ehdr eh;
+		memcpy(&eh, e->f, sizeof(eh));
+		machine = eh.e_machine, type = eh.e_type;
+		e->entry = eh.e_entry, e->phoff = eh.e_phoff;
+		e->phentsize = eh.e_phentsize, e->phnum = eh.e_phnum;
+	} else {
+		Elf64_Ehdr eh;
+		memcpy(&eh, e->f, sizeof(eh));
+		machine = eh.e_machine, type = eh.e_type;
+		e->entry = eh.e_entry, e->phoff = eh.e_phoff;
+		e->phentsize = eh.e_phentsize, e->phnum = eh.e_phnum;
+	}
+	if (machine != (e->is32 ? EM_386 : EM_X86_64))
+		return boot_err(err, errlen, "ELF machine %u not supported: need %s", machine,
+				e->is32 ? "EM_386 (3) in an ELF32" : "EM_X86_64 (62) in an ELF64");
+	if (type != ET_EXEC)
+		return boot_err(err, errlen, "ELF type %u not supported: need ET_EXEC (2)", type);
+	if (e->phentsize < (e->is32 ? sizeof(Elf32_Phdr) : sizeof(Elf64_Phdr)) || e->phnum == 0 ||
+	    e->phnum == PN_XNUM)
 		return boot_err(err, errlen, "ELF program header table unusable (phentsize %u, phnum %u)",
-				e->eh.e_phentsize, e->eh.e_phnum);
-	if (e->eh.e_phoff > e->len ||
-	    (uint64_t)e->eh.e_phnum * e->eh.e_phentsize > e->len - e->eh.e_phoff)
+				e->phentsize, e->phnum);
+	if (e->phoff > e->len || (uint64_t)e->phnum * e->phentsize > e->len - e->phoff)
 		return boot_err(err, errlen, "ELF program headers beyond end of file");
 	return 0;
 }
 
-static Elf64_Phdr phdr(const struct elf *e, int i)
+/* Program header i, widened to Elf64_Phdr for an ELF32 (checked in check_ehdr: inside the file). */
+static Elf64_Phdr phdr(const struct boot_elf *e, int i)
 {
+	const uint8_t *src = e->f + e->phoff + (uint64_t)i * e->phentsize;
 	Elf64_Phdr p;
 
-	memcpy(&p, e->f + e->eh.e_phoff + (uint64_t)i * e->eh.e_phentsize, sizeof(p));
+	if (e->is32) {
+		Elf32_Phdr q;
+		memcpy(&q, src, sizeof(q));
+		p = (Elf64_Phdr){ .p_type = q.p_type, .p_flags = q.p_flags, .p_offset = q.p_offset,
+				  .p_vaddr = q.p_vaddr, .p_paddr = q.p_paddr, .p_filesz = q.p_filesz,
+				  .p_memsz = q.p_memsz, .p_align = q.p_align };
+	} else {
+		memcpy(&p, src, sizeof(p));
+	}
 	return p;
 }
 
-static bool in_file(const struct elf *e, uint64_t off, uint64_t len)
+static bool in_file(const struct boot_elf *e, uint64_t off, uint64_t len)
 {
 	return off <= e->len && len <= e->len - off;
 }
 
-static int check_load(struct elf *e, const struct guest_mem *m, int i, const Elf64_Phdr *p,
+static int check_load(struct boot_elf *e, const struct guest_mem *m, int i, const Elf64_Phdr *p,
 		      char *err, size_t errlen)
 {
 	if (p->p_filesz > p->p_memsz)
@@ -100,6 +119,8 @@ static int check_load(struct elf *e, const struct guest_mem *m, int i, const Elf
 				(unsigned long long)p->p_paddr, (unsigned long long)(p->p_paddr + p->p_memsz));
 	if (p->p_paddr + p->p_memsz <= m->low_size && p->p_paddr + p->p_memsz > e->kernel_end)
 		e->kernel_end = p->p_paddr + p->p_memsz;
+	if (p->p_paddr + p->p_memsz > e->end)
+		e->end = p->p_paddr + p->p_memsz;
 	return 0;
 }
 
@@ -108,8 +129,8 @@ static uint64_t align4(uint64_t v)
 	return (v + 3) & ~3ull;
 }
 
-/* Walk one PT_NOTE segment looking for XEN_ELFNOTE_PHYS32_ENTRY. */
-static int scan_notes(struct elf *e, int i, const Elf64_Phdr *p, char *err, size_t errlen)
+/* Walk one PT_NOTE segment looking for XEN_ELFNOTE_PHYS32_ENTRY (Elf32_Nhdr and Elf64_Nhdr are alike). */
+static int scan_notes(struct boot_elf *e, int i, const Elf64_Phdr *p, char *err, size_t errlen)
 {
 	uint64_t off = p->p_offset, end;
 
@@ -134,12 +155,15 @@ static int scan_notes(struct elf *e, int i, const Elf64_Phdr *p, char *err, size
 	return 0;
 }
 
-static int check_phdrs(struct elf *e, const struct guest_mem *m, char *err, size_t errlen)
+int boot_elf_parse(struct boot_elf *e, const struct guest_mem *m, const uint8_t *f, size_t len,
+		   char *err, size_t errlen)
 {
 	int nload = 0;
 
-	e->kernel_end = BOOT_KERNEL_ADDR;
-	for (int i = 0; i < e->eh.e_phnum; i++) {
+	*e = (struct boot_elf){ .f = f, .len = len, .kernel_end = BOOT_KERNEL_ADDR };
+	if (check_ehdr(e, err, errlen))
+		return -1;
+	for (int i = 0; i < e->phnum; i++) {
 		Elf64_Phdr p = phdr(e, i);
 		if (p.p_type == PT_LOAD && p.p_memsz) {
 			if (check_load(e, m, i, &p, err, errlen))
@@ -154,9 +178,9 @@ static int check_phdrs(struct elf *e, const struct guest_mem *m, char *err, size
 	return 0;
 }
 
-static int load_segments(const struct elf *e, const struct guest_mem *m)
+int boot_elf_load(const struct boot_elf *e, const struct guest_mem *m)
 {
-	for (int i = 0; i < e->eh.e_phnum; i++) {
+	for (int i = 0; i < e->phnum; i++) {
 		Elf64_Phdr p = phdr(e, i);
 		uint8_t *dst;
 		if (p.p_type != PT_LOAD || !p.p_memsz)
@@ -215,9 +239,9 @@ static int write_elf_zero_page(const struct guest_mem *m, const struct boot_inpu
 }
 
 /* Segments are already checked: p_paddr + p_memsz does not overflow. */
-static bool in_segment(const struct elf *e, uint64_t addr)
+bool boot_elf_in_segment(const struct boot_elf *e, uint64_t addr)
 {
-	for (int i = 0; i < e->eh.e_phnum; i++) {
+	for (int i = 0; i < e->phnum; i++) {
 		Elf64_Phdr p = phdr(e, i);
 		if (p.p_type == PT_LOAD && addr >= p.p_paddr && addr - p.p_paddr < p.p_memsz)
 			return true;
@@ -225,12 +249,30 @@ static bool in_segment(const struct elf *e, uint64_t addr)
 	return false;
 }
 
-static int set_entry(const struct elf *e, const struct guest_mem *m, struct boot_entry *out,
-		     char *err, size_t errlen)
+bool boot_elf_entry_paddr(const struct boot_elf *e, uint64_t *paddr)
 {
-	uint64_t rip = e->pvh ? e->pvh_entry : e->eh.e_entry;
+	if (boot_elf_in_segment(e, e->entry)) {
+		*paddr = e->entry;
+		return true;
+	}
+	for (int i = 0; i < e->phnum; i++) {
+		Elf64_Phdr p = phdr(e, i);
+		if (p.p_type == PT_LOAD && e->entry >= p.p_vaddr && e->entry - p.p_vaddr < p.p_memsz) {
+			*paddr = e->entry - p.p_vaddr + p.p_paddr;
+			return true;
+		}
+	}
+	return false;
+}
 
-	if (rip >= LOW_LIMIT || !in_segment(e, rip))
+static int set_entry(const struct boot_elf *e, struct boot_entry *out, char *err, size_t errlen)
+{
+	uint64_t rip = e->pvh ? e->pvh_entry : e->entry;
+
+	if (e->is32 && !e->pvh)
+		return boot_err(err, errlen, "ELF32 kernel without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) "
+				"or a multiboot header: an ELF32 boots only through PVH or multiboot");
+	if (rip >= LOW_LIMIT || !boot_elf_in_segment(e, rip))
 		return boot_err(err, errlen, "%s entry point 0x%llx is not in a loaded segment below 4 GiB",
 				e->pvh ? "PVH" : "ELF", (unsigned long long)rip);
 	out->pvh = e->pvh;
@@ -243,14 +285,14 @@ static int set_entry(const struct elf *e, const struct guest_mem *m, struct boot
 int boot_load_elf(const struct guest_mem *m, const struct boot_input *in,
 		  struct boot_entry *out, char *err, size_t errlen)
 {
-	struct elf e = { .f = in->kernel, .len = in->kernel_len };
+	struct boot_elf e;
 	gpa_t initrd;
 
-	if (check_ehdr(&e, err, errlen) || check_phdrs(&e, m, err, errlen) ||
-	    set_entry(&e, m, out, err, errlen) ||
+	if (boot_elf_parse(&e, m, in->kernel, in->kernel_len, err, errlen) ||
+	    set_entry(&e, out, err, errlen) ||
 	    boot_write_cmdline(m, in->cmdline, ELF_CMDLINE_MAX, err, errlen))
 		return -1;
-	if (load_segments(&e, m))
+	if (boot_elf_load(&e, m))
 		return boot_err(err, errlen, "ELF segment outside guest RAM");
 	if (boot_place_initrd(m, in, e.kernel_end, e.pvh ? LOW_LIMIT : ELF_INITRD_MAX + 1, &initrd,
 			      err, errlen))

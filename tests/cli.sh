@@ -59,3 +59,24 @@ if [ -s build/guest/hello.elf ]; then
 else
 	echo "SKIP cli-initrd-too-big: build/guest/hello.elf not built (make -C tests/guest)"
 fi
+# --module: usage, missing files, only for multiboot kernels, at most 8 modules.
+expect help-module 0 '--module FILE\[,CMDLINE\]' -- --help
+expect module-empty-arg 2 "--module ',x': expected FILE" -- --kernel $KERNEL --module ,x
+expect module-nine 2 "at most 8 --module options" -- --kernel $KERNEL --module a --module a --module a \
+	--module a --module a --module a --module a --module a --module a
+expect module-missing 2 "^vmm: --module $T/nomod: No such file" -- --kernel $KERNEL --module "$T/nomod,args"
+if [ -s build/guest/hello.elf ] && [ -s build/guest/mb.elf ]; then
+	expect module-not-multiboot 2 "^vmm: --kernel build/guest/hello.elf: --module needs a multiboot kernel" -- \
+		--kernel build/guest/hello.elf --module $T/zeros
+	head -c 20971520 /dev/zero > $T/big-module
+	expect module-too-big 2 "^vmm: --module $T/big-module: file of 20971520 bytes does not fit" -- \
+		--kernel build/guest/mb.elf --memory 16M --module $T/zeros --module "$T/big-module,big"
+	expect module-initrd-too-big 2 "^vmm: --initrd $T/big-module: initrd of 20971520 bytes does not fit" -- \
+		--kernel build/guest/mb.elf --memory 16M --initrd $T/big-module
+	expect module-eight-with-initrd 2 "9 multiboot modules: at most 8" -- --kernel build/guest/mb.elf \
+		--initrd $T/zeros --module $T/zeros --module $T/zeros --module $T/zeros --module $T/zeros \
+		--module $T/zeros --module $T/zeros --module $T/zeros --module $T/zeros
+	rm -f $T/big-module
+else
+	echo "SKIP cli-module-not-multiboot: build/guest/hello.elf or mb.elf not built (make -C tests/guest)"
+fi

@@ -24,7 +24,7 @@ def avail_n(heads, size, flags=0):
 
 NEXT, WRITE, INDIRECT = 1, 2, 4
 
-# ---- boot: a bzImage header (protocol 2.15), an ELF64, an ELF64 with the PVH note ----
+# ---- boot: a bzImage header (protocol 2.15), an ELF64, ELF64/ELF32 with the PVH note, multiboot ELF32 and a.out ----
 b = bytearray(5 * 512 + 512)
 b[0x1f1] = 4
 b[0x1f4:0x1f8] = le32(512 // 16)
@@ -62,6 +62,33 @@ def elf(pvh):
 
 seed("boot", "elf64", elf(False))
 seed("boot", "elf64-pvh", elf(True))
+
+
+# ELF32 (EM_386): with the PVH note, or with a multiboot header (flags 3) at the start of its segment.
+def elf32(pvh):
+    phnum = 2 if pvh else 1
+    eh = b"\x7fELF\x01\x01\x01" + b"\0" * 9 + struct.pack("<HHIIIIIHHHHHH", 2, 3, 1, 0x100010, 52, 0, 0,
+                                                           52, 32, phnum, 0, 0, 0)
+    ph = struct.pack("<IIIIIIII", 1, 0x200, 0x100000, 0x100000, 0x40, 0x1000, 5, 0x1000)
+    note = b""
+    if pvh:
+        ph += struct.pack("<IIIIIIII", 4, 0x180, 0, 0, 20, 20, 4, 4)
+        note = struct.pack("<III", 4, 4, 18) + b"Xen\0" + le32(0x100020)
+    img = bytearray(0x240)
+    img[:len(eh + ph)] = eh + ph
+    img[0x180:0x180 + len(note)] = note
+    img[0x200:0x240] = bytes((i * 7 + 1) & 0xff for i in range(0x40))
+    if not pvh:
+        img[0x200:0x20c] = le32(0x1BADB002) + le32(3) + le32((-(0x1BADB002 + 3)) & 0xffffffff)
+    return bytes(img)
+
+
+seed("boot", "elf32-pvh", elf32(True))
+seed("boot", "elf32-multiboot", elf32(False) + b"\0")   # odd length: an initrd (module 0)
+# A flat multiboot a.out-kludge image: header at 0, loaded at 1 MiB, 0x100 bytes, bss to 0x101000.
+mb = le32(0x1BADB002) + le32(0x10003) + le32((-(0x1BADB002 + 0x10003)) & 0xffffffff)
+mb += le32(0x100000) + le32(0x100000) + le32(0x100100) + le32(0x101000) + le32(0x100020)
+seed("boot", "multiboot-aout", mb + bytes(0x100 - len(mb)) + b"\0\0")   # length % 8 == 2: one --module
 
 # ---- virtq: 4 config bytes (size log2, avail/used offsets, flags), avail ring, descriptors, RAM at 0x3000 ----
 seed("virtq", "two-desc-chain", bytes([2, 0, 0, 0]) + avail_n([0], 4) +

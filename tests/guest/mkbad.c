@@ -1,4 +1,4 @@
-/* tests/guest/mkbad.c: host tool: derives hostile loader inputs from good guest ELFs (plain and PVH); each must make vmm exit 2. */
+/* tests/guest/mkbad.c: host tool: derives hostile loader inputs from good guest kernels (ELF64 plain and PVH, ELF32 PVH, multiboot a.out); each must make vmm exit 2. */
 #include <elf.h>
 #include <errno.h>
 #include <stdio.h>
@@ -224,6 +224,90 @@ static const struct { const char *name; mutate_fn *fn; } pvh_mutations[] = {
 	{ "pvh-note-past-end", m_pvh_note_past_end },
 };
 
+/* ELF32 mutations, from the ELF32 PVH guest. */
+typedef void mutate32_fn(Elf32_Ehdr *eh, Elf32_Phdr *ph, size_t *len);
+
+static Elf32_Phdr *find32(Elf32_Ehdr *eh, Elf32_Phdr *ph, uint32_t type)
+{
+	for (int i = 0; i < eh->e_phnum; i++)
+		if (ph[i].p_type == type)
+			return &ph[i];
+	fprintf(stderr, "mkbad: no program header of type %u in the ELF32 input\n", type);
+	exit(1);
+}
+static void m32_trunc_ehdr(Elf32_Ehdr *eh, Elf32_Phdr *ph, size_t *len) { *len = sizeof(Elf32_Ehdr) - 10; }
+static void m32_trunc_phdr(Elf32_Ehdr *eh, Elf32_Phdr *ph, size_t *len) { *len = eh->e_phoff + sizeof(Elf32_Phdr) / 2; }
+static void m32_phoff_past_end(Elf32_Ehdr *eh, Elf32_Phdr *ph, size_t *len) { eh->e_phoff = (uint32_t)*len - 8; }
+static void m32_machine(Elf32_Ehdr *eh, Elf32_Phdr *ph, size_t *len) { eh->e_machine = EM_X86_64; }
+static void m32_seg_high(Elf32_Ehdr *eh, Elf32_Phdr *ph, size_t *len) { find32(eh, ph, PT_LOAD)->p_paddr = 0x40000000; }
+static void m32_seg_hole(Elf32_Ehdr *eh, Elf32_Phdr *ph, size_t *len) { find32(eh, ph, PT_LOAD)->p_paddr = 0xFEC00000; }
+static void m32_seg_wrap(Elf32_Ehdr *eh, Elf32_Phdr *ph, size_t *len)
+{
+	Elf32_Phdr *p = find32(eh, ph, PT_LOAD);
+
+	p->p_paddr = 0xFFFFF000;   /* paddr + memsz passes 4 GiB */
+	p->p_memsz = 0x2000;
+	if (p->p_filesz > p->p_memsz)
+		p->p_filesz = p->p_memsz;
+}
+static void m32_memsz_huge(Elf32_Ehdr *eh, Elf32_Phdr *ph, size_t *len) { find32(eh, ph, PT_LOAD)->p_memsz = 0xFFFFF000; }
+static void m32_offset_wrap(Elf32_Ehdr *eh, Elf32_Phdr *ph, size_t *len) { find32(eh, ph, PT_LOAD)->p_offset = 0xFFFFFFF0; }
+static void m32_no_pvh(Elf32_Ehdr *eh, Elf32_Phdr *ph, size_t *len) { find32(eh, ph, PT_NOTE)->p_type = PT_NULL; }
+
+static const struct { const char *name; mutate32_fn *fn; } elf32_mutations[] = {
+	{ "elf32-trunc-ehdr", m32_trunc_ehdr },
+	{ "elf32-trunc-phdr", m32_trunc_phdr },
+	{ "elf32-phoff-past-end", m32_phoff_past_end },
+	{ "elf32-machine", m32_machine },
+	{ "elf32-seg-high", m32_seg_high },
+	{ "elf32-seg-hole", m32_seg_hole },
+	{ "elf32-seg-wrap", m32_seg_wrap },
+	{ "elf32-memsz-huge", m32_memsz_huge },
+	{ "elf32-offset-wrap", m32_offset_wrap },
+	{ "elf32-no-pvh", m32_no_pvh },
+};
+
+/* Multiboot mutations, from the flat a.out-kludge guest (header with flag 16 in the first 8 KiB). */
+enum { MB_FLAGS = 1, MB_SUM, MB_HDR, MB_LOAD, MB_LOAD_END, MB_BSS_END, MB_ENTRY };
+typedef void mutate_mb_fn(uint32_t *h, size_t *len);
+
+static void mb_fix(uint32_t *h) { h[MB_SUM] = -(h[0] + h[MB_FLAGS]); }
+static void mbm_checksum(uint32_t *h, size_t *len) { h[MB_SUM]++; }
+static void mbm_flags_unknown(uint32_t *h, size_t *len) { h[MB_FLAGS] |= 1u << 5; mb_fix(h); }
+static void mbm_not_elf(uint32_t *h, size_t *len) { h[MB_FLAGS] &= ~(1u << 16); mb_fix(h); }
+static void mbm_order(uint32_t *h, size_t *len) { h[MB_LOAD] = h[MB_HDR] + 0x10; }
+static void mbm_outside_ram(uint32_t *h, size_t *len)
+{
+	uint32_t d = 0xD0000000 - h[MB_LOAD];   /* move the whole image into the MMIO hole */
+
+	h[MB_HDR] += d, h[MB_LOAD] += d, h[MB_LOAD_END] += d, h[MB_BSS_END] += d, h[MB_ENTRY] += d;
+}
+static void mbm_load_end(uint32_t *h, size_t *len) { h[MB_LOAD_END] = h[MB_LOAD] + (uint32_t)*len + 0x1000; }
+static void mbm_bss_order(uint32_t *h, size_t *len) { h[MB_BSS_END] = h[MB_LOAD_END] - 4; }
+static void mbm_entry_outside(uint32_t *h, size_t *len) { h[MB_ENTRY] = h[MB_BSS_END] + 0x1000; }
+static void mbm_trunc(uint32_t *h, size_t *len) { *len = 20; }
+
+static const struct { const char *name; mutate_mb_fn *fn; } mb_mutations[] = {
+	{ "mb-checksum", mbm_checksum },
+	{ "mb-flags-unknown", mbm_flags_unknown },
+	{ "mb-not-elf", mbm_not_elf },
+	{ "mb-aout-order", mbm_order },
+	{ "mb-aout-outside-ram", mbm_outside_ram },
+	{ "mb-aout-load-end", mbm_load_end },
+	{ "mb-aout-bss-order", mbm_bss_order },
+	{ "mb-aout-entry-outside", mbm_entry_outside },
+	{ "mb-aout-trunc", mbm_trunc },
+};
+
+static size_t mb_header_offset(void)
+{
+	for (size_t off = 0; off + 32 <= good_len && off < 8192; off += 4)
+		if (*(uint32_t *)(good + off) == 0x1BADB002u)
+			return off;
+	fprintf(stderr, "mkbad: no multiboot header in the a.out input\n");
+	exit(1);
+}
+
 static void read_good(const char *path)
 {
 	FILE *f = fopen(path, "rb");
@@ -246,8 +330,8 @@ int main(int argc, char **argv)
 	Elf64_Ehdr *eh;
 	Elf64_Phdr *ph;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: mkbad GOOD.elf GOOD-PVH.elf OUTDIR\n");
+	if (argc != 6) {
+		fprintf(stderr, "usage: mkbad GOOD.elf GOOD-PVH.elf OUTDIR GOOD-PVH32.elf GOOD-MB-AOUT.bin\n");
 		return 1;
 	}
 	outdir = argv[3];
@@ -270,6 +354,40 @@ int main(int argc, char **argv)
 		put(pvh_mutations[i].name, b, len);
 		free(b);
 	}
+	free(good);
+	read_good(argv[4]);
+	for (size_t i = 0; i < sizeof(elf32_mutations) / sizeof(elf32_mutations[0]); i++) {
+		unsigned char *b = malloc(good_len);
+		size_t len = good_len;
+
+		if (!b)
+			exit(1);
+		memcpy(b, good, good_len);
+		elf32_mutations[i].fn((Elf32_Ehdr *)b, (Elf32_Phdr *)(b + ((Elf32_Ehdr *)b)->e_phoff), &len);
+		put(elf32_mutations[i].name, b, len);
+		free(b);
+	}
+	free(good);
+	read_good(argv[5]);
+	size_t hoff = mb_header_offset();
+	for (size_t i = 0; i < sizeof(mb_mutations) / sizeof(mb_mutations[0]); i++) {
+		unsigned char *b = malloc(good_len);
+		size_t len = good_len;
+
+		if (!b)
+			exit(1);
+		memcpy(b, good, good_len);
+		mb_mutations[i].fn((uint32_t *)(b + hoff), &len);
+		put(mb_mutations[i].name, b, len);
+		free(b);
+	}
+	/* the header moved past the first 8192 bytes: not found */
+	unsigned char *far = calloc(1, 8192 + good_len);
+	if (!far)
+		exit(1);
+	memcpy(far + 8192, good, good_len);
+	put("mb-past-8192", far, 8192 + good_len);
+	free(far);
 	put("empty", "", 0);
 	put("garbage", garbage, sizeof(garbage) - 1);
 	return 0;

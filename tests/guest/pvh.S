@@ -1,4 +1,4 @@
-/* tests/guest/pvh.S: a PVH guest (Xen PHYS32 entry note): 32-bit protected mode, paging off, EBX = hvm_start_info; checks it, prints, powers off. */
+/* tests/guest/pvh.S: a PVH guest (Xen PHYS32 entry note): 32-bit protected mode, paging off, EBX = hvm_start_info; checks it, prints, powers off (built as ELF32 with -DDEBUG_EXIT: exits through port 0xf4). */
 #define START_INFO_MAGIC 0x336ec578
 #define COM1 0x3f8
 
@@ -62,6 +62,10 @@ pvh_start:
 
 	movl $m_ok, %esi
 	call puts
+#ifdef DEBUG_EXIT
+	movb $0x32, %al			/* --debug-exit: vmm exits with (0x32 << 1) | 1 = 101 */
+	outb %al, $0xf4
+#endif
 	movb $0x34, %al			/* SLP_TYP 5 | SLP_EN */
 	movw $0x600, %dx
 	outb %al, %dx

@@ -10,13 +10,17 @@
 # POSIX sh and busybox applets only: the same file runs inside L1.
 
 GUEST_TESTS="hello exitcode exitcode-off hang triplefault reset-acpi reset-kbd irq timer echo
-bootinfo bootinfo-smp2 bz-hello bz-bootinfo pvh smp2 smp4 hostile hostile-v vblk powerbtn powerbtn-ignored powerbtn-off sandbox-main sandbox-vcpu sandbox-blk sandbox-blk-io sandbox-net"
+bootinfo bootinfo-smp2 bz-hello bz-bootinfo pvh pvh32 mb-elf mb-aout smp2 smp4 hostile hostile-v vblk powerbtn powerbtn-ignored powerbtn-off sandbox-main sandbox-vcpu sandbox-blk sandbox-blk-io sandbox-net"
 BAD_TESTS="empty garbage missing trunc-ehdr trunc-phdr trunc-seg class32 big-endian machine-arm64
 type-rel no-load phoff-past-end phoff-wrap phnum-huge phentsize offset-past-end offset-wrap
 filesz-gt-memsz memsz-huge memsz-past-ram seg-high seg-hole seg-straddle seg-wrap
 bz-trunc-header bz-trunc-setup bz-trunc-kernel bz-boot-flag bz-old-protocol bz-no-64bit
 bz-short-header bz-setup-sects bz-syssize-huge bz-init-size-huge bz-pref-wrap
-pvh-descsz pvh-namesz pvh-note-past-end pvh-entry-outside entry-outside"
+pvh-descsz pvh-namesz pvh-note-past-end pvh-entry-outside entry-outside
+elf32-trunc-ehdr elf32-trunc-phdr elf32-phoff-past-end elf32-machine elf32-seg-high elf32-seg-hole
+elf32-seg-wrap elf32-memsz-huge elf32-offset-wrap elf32-no-pvh
+mb-checksum mb-flags-unknown mb-not-elf mb-aout-order mb-aout-outside-ram mb-aout-load-end
+mb-aout-bss-order mb-aout-entry-outside mb-aout-trunc mb-past-8192"
 
 inner=0
 if [ "$1" = --inner ]; then
@@ -163,6 +167,40 @@ t_pvh() {
 	want_line pvh "pvh: cmdline 'pvh-cmdline x=1'"
 	want_line pvh "pvh ok"
 }
+# The same PVH guest linked as ELF32 (EM_386), ending through the debug-exit port.
+t_pvh32() {
+	guest pvh32 10 --debug-exit --kernel "$GDIR/pvh32.elf" --append "pvh-cmdline x=1"
+	want_exit 101   # (0x32 << 1) | 1
+	no_guest_fail pvh32
+	want_line pvh32 "pvh: cmdline 'pvh-cmdline x=1'"
+	want_line pvh32 "pvh ok"
+}
+# Multiboot: EAX, info flags, command line, modules (the initrd is module 0), mmap; the guest
+# writes 0x20 + its module count to the debug-exit port.
+t_mb_elf() {
+	printf 'initrd-bytes\n' >"$W/mb-initrd"
+	printf 'module-one\n' >"$W/mb-mod1"
+	guest mb-elf 10 --debug-exit --kernel "$GDIR/mb.elf" --append "mb-cmdline x=1" \
+		--initrd "$W/mb-initrd" --module "$W/mb-mod1,mod-arg y=2" --module "$W/mb-mod1"
+	want_exit 71   # ((0x20 + 3) << 1) | 1
+	no_guest_fail mb-elf
+	want_line mb-elf "mb: cmdline 'mb-cmdline x=1'"
+	want_line mb-elf "mb: loader 'vmm'"
+	want_line mb-elf "mb: module 0x0 string '$W/mb-initrd' bytes 'initrd-bytes'"
+	want_line mb-elf "mb: module 0x1 string 'mod-arg y=2' bytes 'module-one'"
+	want_line mb-elf "mb: module 0x2 string '$W/mb-mod1' bytes 'module-one'"
+	want_line mb-elf "mb ok"
+}
+t_mb_aout() {
+	printf 'aout-module\n' >"$W/mb-aout-mod"
+	guest mb-aout 10 --debug-exit --kernel "$GDIR/mb-aout.bin" --append "mb-aout-cmdline" \
+		--module "$W/mb-aout-mod,aout arg"
+	want_exit 67   # ((0x20 + 1) << 1) | 1
+	no_guest_fail mb-aout
+	want_line mb-aout "mb: cmdline 'mb-aout-cmdline'"
+	want_line mb-aout "mb: module 0x0 string 'aout arg' bytes 'aout-module'"
+	want_line mb-aout "mb ok"
+}
 t_smp() {
 	guest "smp$1" 20 --cpus "$1" --kernel "$GDIR/smp.elf" --append "cpus=$1"
 	want_exit 0
@@ -280,6 +318,8 @@ guest_file() {
 	hostile-v) echo hostile.elf ;;
 	powerbtn-ignored) echo hang.elf ;;
 	powerbtn-off) echo powerbtn.elf ;;
+	mb-elf) echo mb.elf ;;
+	mb-aout) echo mb-aout.bin ;;
 	*) echo "$1" | sed 's/-off$//; s/-smp2$//; s/-/_/g; s/$/.elf/' ;;
 	esac
 }
@@ -365,7 +405,7 @@ else
 		why=
 	else
 		set -- "$W/l1-test.sh:/test.sh" "$VMM:/vmm" tests/guest/run.sh:/guest/run.sh
-		for f in "$GDIR"/*.elf "$GDIR"/*.bzimage; do set -- "$@" "$f:/guest/$(basename "$f")"; done
+		for f in "$GDIR"/*.elf "$GDIR"/*.bzimage "$GDIR"/*.bin; do set -- "$@" "$f:/guest/$(basename "$f")"; done
 		L1_LOG=$NB/guest-l1.log
 		# Every test bounds its own vmm run, so a silent L1 is stuck: the watchdog kills it
 		# after L1_STALL seconds and a second L1 runs the tests that have no result yet

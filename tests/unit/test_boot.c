@@ -1,4 +1,4 @@
-/* tests/unit/test_boot.c: kernel loaders (bzImage, vmlinux via PVH, plain ELF64) against a sparse fake guest memory. */
+/* tests/unit/test_boot.c: kernel loaders (bzImage, vmlinux via PVH, plain ELF64, ELF32 PVH, multiboot) against a sparse fake guest memory. */
 #include <elf.h>
 #include <glob.h>
 #include <stdint.h>
@@ -191,7 +191,8 @@ static uint8_t *make_elf(const struct elf_opt *o, size_t *len)
 static int load(const struct guest_mem *m, const uint8_t *k, size_t klen, const uint8_t *rd,
 		size_t rdlen, const char *cmdline, struct boot_entry *out, char *err)
 {
-	struct boot_input in = { k, klen, rd, rdlen, cmdline, 0xE0000 };
+	struct boot_input in = { .kernel = k, .kernel_len = klen, .initrd = rd, .initrd_len = rdlen,
+				 .cmdline = cmdline, .rsdp = 0xE0000 };
 	err[0] = 0;
 	return boot_load(m, &in, out, err, 256);
 }
@@ -207,6 +208,24 @@ static void expect_fail(const struct guest_mem *m, const uint8_t *k, size_t klen
 	CHECK(r == -1);
 	CHECK(err[0] != 0);
 	CHECK(strchr(err, '\n') == NULL);
+	if (want && !strstr(err, want)) {
+		printf("  %s: message \"%s\" lacks \"%s\"\n", what, err, want);
+		unit_fail_count++;
+	}
+	if (getenv("VERBOSE"))
+		printf("  %-24s -> %s\n", what, err);
+}
+
+/* expect_fail with a whole boot_input (modules, initrd name). */
+static void expect_fail_in(const struct guest_mem *m, const struct boot_input *in, const char *want,
+			   const char *what)
+{
+	struct boot_entry out;
+	char err[256] = "";
+	int r = boot_load(m, in, &out, err, sizeof(err));
+
+	CHECK(r == -1);
+	CHECK(err[0] != 0 && strchr(err, '\n') == NULL);
 	if (want && !strstr(err, want)) {
 		printf("  %s: message \"%s\" lacks \"%s\"\n", what, err, want);
 		unit_fail_count++;
@@ -642,7 +661,8 @@ static void test_elf_malformed(void)
 	uint8_t *k;
 #define ELF_CASE(stmt, want, what) do { o = elf_default(); stmt; k = make_elf(&o, &len); \
 		expect_fail(&m, k, len, NULL, 0, "", want, what); free(k); } while (0)
-	ELF_CASE(o.cls = ELFCLASS32, "class", "ELF32");
+	ELF_CASE(o.cls = ELFCLASS32, "machine", "ELF32 with 64-bit headers");
+	ELF_CASE(o.cls = 3, "class", "ELF class 3");
 	ELF_CASE(o.machine = EM_386, "machine", "EM_386");
 	ELF_CASE(o.machine = EM_AARCH64, "machine", "EM_AARCH64");
 	ELF_CASE(o.type = ET_DYN, "type", "ET_DYN");
@@ -699,41 +719,358 @@ static void test_elf_malformed(void)
 	mem_free(&m);
 }
 
-/* Random damage to the synthetic images: every outcome is 0 or a clean -1, never a crash. */
+/* ---- ELF32 PVH and multiboot ---- */
+#define MB_MAGIC 0x1BADB002u
+
+/* Multiboot header at b + off: magic, flags, checksum (+ a.out fields if given). */
+static void put_mb(uint8_t *b, size_t off, uint32_t flags, const uint32_t aout[5])
+{
+	st32(b + off, MB_MAGIC);
+	st32(b + off + 4, flags);
+	st32(b + off + 8, -(MB_MAGIC + flags));
+	for (int i = 0; aout && i < 5; i++)
+		st32(b + off + 12 + 4 * i, aout[i]);
+}
+
+struct elf32_opt {
+	uint32_t paddr, memsz, filesz, offset, entry;
+	bool pvh_note;
+	uint32_t pvh_entry;
+	bool mb;           /* multiboot header (flags 3) at the start of the segment's file bytes */
+};
+
+static struct elf32_opt elf32_default(void)
+{
+	return (struct elf32_opt){ 0x100000, 0x3000, 0x200, 0x1000, 0x100010, true, 0x100020, false };
+}
+
+/* ELF32 (EM_386) with one PT_LOAD (content at o->offset) and optionally a PT_NOTE with the PVH entry. */
+static uint8_t *make_elf32(const struct elf32_opt *o, size_t *len)
+{
+	uint8_t *b = calloc(1, ELF_FILE);
+	Elf32_Ehdr eh = { 0 };
+	Elf32_Phdr ph[2] = { { 0 } };
+
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS32;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	eh.e_type = ET_EXEC;
+	eh.e_machine = EM_386;
+	eh.e_version = EV_CURRENT;
+	eh.e_entry = o->entry;
+	eh.e_phoff = sizeof(eh);
+	eh.e_ehsize = sizeof(eh);
+	eh.e_phentsize = sizeof(Elf32_Phdr);
+	eh.e_phnum = 1 + o->pvh_note;
+	ph[0] = (Elf32_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = o->offset,
+			      .p_vaddr = o->paddr, .p_paddr = o->paddr, .p_filesz = o->filesz,
+			      .p_memsz = o->memsz, .p_align = 0x1000 };
+	ph[1] = (Elf32_Phdr){ .p_type = PT_NOTE, .p_offset = 0x800, .p_filesz = 20, .p_align = 4 };
+	memcpy(b, &eh, sizeof(eh));
+	memcpy(b + sizeof(eh), ph, sizeof(ph));
+	memcpy(b + 0x800, (uint32_t[3]){ 4, 4, 18 }, 12);
+	memcpy(b + 0x80c, "Xen\0", 4);
+	st32(b + 0x810, o->pvh_entry);
+	for (int i = 0x1000; i < ELF_FILE; i++)
+		b[i] = (uint8_t)(i * 13 + 5);
+	if (o->mb)
+		put_mb(b, 0x1000, 3, NULL);
+	*len = ELF_FILE;
+	return b;
+}
+
+static void test_elf32_pvh(void)
+{
+	struct guest_mem m = mem_new(32 * MiB);
+	struct elf32_opt o = elf32_default();
+	struct boot_entry out;
+	char err[256];
+	size_t len, rdlen = 5000;
+	uint8_t *k = make_elf32(&o, &len), *rd = make_initrd(rdlen), *c = malloc(len);
+
+	memset(m.host + o.paddr, 0xaa, o.memsz);
+	CHECK(load(&m, k, len, rd, rdlen, "pvh32", &out, err) == 0);
+	CHECK(out.pvh && out.rip == 0x100020 && out.rbx == BOOT_START_INFO && out.rax == 0);
+	CHECK(memcmp(gm_ptr(&m, o.paddr, o.filesz), k + o.offset, o.filesz) == 0);
+	CHECK(g64(&m, o.paddr + o.memsz - 8) == 0);
+	check_start_info(&m, "pvh32", rdlen, rd, o.paddr + o.memsz);
+	/* hostile ELF32 inputs: every one a clean one-line failure */
+	for (size_t cut = 1; cut < 0x100; cut += 5)
+		expect_fail(&m, k, cut, NULL, 0, "", NULL, "truncated ELF32");
+#define RAW32(stmt, want, what) do { memcpy(c, k, len); stmt; \
+		expect_fail(&m, c, len, NULL, 0, "", want, what); } while (0)
+	/* Elf32_Ehdr: e_machine 18, e_entry 24, e_phoff 28, e_phentsize 42, e_phnum 44; Elf32_Phdr at 52:
+	 * p_offset +4, p_paddr +12, p_filesz +16, p_memsz +20 */
+	RAW32(st16(c + 18, EM_X86_64), "machine", "ELF32 EM_X86_64");
+	RAW32(st32(c + 28, len - 10), "program headers", "ELF32 phoff near end");
+	RAW32(st32(c + 28, 0xffffffff), "program headers", "ELF32 phoff huge");
+	RAW32(st16(c + 42, 16), "program header", "ELF32 phentsize small");
+	RAW32(st16(c + 44, 0x7fff), "program headers", "ELF32 phnum huge");
+	RAW32(st32(c + 52 + 12, 0xC0000000), "outside guest RAM", "ELF32 segment in MMIO hole");
+	RAW32(st32(c + 52 + 12, 0x1FFF000), "outside guest RAM", "ELF32 segment past RAM");
+	RAW32((st32(c + 52 + 12, 0xfffff000), st32(c + 52 + 20, 0x2000)), "outside guest RAM", "ELF32 segment wraps 4 GiB");
+	RAW32(st32(c + 52 + 20, 0xffffffff), "outside guest RAM", "ELF32 memsz huge");
+	RAW32(st32(c + 52 + 4, 0xfffffff0), "beyond end of file", "ELF32 offset wraps");
+	RAW32(st32(c + 52 + 16, 0x1001), "beyond end of file", "ELF32 filesz past file");
+	RAW32((st32(c + 52 + 16, 0x4000), st32(c + 52 + 20, 0x100)), "p_filesz", "ELF32 filesz > memsz");
+	RAW32(st32(c + 52 + 12, 0x80000), "below 1 MiB", "ELF32 segment on boot area");
+	RAW32(st32(c + 0x810, 0x800000), "PVH entry", "ELF32 PVH entry outside");
+	RAW32(st32(c + 0x804, 2), "size", "ELF32 PVH note descsz 2");
+	RAW32(st32(c + 0x800, 0xfffffff0), "note", "ELF32 note namesz huge");
+	free(k);
+	o.pvh_note = false;
+	k = make_elf32(&o, &len);
+	expect_fail(&m, k, len, NULL, 0, "", "PVH entry note", "ELF32 without PVH note");
+	put_mb(k, 0x1000, 3, NULL);
+	st32(k + 0x1008, 0);   /* bad checksum */
+	expect_fail(&m, k, len, NULL, 0, "", "bad checksum", "ELF32 multiboot bad checksum");
+	free(c);
+	free(k);
+	free(rd);
+	mem_free(&m);
+}
+
+/* The multiboot info at out->rbx: flags, memory, command line, loader name, mmap = e820. */
+static void check_mbi(const struct guest_mem *m, const struct boot_entry *out, const char *cl, uint32_t nmods)
+{
+	gpa_t mbi = out->rbx;
+	char buf[64] = { 0 };
+
+	CHECK(out->pvh && out->rax == 0x2BADB002 && mbi == BOOT_START_INFO);
+	CHECK((g32(m, mbi) & 0x24d) == 0x24d);
+	CHECK(g32(m, mbi + 4) == 639);
+	CHECK(g32(m, mbi + 8) == (m->low_size - MiB) >> 10);
+	CHECK(gm_read(m, buf, g32(m, mbi + 16), strlen(cl) + 1) == 0 && strcmp(buf, cl) == 0);
+	CHECK(gm_read(m, buf, g32(m, mbi + 64), 4) == 0 && strcmp(buf, "vmm") == 0);
+	CHECK(g32(m, mbi + 20) == nmods);
+	gpa_t mm = g32(m, mbi + 48);
+	uint32_t mlen = g32(m, mbi + 44);
+	CHECK(mlen % 24 == 0);
+	for (uint32_t i = 0; i < mlen / 24; i++)
+		CHECK(g32(m, mm + 24 * i) == 20);
+	check_e820(m, mlen / 24, mm + 4, 24);
+}
+
+/* Module i: page-aligned at or above lo, its bytes and string. */
+static gpa_t check_mod(const struct guest_mem *m, gpa_t mbi, uint32_t i, const uint8_t *data, size_t len,
+		       const char *str, gpa_t lo)
+{
+	gpa_t e = g32(m, mbi + 24) + 16 * i, start = g32(m, e);
+	char buf[64] = { 0 };
+
+	CHECK(start % 4096 == 0 && start >= lo);
+	CHECK(g32(m, e + 4) == start + len);
+	CHECK(len == 0 || memcmp(gm_ptr(m, start, len), data, len) == 0);
+	CHECK(gm_read(m, buf, g32(m, e + 8), strlen(str) + 1) == 0 && strcmp(buf, str) == 0);
+	return start + len;
+}
+
+static void test_multiboot_elf(void)
+{
+	struct guest_mem m = mem_new(32 * MiB);
+	struct elf32_opt o = elf32_default();
+	struct boot_entry out;
+	char err[256];
+	size_t len, rdlen = 5000;
+	uint8_t *k, *rd = make_initrd(rdlen), *big = calloc(1, 32 * MiB);
+	struct boot_module mods[8] = { { rd, 3, "m1 arg" }, { rd + 7, 4096, NULL } };
+	struct boot_input in = { .cmdline = "mb cmd", .rsdp = 0xE0000, .initrd = rd, .initrd_len = rdlen,
+				 .initrd_name = "rd.img", .mods = mods, .nmods = 2 };
+
+	o.pvh_note = false;
+	o.mb = true;
+	k = make_elf32(&o, &len);
+	in.kernel = k, in.kernel_len = len;
+	CHECK(boot_load(&m, &in, &out, err, sizeof(err)) == 0);
+	CHECK(out.rip == o.entry);
+	check_mbi(&m, &out, "mb cmd", 3);
+	gpa_t end = check_mod(&m, out.rbx, 0, rd, rdlen, "rd.img", o.paddr + o.memsz);
+	end = check_mod(&m, out.rbx, 1, rd, 3, "m1 arg", end);
+	check_mod(&m, out.rbx, 2, rd + 7, 4096, "", end);
+	CHECK(memcmp(gm_ptr(&m, o.paddr, o.filesz), k + o.offset, o.filesz) == 0);
+	/* at most 8 modules with the initrd; a module that does not fit names itself */
+	in.nmods = 8;
+	for (int i = 2; i < 8; i++)
+		mods[i] = (struct boot_module){ rd, 1, "x" };
+	expect_fail_in(&m, &in, "at most 8", "9 modules");
+	in.nmods = 7;
+	CHECK(boot_load(&m, &in, &out, err, sizeof(err)) == 0);
+	check_mbi(&m, &out, "mb cmd", 8);
+	mods[1] = (struct boot_module){ big, 31 * MiB, "big" };
+	in.nmods = 2;
+	expect_fail_in(&m, &in, "module 1: file of", "module too big");
+	in.nmods = 0;
+	in.initrd_len = 31 * MiB;
+	in.initrd = big;
+	expect_fail_in(&m, &in, "initrd of", "initrd too big for multiboot");
+	in.initrd = NULL, in.initrd_len = 0;
+	CHECK(boot_load(&m, &in, &out, err, sizeof(err)) == 0);
+	check_mbi(&m, &out, "mb cmd", 0);
+	/* header flags: video (bit 2) is ignored, an unknown required bit refuses */
+	put_mb(k, 0x1000, 7, NULL);
+	CHECK(boot_load(&m, &in, &out, err, sizeof(err)) == 0 && out.rax == 0x2BADB002);
+	put_mb(k, 0x1000, 3 | 1u << 5, NULL);
+	expect_fail_in(&m, &in, "require features", "unknown required flag");
+	put_mb(k, 0x1000, 3 | 1u << 20, NULL);   /* optional bits 16-31 other than 16 are fine */
+	CHECK(boot_load(&m, &in, &out, err, sizeof(err)) == 0);
+	/* PVH wins over multiboot */
+	free(k);
+	o.pvh_note = true;
+	k = make_elf32(&o, &len);
+	in.kernel = k;
+	CHECK(boot_load(&m, &in, &out, err, sizeof(err)) == 0 && out.rax == 0 && out.rip == o.pvh_entry);
+	in.nmods = 1;
+	expect_fail_in(&m, &in, "--module needs a multiboot kernel", "--module with PVH");
+	free(k);
+	/* a multiboot ELF entered with paging off: no segment above 4 GiB; entry inside a segment */
+	o.pvh_note = false;
+	o.entry = 0x200000;
+	k = make_elf32(&o, &len);
+	in.kernel = k, in.nmods = 0;
+	expect_fail_in(&m, &in, "entry point", "multiboot ELF entry outside");
+	free(k);
+	/* a higher-half kernel: the entry is a virtual address, translated through its segment */
+	o.entry = 0xC0100010;
+	k = make_elf32(&o, &len);
+	st32(k + 52 + 8, 0xC0100000);   /* p_vaddr */
+	in.kernel = k;
+	CHECK(boot_load(&m, &in, &out, err, sizeof(err)) == 0 && out.rip == 0x100010);
+	free(k);
+	o.entry = 0x100010;
+	/* ELF64 with a multiboot header goes multiboot (64-bit entry is for ELF64 without one) */
+	struct elf_opt o64 = elf_default();
+	k = make_elf(&o64, &len);
+	put_mb(k, 0x1000, 3, NULL);
+	in.kernel = k;
+	CHECK(boot_load(&m, &in, &out, err, sizeof(err)) == 0 && out.pvh && out.rax == 0x2BADB002);
+	free(k);
+	free(big);
+	free(rd);
+	mem_free(&m);
+}
+
+#define AOUT_FILE 0x3000
+#define AOUT_HDR  0x40
+/* A flat a.out-kludge image loaded at 1 MiB: header at 0x40, 8 KiB loaded, bss to 0x104000. */
+static uint8_t *make_aout(size_t *len)
+{
+	uint8_t *b = malloc(AOUT_FILE);
+	for (int i = 0; i < AOUT_FILE; i++)
+		b[i] = (uint8_t)(i * 7 + 3);
+	put_mb(b, AOUT_HDR, 0x10003, (uint32_t[5]){ 0x100040, 0x100000, 0x102000, 0x104000, 0x100080 });
+	*len = AOUT_FILE;
+	return b;
+}
+
+static void test_multiboot_aout(void)
+{
+	struct guest_mem m = mem_new(16 * MiB);
+	struct boot_entry out;
+	char err[256];
+	size_t len;
+	uint8_t *k = make_aout(&len), *c = malloc(2 * AOUT_FILE + 8192);
+	struct boot_module mod = { k, 100, "mod" };
+	struct boot_input in = { .kernel = k, .kernel_len = len, .cmdline = "aout", .rsdp = 0xE0000,
+				 .mods = &mod, .nmods = 1 };
+
+	memset(m.host + MiB, 0xaa, 0x10000);
+	CHECK(boot_load(&m, &in, &out, err, sizeof(err)) == 0);
+	CHECK(out.rip == 0x100080);
+	check_mbi(&m, &out, "aout", 1);
+	CHECK(memcmp(gm_ptr(&m, MiB, 0x2000), k, 0x2000) == 0);
+	CHECK(g64(&m, 0x102000) == 0 && g64(&m, 0x103ff8) == 0);
+	check_mod(&m, out.rbx, 0, k, 100, "mod", 0x104000);
+	/* load_end 0: the whole file; bss_end 0: no bss */
+	memcpy(c, k, len);
+	put_mb(c, AOUT_HDR, 0x10003, (uint32_t[5]){ 0x100040, 0x100000, 0, 0, 0x100080 });
+	in.kernel = c;
+	CHECK(boot_load(&m, &in, &out, err, sizeof(err)) == 0);
+	CHECK(memcmp(gm_ptr(&m, MiB, len), c, len) == 0);
+	check_mod(&m, out.rbx, 0, k, 100, "mod", MiB + len);
+	in.nmods = 0;
+#define AOUT(h, l, le, be, e, want, what) do { memcpy(c, k, len); \
+		put_mb(c, AOUT_HDR, 0x10003, (uint32_t[5]){ h, l, le, be, e }); \
+		expect_fail_in(&m, &in, want, what); } while (0)
+	AOUT(0x100040, 0x100050, 0x102000, 0x104000, 0x100080, "load start", "load_addr above header_addr");
+	AOUT(0x100040, 0x0fff00, 0x102000, 0x104000, 0x100080, "load start", "load start before the file");
+	AOUT(0x100040, 0x100000, 0x100000, 0x104000, 0x100080, "not above", "load_end == load_addr");
+	AOUT(0x100040, 0x100000, 0x0fffff, 0x104000, 0x100080, "not above", "load_end below load_addr");
+	AOUT(0x100040, 0x100000, 0x103001, 0x104000, 0x100080, "beyond the end of the file", "load_end past file");
+	AOUT(0x100040, 0x100000, 0xffffffff, 0, 0x100080, "beyond the end of the file", "load_end 4 GiB");
+	AOUT(0x100040, 0x100000, 0x102000, 0x101000, 0x100080, "bss_end_addr", "bss_end below load_end");
+	AOUT(0x100040, 0x100000, 0x102000, 0x2000000, 0x100080, "outside guest RAM", "bss past RAM");
+	AOUT(0x100040, 0x100000, 0x102000, 0xffffffff, 0x100080, "outside guest RAM", "bss to 4 GiB");
+	AOUT(0xC0000040, 0xC0000000, 0xC0002000, 0, 0xC0000080, "outside guest RAM", "load in the MMIO hole");
+	AOUT(0x90040, 0x90000, 0x92000, 0, 0x90080, "below 1 MiB", "load on the boot area");
+	AOUT(0x100040, 0x100000, 0x102000, 0x104000, 0x102000, "entry_addr", "entry in bss");
+	AOUT(0x100040, 0x100000, 0x102000, 0x104000, 0x0ffff0, "entry_addr", "entry before load");
+	/* header damage */
+	memcpy(c, k, len);
+	st32(c + AOUT_HDR + 8, 0);
+	expect_fail_in(&m, &in, "bad checksum", "a.out bad checksum");
+	memcpy(c, k, len);
+	put_mb(c, AOUT_HDR, 3, NULL);   /* not ELF and no a.out addresses */
+	expect_fail_in(&m, &in, "not ELF", "flat image without flag 16");
+	in.kernel_len = AOUT_HDR + 20;   /* a.out fields cut off */
+	memcpy(c, k, len);
+	expect_fail_in(&m, &in, "a.out fields", "a.out fields past end of file");
+	/* header past the first 8192 bytes: not found */
+	memset(c, 0, 8192);
+	memcpy(c + 8192, k, len);
+	put_mb(c, 8192 + AOUT_HDR, 0x10003, (uint32_t[5]){ 0x100040, 0x100000, 0x102000, 0x104000, 0x100080 });
+	in.kernel_len = 8192 + len;
+	expect_fail_in(&m, &in, "multiboot header in the first 8192", "header past 8192");
+	/* the header at 8180: magic found but the a.out fields cross 8192 */
+	memset(c, 0, 8192 + len);
+	put_mb(c, 8180, 0x10003, (uint32_t[5]){ 0x100040, 0x100000, 0x102000, 0x104000, 0x100080 });
+	expect_fail_in(&m, &in, "8192", "a.out fields cross 8192");
+	free(c);
+	free(k);
+	mem_free(&m);
+}
+
+/* Random damage to the synthetic images (bzImage, ELF64 PVH, multiboot ELF32 and a.out): every outcome is 0 or a clean -1, never a crash. */
 static void test_mutations(void)
 {
 	struct guest_mem m = mem_new(32 * MiB);
 	struct elf_opt o = elf_default();
+	struct elf32_opt o32 = elf32_default();
 	struct boot_entry out;
 	char err[256];
-	size_t blen, elen;
-	uint8_t *bz = make_bzimage(&blen), *el, *c;
+	size_t len[4];
+	uint8_t *img[4], *c;
 	unsigned seed = 12345;
+	const size_t span[4] = { 0x270, 0x900, 0x1010, 0x60 };   /* the headers of each image */
 
 	o.pvh_note = true;
 	o.pvh_entry = 0x100000;
-	el = make_elf(&o, &elen);
-	c = malloc(blen > elen ? blen : elen);
-	for (int it = 0; it < 4000; it++) {
-		bool isbz = it & 1;
-		const uint8_t *src = isbz ? bz : el;
-		size_t len = isbz ? blen : elen, span = isbz ? 0x270 : 0x900;
-		memcpy(c, src, len);
+	o32.pvh_note = false;
+	o32.mb = true;
+	img[0] = make_bzimage(&len[0]);
+	img[1] = make_elf(&o, &len[1]);
+	img[2] = make_elf32(&o32, &len[2]);   /* multiboot ELF32 */
+	img[3] = make_aout(&len[3]);          /* multiboot a.out */
+	c = malloc(0x4000);
+	for (int it = 0; it < 8000; it++) {
+		int which = it & 3;
+		size_t n = len[which];
+		memcpy(c, img[which], n);
 		for (int j = 0; j < 4; j++) {
 			seed = seed * 1103515245 + 12345;
-			c[(seed >> 8) % span] ^= (uint8_t)(1u << ((seed >> 4) & 7));
+			c[(seed >> 8) % span[which]] ^= (uint8_t)(1u << ((seed >> 4) & 7));
 		}
 		seed = seed * 1103515245 + 12345;
 		if ((seed >> 16) % 4 == 0)
-			len = (seed >> 3) % len;
-		int r = load(&m, c, len, NULL, 0, "x", &out, err);
+			n = (seed >> 3) % n;
+		int r = load(&m, c, n, NULL, 0, "x", &out, err);
 		CHECK(r == 0 || (r == -1 && err[0]));
 		if (r == 0)
 			CHECK(out.rip != 0);
 	}
 	free(c);
-	free(el);
-	free(bz);
+	for (int i = 0; i < 4; i++)
+		free(img[i]);
 	mem_free(&m);
 }
 
@@ -775,6 +1112,15 @@ static void test_6gib(void)
 	k = make_elf(&o, &len);
 	expect_fail(&m, k, len, NULL, 0, "", "outside guest RAM", "segment past high RAM");
 	free(k);
+	/* multiboot: mem_upper counts low RAM only; the mmap has the high entry; modules stay low */
+	struct elf32_opt o32 = elf32_default();
+	o32.pvh_note = false;
+	o32.mb = true;
+	k = make_elf32(&o32, &len);
+	CHECK(load(&m, k, len, rd, rdlen, "big", &out, err) == 0);
+	check_mbi(&m, &out, "big", 1);
+	check_mod(&m, out.rbx, 0, rd, rdlen, "", o32.paddr + o32.memsz);
+	free(k);
 	size_t blen;
 	uint8_t *bz = make_bzimage(&blen);
 	CHECK(load(&m, bz, blen, rd, rdlen, "", &out, err) == 0);
@@ -795,6 +1141,9 @@ int main(void)
 	RUN(test_elf_pvh_synthetic);
 	RUN_OPT(test_vmlinux_pvh);
 	RUN(test_elf_malformed);
+	RUN(test_elf32_pvh);
+	RUN(test_multiboot_elf);
+	RUN(test_multiboot_aout);
 	RUN(test_mutations);
 	RUN_OPT(test_6gib);
 	return UNIT_DONE();

@@ -28,6 +28,8 @@ static void actions(void)
 	CHECK(o.mem_size == 1ull << 30 && o.cpus == 4 && o.timeout == 9 && o.verbose == 2 && o.stats);
 	CHECK(o.ndisks == 2 && !strcmp(o.disks[1], "b") && o.nnets == 1);
 	CHECK(PARSE("--sandbox-selftest", "main:open", "-k", "x") == OPT_RUN);
+	CHECK(PARSE("-k", "mb", "--module", "m1", "--module", "m2,arg a=1") == OPT_RUN);
+	CHECK(o.nmodules == 2 && !strcmp(o.modules[0], "m1") && !strcmp(o.modules[1], "m2,arg a=1"));
 }
 
 static void usage_errors(void)
@@ -43,6 +45,10 @@ static void usage_errors(void)
 	CHECK(PARSE("--sandbox-selftest", "nope", "-k", "x") == OPT_USAGE && strstr(err, "ROLE:CALL"));
 	CHECK(PARSE("-d", "1", "-d", "2", "-d", "3", "-d", "4", "-d", "5", "-d", "6", "-d", "7",
 		    "-d", "8", "-d", "9", "-k", "x") == OPT_USAGE && strstr(err, "at most 8 --disk"));
+	CHECK(PARSE("--module", "1", "--module", "2", "--module", "3", "--module", "4", "--module", "5",
+		    "--module", "6", "--module", "7", "--module", "8", "--module", "9", "-k", "x") == OPT_USAGE &&
+	      strstr(err, "at most 8 --module"));
+	CHECK(PARSE("--module", "", "-k", "x") == OPT_USAGE && strstr(err, "FILE[,CMDLINE]"));
 	/* a tiny buffer truncates, never overflows */
 	char small[8];
 	CHECK(options_parse(&o, 2, (char *[]){ "vmm", "--bogus", NULL }, small, sizeof(small)) == OPT_USAGE);
@@ -55,7 +61,7 @@ static void reparse(void)
 	CHECK(PARSE("-vZv") == OPT_USAGE);         /* stops inside a short-option group */
 	CHECK(PARSE("-vvk", "x") == OPT_RUN && o.verbose == 2 && !strcmp(o.kernel, "x"));
 	CHECK(PARSE("-k", "x", "--", "y") == OPT_USAGE);
-	CHECK(PARSE("-k", "x") == OPT_RUN && o.ndisks == 0 && o.verbose == 0);
+	CHECK(PARSE("-k", "x") == OPT_RUN && o.ndisks == 0 && o.verbose == 0 && o.nmodules == 0);
 }
 
 int main(void)

@@ -6,6 +6,7 @@
 #include <linux/falloc.h>
 #include <linux/futex.h>
 #include <linux/kvm.h>
+#include <linux/vhost.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <pthread.h>
@@ -91,11 +92,12 @@ static int prog_len[SB_ROLE_COUNT];
 #define FD_VM 5
 #define FD_VCPU 6
 #define FD_TAP 7
+#define FD_VHOST 8
 #define FD_OTHER 3
 #define TID 4242
 static const struct sb_ids ids = { .fd = { [SB_FD_VM] = FD_VM, [SB_FD_VCPU] = FD_VCPU,
-	[SB_FD_TAP] = FD_TAP, [SB_FD_TTY] = 0 }, .tid = TID };
-static const int some_fds[] = { 0, 1, 2, FD_OTHER, FD_VM, FD_VCPU, FD_TAP, -1 };
+	[SB_FD_TAP] = FD_TAP, [SB_FD_VHOST] = FD_VHOST, [SB_FD_TTY] = 0 }, .tid = TID };
+static const int some_fds[] = { 0, 1, 2, FD_OTHER, FD_VM, FD_VCPU, FD_TAP, FD_VHOST, -1 };
 
 static uint32_t eval(enum sb_role r, uint32_t arch, int nr, uint64_t a0, uint64_t a1, uint64_t a2)
 {
@@ -247,6 +249,10 @@ static void test_ioctl_requests(void)
 	CHECK(ioctl_on(SB_ROLE_NET, FD_TAP, KVM_SIGNAL_MSI) == SECCOMP_RET_TRAP);
 	CHECK(ioctl_on(SB_ROLE_NET, FD_VM, KVM_SIGNAL_MSI) == SECCOMP_RET_ALLOW);
 	CHECK(ioctl_on(SB_ROLE_BLK_IO, FD_VM, KVM_SIGNAL_MSI) == SECCOMP_RET_TRAP);
+	CHECK(ioctl_on(SB_ROLE_VSOCK, FD_VHOST, VHOST_VSOCK_SET_RUNNING) == SECCOMP_RET_ALLOW);
+	CHECK(ioctl_on(SB_ROLE_VSOCK, FD_VM, VHOST_VSOCK_SET_RUNNING) == SECCOMP_RET_TRAP);
+	CHECK(ioctl_on(SB_ROLE_VSOCK, FD_VHOST, VHOST_VSOCK_SET_GUEST_CID) == SECCOMP_RET_TRAP);   /* set up before */
+	CHECK(ioctl_on(SB_ROLE_VCPU, FD_VHOST, VHOST_SET_MEM_TABLE) == SECCOMP_RET_TRAP);
 	CHECK(ioctl_on(SB_ROLE_MAIN, 0, TCGETS) == SECCOMP_RET_TRAP);
 	CHECK(ioctl_on(SB_ROLE_MAIN, 1, TIOCGWINSZ) == SECCOMP_RET_TRAP);
 }
@@ -270,7 +276,8 @@ static void test_ioctl_missing_fds(void)
 				d.args[0] = (uint64_t)(int64_t)fd;
 				d.args[1] = p->ioctl[i].req;
 				int ok = (p->ioctl[i].fd == SB_FD_VCPU && fd == FD_VCPU) ||
-					 (p->ioctl[i].fd == SB_FD_TAP && fd == FD_TAP);
+					 (p->ioctl[i].fd == SB_FD_TAP && fd == FD_TAP) ||
+					 (p->ioctl[i].fd == SB_FD_VHOST && fd == FD_VHOST);
 				CHECK(bpf_run(prog, n, &d) == (ok ? SECCOMP_RET_ALLOW : SECCOMP_RET_TRAP));
 			}
 		}
@@ -477,6 +484,12 @@ static void do_blk_dev(void)
 	ALLOWED(syscall(SYS_write, pipe_fd[1], "k", 1));
 	ALLOWED(syscall(SYS_read, pipe_fd[0], &c, 1));
 }
+static void do_vsock_dev(void)
+{
+	ALLOWED(syscall(SYS_ioctl, io_fd, VHOST_VSOCK_SET_RUNNING, 0));
+	ALLOWED(syscall(SYS_ioctl, pipe_fd[0], KVM_SIGNAL_MSI, 0));
+	ALLOWED(syscall(SYS_ioctl, pipe_fd[1], TCSETS, 0));
+}
 static void do_net_io(void)
 {
 	char buf[8] = "frame";
@@ -573,6 +586,7 @@ static void test_real_role_io(void)
 	static child_fn *const fn[SB_ROLE_COUNT] = {
 		[SB_ROLE_MAIN] = do_main_io, [SB_ROLE_VCPU] = do_vcpu_io,
 		[SB_ROLE_BLK] = do_blk_dev, [SB_ROLE_BLK_IO] = do_blk_io, [SB_ROLE_NET] = do_net_io,
+		[SB_ROLE_VSOCK] = do_vsock_dev,
 	};
 	struct child_result res;
 
