@@ -6,10 +6,12 @@ cd "$(dirname "$0")/.." || exit 2
 why=$(nested_check) || { echo "demo: $why" >&2; exit 2; }
 l2_images || exit 2
 APPEND="console=ttyS0 panic=-1 test=boot"
-if [ -w /dev/kvm ] && [ -z "$DEMO_NESTED" ]; then
+# A /dev/kvm without VMX/SVM in the CPU flags is a software hypervisor (kvm_pvm): it runs tiny
+# guests but emulates a Linux kernel's CPL0 code instruction by instruction, and refuses some.
+if [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo && [ -z "$DEMO_NESTED" ]; then
 	exec ./vmm --kernel "$L2_BZIMAGE" --initrd "$L2_INITRD" --append "$APPEND" --cpus 2 --timeout 300
 fi
-echo "demo: no usable /dev/kvm here: booting a level-1 Linux in QEMU/TCG first, then vmm inside it" >&2
+echo "demo: no hardware-virtualized /dev/kvm here: booting a level-1 Linux in QEMU/TCG first, then vmm inside it" >&2
 mkdir -p build/demo
 cat > build/demo/test.sh <<EOT
 #!/bin/sh
