@@ -1,6 +1,6 @@
 # tests/nested/lib.sh: builds the L1/L2 images from Debian packages (cached in build/nested/) and runs L1 under QEMU/TCG with nested SVM.
 # POSIX sh; source it from the repo root or anywhere: paths are resolved from this file.
-# Functions: nested_check, tool_files, stage_pairs, l1_initramfs, l1_run, l2_images, l2_qemu.
+# Functions: nested_check, tool_files, stage_pairs, l1_initramfs, l1_run, l1_env, env_note, l2_images, l2_qemu.
 # shellcheck shell=sh disable=SC3043,SC3028,SC2034,SC2012 # local: dash, bash and busybox ash all have it
 
 NESTED_SRC=${NESTED_SRC:-$(cd "$(dirname "${BASH_SOURCE:-${NESTED_LIB:-tests/nested/lib.sh}}")" 2>/dev/null && pwd)}
@@ -163,7 +163,8 @@ l1_initramfs() {
 #   console, which is also kept in $L1_LOG (default build/nested/l1.log). Returns the status
 #   from L1's "L1-EXIT=" line, or 125 if L1 died or timed out without one.
 #   L1_INTERACTIVE=1 keeps stdin attached (for a shell in L1). L1_STALL=S kills L1 once its
-#   console has been silent for S seconds (for a /test.sh that prints a heartbeat).
+#   console has been silent for S seconds (for a /test.sh that prints a heartbeat); then
+#   L1_STALLED=S afterwards (else empty). l1_env judges the log afterwards.
 l1_run() {
 	local mb t cpio st log
 	mb=${L1_MEM:-1536}; t=${L1_TIMEOUT:-900}
@@ -188,14 +189,51 @@ l1_run() {
 	else
 		"$@" </dev/null 2>&1 | tee "$log"
 	fi
+	L1_STALLED=
 	if [ -e "$log.stalled" ]; then
 		echo "nested: L1's console was silent for ${L1_STALL}s: L1 killed" >&2
+		L1_STALLED=$L1_STALL
 		rm -f "$log.stalled"
 	fi
 	rm -f "$log.pid"
 	st=$(tr -d '\r' <"$log" | sed -n 's/.*L1-EXIT=\([0-9][0-9]*\)$/\1/p' | tail -n 1)
 	[ -n "$st" ] || return 125
 	return "$st"
+}
+
+# l1_env LOG STATUS: after l1_run (STATUS its return), was this L1 boot an environment failure,
+#   something no vmm can cause? Sets L1_ENV to the reason (empty: none) and L1_ENV_LINE to the
+#   line of LOG where it shows (results before that line came from a healthy L1). In order:
+#   the L1 kernel's own oops/BUG/panic/stall/lockup lines (L2 output relayed as "L2[...]| ", and
+#   the test script's NESTED-/GUEST-/FLAKY- lines quoting it, are not L1's), the stall watchdog, no L1-READY (L1 never reached its test script), no
+#   L1-EXIT line (L1 died or timed out). L2 triple faults and wrong L2 output are the vmm's.
+l1_env() {
+	local n l
+	L1_ENV=; L1_ENV_LINE=
+	n=$(wc -l <"$1")
+	l=$(tr -d '\r' <"$1" | grep -anE "$L1_TROUBLE" | grep -avE '^[0-9]+:.*(L2\[[^]]*\]\| |NESTED-|GUEST-|FLAKY-)' | head -n 1)
+	if [ -n "$l" ]; then
+		L1_ENV_LINE=${l%%:*}
+		l=$(echo "${l#*:}" | sed 's/^.*\(BUG: \|Oops\|Kernel panic\|rcu: \|watchdog: \|INFO: task\)/\1/' | cut -c1-100)
+		L1_ENV="L1 kernel: $l"
+	elif [ -n "$L1_STALLED" ]; then
+		L1_ENV="L1 stalled ${L1_STALLED} s"
+	elif ! grep -aq 'L1-READY' "$1"; then
+		L1_ENV="L1 never reached its test script (status $2)"
+		L1_ENV_LINE=0
+	elif [ "$2" = 125 ]; then
+		L1_ENV="L1 died without an L1-EXIT line"
+	fi
+	[ -n "$L1_ENV" ] && [ -z "$L1_ENV_LINE" ] && L1_ENV_LINE=$((n + 1))
+	return 0
+}
+# The L1 kernel's console lines that mean L1 itself is broken (console loglevel 4 under quiet shows
+# KERN_ERR and worse: oops, BUG, panic, RCU stalls, soft/hard lockups, hung tasks).
+L1_TROUBLE='BUG: |Oops|Kernel panic|rcu: INFO|rcu_.*stall|self-detected stall|watchdog: BUG|soft lockup|hard LOCKUP|blocked for more than|general protection fault|stack guard page'
+
+# env_note NAME TRY MAX REASON: the line tests/run.sh counts: retry TRY of MAX after an environment failure.
+env_note() {
+	echo "note: $1: environment failure ($4), retry $2 of $3"
 }
 
 # _l1_watch LOG S: kill the QEMU whose pid is in LOG.pid once LOG has not grown for S seconds.

@@ -40,15 +40,29 @@ l1_initramfs "$stage/l1.cpio" "$stage/nested.env:/nested.env" tests/nested/net_l
 	{ echo "FAIL nested-net: could not build the L1 initramfs"; exit 1; }
 
 L1_LOG=$NB/l1-net.log
-if [ "${NESTED_VERBOSE:-0}" = 1 ]; then
-	l1_run -t $((VMM_TIMEOUT + 150)) "$stage/l1.cpio"
-else
-	l1_run -t $((VMM_TIMEOUT + 150)) "$stage/l1.cpio" >/dev/null
-fi
-l1st=$?
-
-log=$(tr -d '\r' <"$L1_LOG" | sed 's/.*\(NESTED-RESULT \|NESTED-NOTE \|NESTED-TIME \)/\1/')
-line=$(echo "$log" | sed -n 's/^NESTED-RESULT \(\(PASS\|FAIL\) nested-net\(:.*\)\{0,1\}\)$/\1/p' | tail -n 1)
+L1_STALL=${L1_STALL:-150}   # net_l1.sh prints a heartbeat every 30 s
+# An environment failure (lib.sh l1_env) without a PASS reruns the L1 boot, at most twice.
+try=0
+while :; do
+	if [ "${NESTED_VERBOSE:-0}" = 1 ]; then
+		l1_run -t $((VMM_TIMEOUT + 150)) "$stage/l1.cpio"
+	else
+		l1_run -t $((VMM_TIMEOUT + 150)) "$stage/l1.cpio" >/dev/null
+	fi
+	l1st=$?
+	l1_env "$L1_LOG" "$l1st"
+	log=$(tr -d '\r' <"$L1_LOG" | sed 's/.*\(NESTED-RESULT \|NESTED-NOTE \|NESTED-TIME \)/\1/')
+	line=$(echo "$log" | sed -n 's/^NESTED-RESULT \(\(PASS\|FAIL\) nested-net\(:.*\)\{0,1\}\)$/\1/p' | tail -n 1)
+	case $line in PASS*) break ;; esac
+	[ -n "$L1_ENV" ] || break
+	if [ $try -ge 2 ]; then
+		line="FAIL nested-net: environment failure persisted after 2 retries: $L1_ENV${line:+; ${line#FAIL nested-net: }}; see $L1_LOG"
+		break
+	fi
+	try=$((try + 1))
+	mv "$L1_LOG" "$L1_LOG.boot$try"
+	env_note nested-net "$try" 2 "$L1_ENV"
+done
 [ -n "$line" ] || line="FAIL nested-net: no result (L1 status $l1st); see $L1_LOG"
 echo "$line"
 echo "$log" | sed -n 's/^NESTED-NOTE nested-net: /    note: /p'

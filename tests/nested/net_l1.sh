@@ -7,6 +7,9 @@ L2_APPEND="console=ttyS0 quiet panic=-1"
 # shellcheck disable=SC1091 # written by net.sh
 [ -f /nested.env ] && . /nested.env
 why=
+# A heartbeat for the stall watchdog in net.sh (L2's output comes only after each run).
+(while sleep 30; do echo "L1-ALIVE uptime=$(cut -d' ' -f1 /proc/uptime)"; done) &
+hb=$!
 
 ip link set lo up
 ip tuntap add dev tap0 mode tap 2>/dev/null || tunctl -t tap0 >/dev/null || why="$why; cannot create tap0"
@@ -73,6 +76,7 @@ elif [ $((req - base_req)) -lt 1000 ] || [ $((mmio - base_mmio)) -gt $(((req - b
 fi
 log | sed -n 's/^L2-KERN-WARN: /kernel: /p' | head -n 3 | while read -r l; do note "$l"; done
 
+kill $hb
 if [ -z "$why" ]; then
 	echo "NESTED-RESULT PASS nested-net"
 	exit 0
