@@ -1,6 +1,7 @@
 #!/bin/sh
 # tests/nested/run.sh: the nested suite: one L1 boot (QEMU/TCG, nested SVM) runs ./vmm on L1's /dev/kvm for each test.
-# Usage: sh tests/nested/run.sh [TEST...]   (tests: l1-kvm bzimage pvh smp2 highmem panic; default all)
+# Usage: sh tests/nested/run.sh [TEST...]   (tests: l1-kvm bzimage pvh smp2 highmem panic net; default all)
+#        net is net.sh's test (net_l1.sh, net_l2.sh) in this L1 boot: one boot fewer than net.sh on its own.
 # Env: VMM_BIN (default ./vmm, e.g. ./vmm-debug), NESTED_VERBOSE=1 shows L1's console; VMM_TIMEOUT (s per vmm run, default 120), VMM_MEM (256M),
 #      L2_APPEND (console=ttyS0 quiet panic=-1), L1_MEM (MB, 6144), NESTED_LOG (where the full L1
 #      console goes, default build/nested/l1.log).
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/../.." || exit 2
 NESTED_LIB=tests/nested/lib.sh
 . tests/nested/lib.sh
 
-ALL="l1-kvm bzimage pvh smp2 highmem panic"
+ALL="l1-kvm bzimage pvh smp2 highmem panic net"
 TESTS=${*:-$ALL}
 VMM_TIMEOUT=${VMM_TIMEOUT:-120}
 VMM_BIN=${VMM_BIN:-./vmm}
@@ -31,7 +32,13 @@ for t in $TESTS; do
 	fi
 done
 run=${run# }
-[ -n "$run" ] || exit 1
+case " $run " in *" net "*)
+	if ! IPERF3=$(command -v iperf3); then
+		echo "SKIP nested-net: iperf3 missing (apt-get install iperf3)"
+		run=$(echo "$run" | sed 's/\(^\| \)net\( \|$\)/ /; s/^ //; s/ $//')
+	fi ;;
+esac
+[ -n "$run" ] || exit 0
 
 l2_images || { for t in $run; do echo "FAIL nested-$t: could not build the L2 images"; done; exit 1; }
 L1_STALL=${L1_STALL:-150}   # l1_test.sh prints a heartbeat every 30 s
@@ -39,6 +46,18 @@ L1_LOG=$NB/l1-$$.log
 FINAL=${NESTED_LOG:-$NB/l1.log}
 R=$(mktemp -d "$NB/results.XXXXXX") || exit 1
 trap 'rm -rf "$R"' EXIT
+# net: net_l2.sh as /init of the L2 image, with iperf3; iperf3 in L1 too
+if [ -n "$IPERF3" ]; then
+	mkdir -p "$R/net-l2"
+	# shellcheck disable=SC2046,SC2015 # one word per pair; any failure is the one message
+	cp tests/nested/net_l2.sh "$R/net-l2/init" && chmod 755 "$R/net-l2/init" &&
+		stage_pairs "$R/net-l2" $(tool_files "$IPERF3" /bin/iperf3) &&
+		(cd "$R/net-l2" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$R/net-l2x.cpio" &&
+		cat "$L2_INITRD" "$R/net-l2x.cpio" >"$R/net-l2.cpio" ||
+		{ echo "FAIL nested-net: could not stage iperf3"; exit 1; }
+	rm -rf "$R/net-l2" "$R/net-l2x.cpio"
+	NET_PAIRS="$R/net-l2.cpio:/l2/initrd-net.cpio tests/nested/net_l1.sh:/net/test.sh $(tool_files "$IPERF3" /bin/iperf3 | tr '\n' ' ')"
+fi
 
 # boot_l1 TESTS: one L1 boot running those tests; its console in $L1_LOG, status in $l1st.
 boot_l1() {
@@ -53,11 +72,14 @@ boot_l1() {
 	set -- "$NB/nested-$$.env:/nested.env" tests/nested/l1_test.sh:/test.sh \
 		"$L2_BZIMAGE:/l2/bzImage" "$L2_VMLINUX:/l2/vmlinux" "$L2_INITRD:/l2/initrd.cpio"
 	[ -x "$VMM_BIN" ] && set -- "$@" "$VMM_BIN:/vmm"
+	# shellcheck disable=SC2086 # one word per pair
+	case " $tests " in *" net "*) set -- "$@" $NET_PAIRS ;; esac
 	ok=1
 	l1_initramfs "$NB/l1-$$.cpio" "$@" || ok=0
 	rm -f "$NB/nested-$$.env"
 	[ $ok = 1 ] || return 1
 	n=$(echo "$tests" | wc -w)
+	case " $tests " in *" net "*) n=$((n + 2)) ;; esac   # net boots L2 twice, with twice the timeout
 	if [ "${NESTED_VERBOSE:-0}" = 1 ]; then
 		l1_run -t $((90 + n * (VMM_TIMEOUT + 40))) "$NB/l1-$$.cpio"
 	else
