@@ -82,9 +82,10 @@ while [ "$first" -le "$RUNS" ] && [ "$boot" -le "$L1_BOOTS" ]; do
 	grep -q "^boot=$boot FLAKY-END" "$OUT" && break
 	# L1 died: say how, then a new L1 goes on from the run it was in
 	last=$(sed -n "s/^boot=$boot FLAKY-START \([0-9]*\) \([a-z]*\) .*/\1 \2/p" "$OUT" | tail -n 1)
-	why=$(tr -d '\r' <"$L1_LOG" | grep -aE 'BUG:|Oops|Kernel panic|stall|lockup|blocked for more' | head -n 3 | tr '\n' '|')
-	echo "L1 boot $boot died (status $l1st$([ -e "$L1_LOG.stalled" ] && echo ', stalled')) in run ${last:-?}: ${why:-no kernel message}; see $L1_LOG"
-	echo "boot=$boot L1-DIED run=${last:-?} status=$l1st $why" >>"$OUT"
+	l1_env "$L1_LOG" "$l1st"
+	l2=$(tr -d '\r' <"$L1_LOG" | sed -n 's/^L2\[[^]]*\]| //p' | tail -n 1)
+	echo "L1 boot $boot died (status $l1st) in run ${last:-?}: ${L1_ENV:-no reason found}; L2's last line: ${l2:-none}; see $L1_LOG"
+	echo "boot=$boot L1-DIED run=${last:-?} status=$l1st $L1_ENV; L2's last line: ${l2:-none}" >>"$OUT"
 	first=${last%% *}; first=${first:-$RUNS}
 	boot=$((boot + 1))
 done

@@ -26,6 +26,11 @@ one_run() {
 	truncate -s 0 /tmp/a.img /tmp/b.img && truncate -s 96M /tmp/a.img /tmp/b.img
 	dmesg -c >/dev/null 2>&1
 	echo "FLAKY-START $n $side uptime=$(now)"
+	# L2's console live on L1's (tail, not a pipe: nothing the VMM leaves behind holds the run up),
+	# so an L1 that freezes shows how far L2 got
+	: >$log
+	(tail -f $log & echo $! >/tmp/tail.pid; wait) | tr -d '\r' | sed "s/^/L2[$n-$side]| /" &
+	tp=$!
 	t0=$(now)
 	case $side in
 	vmm)
@@ -47,6 +52,9 @@ one_run() {
 			-kernel /l2/bzImage -initrd /l2/initrd.cpio -append "$L2_APPEND blk=flaky" </dev/null >$log 2>&1 ;;
 	esac
 	st=$?
+	sleep 1   # tail -f polls once a second
+	kill "$(cat /tmp/tail.pid)"
+	wait "$tp"
 	secs=$(awk "BEGIN{printf \"%.1f\", $(now) - $t0}")
 	tr -d '\r' <$log >$log.txt
 	what=
