@@ -4,9 +4,10 @@
 # alternately, in as few L1 boots as possible. Not part of make test.
 # Usage: sh tests/nested/flaky.sh   (one line per run, then a summary; the raw lines in build/nested/flaky.txt)
 # Env: RUNS (20 per VMM), RUN_TIMEOUT (150 s per L2 run), VMM_BIN (./vmm), VMM_MEM (256M), QEMU_MACHINE
-#      (q35: virtio-pci with MSI-X like vmm; microvm: virtio-mmio), SIDES ("vmm qemu"), L1_BOOTS (4: an L1
+#      (q35: virtio-pci with MSI-X like vmm; microvm: virtio-mmio), QEMU_MEMFD=1 (QEMU's guest RAM in a
+#      memfd like vmm's, 4 KiB pages in L1), SIDES ("vmm qemu"), L1_BOOTS (4: an L1
 #      that dies is replaced by a new one for the runs left), NESTED_VERBOSE=1 shows L1's console.
-# Full L1 consoles: build/nested/l1-flaky-BOOT.log.
+# Full L1 consoles: build/nested/l1-flaky-BOOT.log (each run of flaky.sh overwrites them and flaky.txt).
 # shellcheck disable=SC3043 # local: dash has it
 cd "$(dirname "$0")/../.." || exit 2
 # shellcheck disable=SC2034 # read by lib.sh
@@ -60,6 +61,7 @@ while [ "$first" -le "$RUNS" ] && [ "$boot" -le "$L1_BOOTS" ]; do
 		echo "VMM_MEM=$VMM_MEM"
 		echo "QEMU_MACHINE=$QEMU_MACHINE"
 		echo "SIDES='$SIDES'"
+		echo "QEMU_MEMFD=${QEMU_MEMFD:-0}"
 		[ -n "$L2_APPEND" ] && echo "L2_APPEND='$L2_APPEND'"
 	} >"$stage/flaky.env"
 	# shellcheck disable=SC2046 # one word per pair

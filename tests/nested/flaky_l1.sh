@@ -42,6 +42,10 @@ one_run() {
 		microvm) set -- -M microvm,rtc=on -device virtio-blk-device,drive=a -device virtio-blk-device,drive=b ;;
 		*) set -- -M "$QEMU_MACHINE" -device virtio-blk-pci,drive=a -device virtio-blk-pci,drive=b ;;
 		esac
+		# QEMU_MEMFD=1: guest RAM in a memfd like vmm's (4 KiB shmem pages in L1; QEMU's usual
+		# anonymous RAM gets transparent huge pages there)
+		[ "${QEMU_MEMFD:-0}" = 1 ] && set -- "$@" -object "memory-backend-memfd,id=ram,size=$VMM_MEM,share=on" \
+			-machine memory-backend=ram
 		# -d cpu_reset: a triple fault is a reset (with -no-reboot QEMU then exits 0), logged with the registers
 		rm -f /tmp/qemu-d.log
 		timeout -s KILL "$RUN_TIMEOUT" qemu-system-x86_64 -accel kvm -cpu host -m "$VMM_MEM" \

@@ -164,7 +164,7 @@ l1_initramfs() {
 #   from L1's "L1-EXIT=" line, or 125 if L1 died or timed out without one.
 #   L1_INTERACTIVE=1 keeps stdin attached (for a shell in L1). L1_STALL=S kills L1 once its
 #   console has been silent for S seconds (for a /test.sh that prints a heartbeat); then
-#   L1_STALLED=S afterwards (else empty). l1_env judges the log afterwards.
+#   L1_STALLED="S s; QEMU at L0 busy N CPUs..." afterwards (else empty). l1_env judges the log.
 l1_run() {
 	local mb t cpio st log
 	mb=${L1_MEM:-1536}; t=${L1_TIMEOUT:-900}
@@ -191,8 +191,8 @@ l1_run() {
 	fi
 	L1_STALLED=
 	if [ -e "$log.stalled" ]; then
-		echo "nested: L1's console was silent for ${L1_STALL}s: L1 killed" >&2
-		L1_STALLED=$L1_STALL
+		L1_STALLED="$L1_STALL s; $(cat "$log.stalled")"
+		echo "nested: L1's console was silent for ${L1_STALL}s: L1 killed ($(cat "$log.stalled"))" >&2
 		rm -f "$log.stalled"
 	fi
 	rm -f "$log.pid"
@@ -217,7 +217,7 @@ l1_env() {
 		l=$(echo "${l#*:}" | sed 's/^.*\(BUG: \|Oops\|Kernel panic\|rcu: \|watchdog: \|INFO: task\)/\1/' | cut -c1-100)
 		L1_ENV="L1 kernel: $l"
 	elif [ -n "$L1_STALLED" ]; then
-		L1_ENV="L1 stalled ${L1_STALLED} s"
+		L1_ENV="L1 stalled ${L1_STALLED}"
 	elif ! grep -aq 'L1-READY' "$1"; then
 		L1_ENV="L1 never reached its test script (status $2)"
 		L1_ENV_LINE=0
@@ -238,7 +238,7 @@ env_note() {
 
 # _l1_watch LOG S: kill the QEMU whose pid is in LOG.pid once LOG has not grown for S seconds.
 _l1_watch() {
-	local pid size last idle
+	local pid size last idle b0 b1
 	idle=0
 	while [ ! -s "$1.pid" ]; do
 		sleep 1
@@ -254,11 +254,20 @@ _l1_watch() {
 		else
 			idle=$((idle + 5))
 			[ $idle -lt "$2" ] && continue
-			touch "$1.stalled"
+			# Spinning or waiting? QEMU's CPU time over 5 s (TCG runs each L1 vCPU in a thread
+			# of its own: 2.0 = both vCPUs busy, about 0 = both halted and nothing wakes them).
+			b0=$(_cpu_ticks "$pid"); sleep 5; b1=$(_cpu_ticks "$pid")
+			echo "QEMU at L0 busy $(awk -v a="$b0" -v b="$b1" -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" \
+				'BEGIN { printf "%.2f", (b - a) / hz / 5 }') CPUs in its last 5 s" >"$1.stalled"
 			kill "$pid"
 			return 0
 		fi
 	done
+}
+
+# _cpu_ticks PID: user + system clock ticks of PID's threads so far (/proc/PID/stat fields 14, 15).
+_cpu_ticks() {
+	sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'
 }
 
 # l2_images
