@@ -408,12 +408,16 @@ else
 		for f in "$GDIR"/*.elf "$GDIR"/*.bzimage "$GDIR"/*.bin; do set -- "$@" "$f:/guest/$(basename "$f")"; done
 		L1_LOG=$NB/guest-l1.log
 		# Every test bounds its own vmm run, so a silent L1 is stuck: the watchdog kills it
-		# after L1_STALL seconds and a second L1 runs the tests that have no result yet
-		# (seen under TCG: an L1 that never gets going, and a rare L1 that stops mid-run).
+		# after L1_STALL seconds. An environment failure (lib.sh l1_env: L1's own oops, stall,
+		# no boot, no L1-EXIT; seen under TCG: an L1 that never gets going, a rare L1 that stops
+		# mid-run) reruns, in a new L1, the tests it can explain: those without a result and
+		# those that failed no earlier in the log than it showed. At most twice.
 		L1_STALL=${L1_STALL:-240}
-		log= todo=$sel_guest
-		for try in 1 2; do
-			printf '#!/bin/sh\nexec sh /guest/run.sh --inner /guest /vmm %s\n' "$todo" >"$W/l1-test.sh"
+		log=; todo=$sel_guest; try=0; envfail=
+		while :; do
+			# a heartbeat tells a stuck L1 (no heartbeat either) from a slow test in the log
+			# shellcheck disable=SC2016 # expanded in L1, by the script written here
+			printf '#!/bin/sh\n(while sleep 30; do echo "L1-ALIVE uptime=$(cut -d" " -f1 /proc/uptime)"; done) &\nexec sh /guest/run.sh --inner /guest /vmm %s\n' "$todo" >"$W/l1-test.sh"
 			chmod 755 "$W/l1-test.sh"
 			if ! l1_initramfs "$W/l1.cpio" "$@" >"$W/l1-build.log" 2>&1; then
 				for t in $sel_guest; do say "FAIL guest-$t: could not build the L1 initramfs"; done
@@ -422,14 +426,32 @@ else
 			fi
 			l1_run -t 1500 "$W/l1.cpio" >/dev/null
 			l1st=$?
-			log="$log
-$(tr -d '\r' <"$L1_LOG" | sed -n 's/.*\(GUEST-RESULT \|GUEST-DETAIL \)/\1/p')"
-			todo=$(for t in $todo; do echo "$log" | grep -q "^GUEST-RESULT [A-Z]* guest-$t\(:\|$\)" || echo "$t"; done)
+			l1_env "$L1_LOG" "$l1st"
+			tr -d '\r' <"$L1_LOG" >"$W/l1.txt"
+			left=
+			for t in $todo; do
+				at=$(grep -n "GUEST-RESULT [A-Z]* guest-$t\(:\|$\)" "$W/l1.txt" | tail -n 1 | cut -d: -f1)
+				r=$(grep "GUEST-RESULT [A-Z]* guest-$t\(:\|$\)" "$W/l1.txt" | tail -n 1)
+				if [ -n "$L1_ENV" ] && { [ -z "$at" ] || { case $r in *"GUEST-RESULT FAIL "*) true ;; *) false ;; esac && [ "$at" -ge "$L1_ENV_LINE" ]; }; }; then
+					left="$left $t"   # this boot's result does not count
+				else
+					log="$log
+$(sed -n "s/.*\(GUEST-RESULT [A-Z]* guest-$t\(:.*\)\{0,1\}\)$/\1/p; s/.*\(GUEST-DETAIL $t .*\)/\1/p" "$W/l1.txt")"
+				fi
+			done
+			todo=${left# }
 			[ -n "$todo" ] || break
-			[ "$try" = 1 ] && cp "$L1_LOG" "$L1_LOG.try1"
+			if [ $try -ge 2 ]; then
+				envfail="environment failure persisted after 2 retries: $L1_ENV"
+				break
+			fi
+			try=$((try + 1))
+			cp "$L1_LOG" "$L1_LOG.boot$try"
+			env_note guest "$try" 2 "$L1_ENV; tests rerun: $todo"
 		done
 		for t in $sel_guest; do
 			line=$(echo "$log" | sed -n "s/^GUEST-RESULT \(\(PASS\|FAIL\|SKIP\) guest-$t\(:.*\)\{0,1\}\)$/\1/p" | tail -n 1)
+			[ -n "$line" ] || [ -z "$envfail" ] || line="FAIL guest-$t: $envfail; see $L1_LOG"
 			[ -n "$line" ] || line="FAIL guest-$t: no result from L1 (status $l1st$([ "$l1st" = 125 ] && echo ': L1 died or timed out'); see $L1_LOG)"
 			echo "$line"
 			case $line in

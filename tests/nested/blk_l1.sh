@@ -172,7 +172,7 @@ check_discard() {
 check_fio() {
 	[ "$(val main L2-BLK-FIO)" = 0 ] || fail fio "fio exit $(val main L2-BLK-FIO)"
 	log main | sed -n 's/^L2-BLK-FIO: //p' | grep -E 'IOPS|err=|verify' | head -n 3 | while read -r l; do note fio "$l"; done
-	note fio "fio $FIO_SIZE randwrite+verify: $(val main L2-BLK-FIO-SECONDS) s"
+	note fio "fio $FIO_SIZE randwrite (4-16 KiB blocks)+verify: $(val main L2-BLK-FIO-SECONDS) s"
 }
 
 # After fio on vdb: [0,8M) zeroed, [8M,16M) zeroed and unmapped (a hole in b.img), [16M,32M) as fio left it.

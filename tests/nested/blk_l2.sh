@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/nested/blk_l2.sh: /init of the L2 initramfs for nested-blk: blk=ro|main|flush on the command line picks the run; prints L2-BLK-* markers.
+# tests/nested/blk_l2.sh: /init of the L2 initramfs for nested-blk: blk=ro|main|flush|flaky on the command line picks the run; prints L2-BLK-* markers.
 export PATH=/bin
 mount -t devtmpfs dev /dev 2>/dev/null
 exec </dev/console >/dev/console 2>&1
@@ -88,7 +88,8 @@ run_main() {
 	sync
 
 	t=$(up)
-	/usr/bin/fio --name=verify --filename=/dev/vdb --rw=randwrite --bs=4k --iodepth=16 \
+	# 4-16 KiB blocks: single- and multi-page requests, a third of the 4 KiB-only run's requests (time in L1)
+	/usr/bin/fio --name=verify --filename=/dev/vdb --rw=randwrite --bsrange=4k-16k --iodepth=16 \
 		--ioengine=libaio --direct=1 --size="${FIO_SIZE:-32M}" --verify=crc32c --do_verify=1 \
 		--verify_fatal=1 --thread >/tmp/fio 2>&1
 	echo "L2-BLK-FIO=$?"
@@ -122,10 +123,36 @@ run_flush() {
 	echo "L2-BLK-NOT-KILLED"
 }
 
+# flaky.sh: mkfs.ext4 and file writes on vda and vdb at once, read back after a remount; L2-BLK-FLAKY=ok.
+# Both disks busy together: the part of the main run where the level-2 triple fault was seen.
+fs_disk() {
+	/usr/sbin/mkfs.ext4 -q -F "/dev/$1" || return 1
+	mkdir -p "/mnt/$1" && mount -t ext4 "/dev/$1" "/mnt/$1" || return 2
+	head -c 1048576 /data >"/mnt/$1/f1"
+	cp /data "/mnt/$1/f2"
+	for i in 1 2 3 4 5 6; do cat /data; done >"/mnt/$1/big"
+	sync
+	umount "/mnt/$1" && mount -t ext4 -o ro "/dev/$1" "/mnt/$1" || return 3
+	[ "$(sha256sum <"/mnt/$1/f2")" = "$(sha256sum </data)" ] || return 4
+	[ "$(head -c 4194304 "/mnt/$1/big" | sha256sum)" = "$(sha256sum </data)" ] || return 5
+	umount "/mnt/$1"
+}
+run_flaky() {
+	disks vdb
+	t=$(up)
+	fs_disk vda & a=$!
+	fs_disk vdb & b=$!
+	wait $a; ra=$?
+	wait $b; rb=$?
+	if [ $ra = 0 ] && [ $rb = 0 ]; then echo "L2-BLK-FLAKY=ok"; else echo "L2-BLK-FLAKY=fail(vda $ra, vdb $rb)"; fi
+	echo "L2-BLK-FLAKY-SECONDS=$(awk "BEGIN{print $(up) - $t}")"
+}
+
 case $RUN in
 ro) run_ro ;;
 main) run_main ;;
 flush) run_flush ;;
+flaky) run_flaky ;;
 *) echo "L2-BLK-UNKNOWN-RUN $RUN" ;;
 esac
 dmesg | grep -iE 'virtio|vd[a-z]|blk|ext4|I/O error' | grep -iE 'warn|error|fail|bug' | sed 's/^/L2-KERN-WARN: /'

@@ -2,6 +2,7 @@
 # tests/nested/l1_test.sh: /test.sh inside L1: runs /vmm on L1's /dev/kvm once per test and prints NESTED-RESULT lines for run.sh.
 # shellcheck disable=SC2317 # the t_* functions are called as "t_$t"
 # /nested.env sets TESTS (names below), VMM_MEM, VMM_TIMEOUT (seconds per vmm run) and L2_APPEND.
+# net runs /net/test.sh (net_l1.sh) with L2's net image /l2/initrd-net.cpio.
 TESTS="l1-kvm bzimage pvh smp2 panic"
 VMM_MEM=256M
 VMM_TIMEOUT=120
@@ -110,6 +111,16 @@ t_panic() {
 	verdict panic
 }
 
+# net.sh's test in this L1: net_l1.sh prints its own NESTED-RESULT line.
+t_net() {
+	if [ ! -x /net/test.sh ]; then
+		why="no /net/test.sh in L1"
+		verdict net
+		return
+	fi
+	NET_INITRD=/l2/initrd-net.cpio NET_TIMEOUT=$((VMM_TIMEOUT * 2)) /net/test.sh || failed=$((failed + 1))
+}
+
 failed=0
 why=
 # A heartbeat: tells a frozen L1 from a slow one in the log.
@@ -119,7 +130,7 @@ echo "NESTED-PLAN $TESTS"
 for t in $TESTS; do
 	case $t in
 	l1-kvm) t_l1_kvm ;;
-	bzimage | pvh | smp2 | highmem | panic)
+	bzimage | pvh | smp2 | highmem | panic | net)
 		if [ -x /vmm ]; then "t_$t"; else why="no /vmm in L1"; verdict "$t"; fi ;;
 	*) why="unknown test"; verdict "$t" ;;
 	esac

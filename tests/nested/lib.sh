@@ -1,6 +1,6 @@
 # tests/nested/lib.sh: builds the L1/L2 images from Debian packages (cached in build/nested/) and runs L1 under QEMU/TCG with nested SVM.
 # POSIX sh; source it from the repo root or anywhere: paths are resolved from this file.
-# Functions: nested_check, tool_files, stage_pairs, l1_initramfs, l1_run, l2_images, l2_qemu.
+# Functions: nested_check, tool_files, stage_pairs, l1_initramfs, l1_run, l1_env, env_note, l2_images, l2_qemu.
 # shellcheck shell=sh disable=SC3043,SC3028,SC2034,SC2012 # local: dash, bash and busybox ash all have it
 
 NESTED_SRC=${NESTED_SRC:-$(cd "$(dirname "${BASH_SOURCE:-${NESTED_LIB:-tests/nested/lib.sh}}")" 2>/dev/null && pwd)}
@@ -163,7 +163,8 @@ l1_initramfs() {
 #   console, which is also kept in $L1_LOG (default build/nested/l1.log). Returns the status
 #   from L1's "L1-EXIT=" line, or 125 if L1 died or timed out without one.
 #   L1_INTERACTIVE=1 keeps stdin attached (for a shell in L1). L1_STALL=S kills L1 once its
-#   console has been silent for S seconds (for a /test.sh that prints a heartbeat).
+#   console has been silent for S seconds (for a /test.sh that prints a heartbeat); then
+#   L1_STALLED="S s; QEMU at L0 busy N CPUs..." afterwards (else empty). l1_env judges the log.
 l1_run() {
 	local mb t cpio st log
 	mb=${L1_MEM:-1536}; t=${L1_TIMEOUT:-900}
@@ -188,8 +189,10 @@ l1_run() {
 	else
 		"$@" </dev/null 2>&1 | tee "$log"
 	fi
+	L1_STALLED=
 	if [ -e "$log.stalled" ]; then
-		echo "nested: L1's console was silent for ${L1_STALL}s: L1 killed" >&2
+		L1_STALLED="$L1_STALL s; $(cat "$log.stalled")"
+		echo "nested: L1's console was silent for ${L1_STALL}s: L1 killed ($(cat "$log.stalled"))" >&2
 		rm -f "$log.stalled"
 	fi
 	rm -f "$log.pid"
@@ -198,9 +201,85 @@ l1_run() {
 	return "$st"
 }
 
+# l1_env LOG STATUS: after l1_run (STATUS its return), was this L1 boot an environment failure,
+#   something no vmm can cause? Sets L1_ENV to the reason (empty: none) and L1_ENV_LINE to the
+#   line of LOG where it shows (results before that line came from a healthy L1). In order:
+#   the L1 kernel's own oops/BUG/panic/stall/lockup lines (L2 output relayed as "L2[...]| ", and
+#   the test script's NESTED-/GUEST-/FLAKY- lines quoting it, are not L1's), the stall watchdog, no L1-READY (L1 never reached its test script), no
+#   L1-EXIT line (L1 died or timed out). L2 triple faults and wrong L2 output are the vmm's.
+l1_env() {
+	local n l
+	L1_ENV=; L1_ENV_LINE=
+	n=$(wc -l <"$1")
+	l=$(tr -d '\r' <"$1" | grep -anE "$L1_TROUBLE" | grep -avE '^[0-9]+:.*(L2\[[^]]*\]\| |NESTED-|GUEST-|FLAKY-)' | head -n 1)
+	if [ -n "$l" ]; then
+		L1_ENV_LINE=${l%%:*}
+		l=$(echo "${l#*:}" | sed 's/^.*\(BUG: \|Oops\|Kernel panic\|rcu: \|watchdog: \|INFO: task\)/\1/' | cut -c1-100)
+		L1_ENV="L1 kernel: $l"
+	elif [ -n "$L1_STALLED" ]; then
+		L1_ENV="L1 stalled ${L1_STALLED}"
+	elif ! grep -aq 'L1-READY' "$1"; then
+		L1_ENV="L1 never reached its test script (status $2)"
+		L1_ENV_LINE=0
+	elif [ "$2" = 125 ]; then
+		L1_ENV="L1 died without an L1-EXIT line"
+	fi
+	[ -n "$L1_ENV" ] && [ -z "$L1_ENV_LINE" ] && L1_ENV_LINE=$((n + 1))
+	return 0
+}
+# The L1 kernel's console lines that mean L1 itself is broken (console loglevel 4 under quiet shows
+# KERN_ERR and worse: oops, BUG, panic, RCU stalls, soft/hard lockups, hung tasks).
+L1_TROUBLE='BUG: |Oops|Kernel panic|rcu: INFO|rcu_.*stall|self-detected stall|watchdog: BUG|soft lockup|hard LOCKUP|blocked for more than|general protection fault|stack guard page'
+
+# l1_single NAME TAG TIMEOUT CPIO: one test in its own L1 (CPIO's /test.sh prints
+#   "NESTED-RESULT PASS|FAIL NAME[: why]" and NESTED-NOTE NAME:/NESTED-TIME lines; the console goes
+#   to $L1_LOG). An environment failure (l1_env) without a PASS boots L1 again, at most twice.
+#   Prints NAME's PASS/FAIL line, its notes and times, and on a FAIL the last lines relayed from L2
+#   ("L2[TAG]| ") and vmm ("vmm| "). Returns 1 on a FAIL.
+l1_single() {
+	local name tag t cpio try line log l1st
+	name=$1; tag=$2; t=$3; cpio=$4
+	try=0
+	while :; do
+		if [ "${NESTED_VERBOSE:-0}" = 1 ]; then
+			l1_run -t "$t" "$cpio"
+		else
+			l1_run -t "$t" "$cpio" >/dev/null
+		fi
+		l1st=$?
+		l1_env "$L1_LOG" "$l1st"
+		log=$(tr -d '\r' <"$L1_LOG" | sed 's/.*\(NESTED-RESULT \|NESTED-NOTE \|NESTED-TIME \)/\1/')
+		line=$(echo "$log" | sed -n "s/^NESTED-RESULT \(\(PASS\|FAIL\) $name\(:.*\)\{0,1\}\)\$/\1/p" | tail -n 1)
+		case $line in PASS*) break ;; esac
+		[ -n "$L1_ENV" ] || break
+		if [ $try -ge 2 ]; then
+			line="FAIL $name: environment failure persisted after 2 retries: $L1_ENV${line:+; ${line#FAIL $name: }}; see $L1_LOG"
+			break
+		fi
+		try=$((try + 1))
+		mv "$L1_LOG" "$L1_LOG.boot$try"
+		env_note "$name" "$try" 2 "$L1_ENV"
+	done
+	[ -n "$line" ] || line="FAIL $name: no result (L1 status $l1st); see $L1_LOG"
+	echo "$line"
+	echo "$log" | sed -n "s/^NESTED-NOTE $name: /    note: /p"
+	echo "$log" | sed -n 's/^NESTED-TIME /    time: /p'
+	case $line in
+	FAIL*)
+		echo "$log" | sed -n "s/^\(L2\[$tag\]\|vmm\)| /    /p" | tail -n 20
+		return 1 ;;
+	esac
+	return 0
+}
+
+# env_note NAME TRY MAX REASON: the line tests/run.sh counts: retry TRY of MAX after an environment failure.
+env_note() {
+	echo "note: $1: environment failure ($4), retry $2 of $3"
+}
+
 # _l1_watch LOG S: kill the QEMU whose pid is in LOG.pid once LOG has not grown for S seconds.
 _l1_watch() {
-	local pid size last idle
+	local pid size last idle b0 b1
 	idle=0
 	while [ ! -s "$1.pid" ]; do
 		sleep 1
@@ -216,11 +295,20 @@ _l1_watch() {
 		else
 			idle=$((idle + 5))
 			[ $idle -lt "$2" ] && continue
-			touch "$1.stalled"
+			# Spinning or waiting? QEMU's CPU time over 5 s (TCG runs each L1 vCPU in a thread
+			# of its own: 2.0 = both vCPUs busy, about 0 = both halted and nothing wakes them).
+			b0=$(_cpu_ticks "$pid"); sleep 5; b1=$(_cpu_ticks "$pid")
+			echo "QEMU at L0 busy $(awk -v a="$b0" -v b="$b1" -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" \
+				'BEGIN { printf "%.2f", (b - a) / hz / 5 }') CPUs in its last 5 s" >"$1.stalled"
 			kill "$pid"
 			return 0
 		fi
 	done
+}
+
+# _cpu_ticks PID: user + system clock ticks of PID's threads so far (/proc/PID/stat fields 14, 15).
+_cpu_ticks() {
+	sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'
 }
 
 # l2_images

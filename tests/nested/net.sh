@@ -40,22 +40,5 @@ l1_initramfs "$stage/l1.cpio" "$stage/nested.env:/nested.env" tests/nested/net_l
 	{ echo "FAIL nested-net: could not build the L1 initramfs"; exit 1; }
 
 L1_LOG=$NB/l1-net.log
-if [ "${NESTED_VERBOSE:-0}" = 1 ]; then
-	l1_run -t $((VMM_TIMEOUT + 150)) "$stage/l1.cpio"
-else
-	l1_run -t $((VMM_TIMEOUT + 150)) "$stage/l1.cpio" >/dev/null
-fi
-l1st=$?
-
-log=$(tr -d '\r' <"$L1_LOG" | sed 's/.*\(NESTED-RESULT \|NESTED-NOTE \|NESTED-TIME \)/\1/')
-line=$(echo "$log" | sed -n 's/^NESTED-RESULT \(\(PASS\|FAIL\) nested-net\(:.*\)\{0,1\}\)$/\1/p' | tail -n 1)
-[ -n "$line" ] || line="FAIL nested-net: no result (L1 status $l1st); see $L1_LOG"
-echo "$line"
-echo "$log" | sed -n 's/^NESTED-NOTE nested-net: /    note: /p'
-echo "$log" | sed -n 's/^NESTED-TIME /    time: /p'
-case $line in
-FAIL*)
-	echo "$log" | sed -n 's/^L2\[net\]| /    /p' | tail -n 15
-	exit 1 ;;
-esac
-exit 0
+L1_STALL=${L1_STALL:-150}   # net_l1.sh prints a heartbeat every 30 s
+l1_single nested-net net $((VMM_TIMEOUT + 150)) "$stage/l1.cpio"

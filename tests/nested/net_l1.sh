@@ -1,12 +1,18 @@
 #!/bin/sh
-# tests/nested/net_l1.sh: /test.sh in L1 for nested-net: tap0 with 192.168.77.1, an iperf3 server, vmm --net tap=tap0, checks on L2's markers and vmm --stats.
+# tests/nested/net_l1.sh: /test.sh in L1 for nested-net (net.sh; run.sh runs it as /net/test.sh): tap0 with 192.168.77.1, an iperf3 server, vmm --net tap=tap0, checks on L2's markers and vmm --stats.
 VMM_MEM=256M
 VMM_TIMEOUT=240
 NET_SECS=4
 L2_APPEND="console=ttyS0 quiet panic=-1"
 # shellcheck disable=SC1091 # written by net.sh
 [ -f /nested.env ] && . /nested.env
+# run.sh's L1 runs this as its net test: this L2 image there, and a longer timeout than its others
+NET_INITRD=${NET_INITRD:-/l2/initrd.cpio}
+VMM_TIMEOUT=${NET_TIMEOUT:-$VMM_TIMEOUT}
 why=
+# A heartbeat for the stall watchdog in net.sh (L2's output comes only after each run).
+(while sleep 30; do echo "L1-ALIVE uptime=$(cut -d' ' -f1 /proc/uptime)"; done) &
+hb=$!
 
 ip link set lo up
 ip tuntap add dev tap0 mode tap 2>/dev/null || tunctl -t tap0 >/dev/null || why="$why; cannot create tap0"
@@ -18,7 +24,7 @@ iperf3 -s -D -B 192.168.77.1 >/tmp/iperf3-server.log 2>&1 || why="$why; iperf3 s
 # vmm_net NAME SECS: one L2 run with iperf3 for SECS per direction; status in $st, output in /tmp/NAME.log.
 vmm_net() {
 	t0=$(cut -d' ' -f1 /proc/uptime)
-	timeout -s KILL $((VMM_TIMEOUT + 30)) /vmm --kernel /l2/bzImage --initrd /l2/initrd.cpio \
+	timeout -s KILL $((VMM_TIMEOUT + 30)) /vmm --kernel /l2/bzImage --initrd "$NET_INITRD" \
 		--append "$L2_APPEND net_secs=$2" --memory "$VMM_MEM" --net tap=tap0 --stats \
 		--console stdio --timeout "$VMM_TIMEOUT" </dev/null >"/tmp/$1.log" 2>&1
 	st=$?
@@ -73,6 +79,7 @@ elif [ $((req - base_req)) -lt 1000 ] || [ $((mmio - base_mmio)) -gt $(((req - b
 fi
 log | sed -n 's/^L2-KERN-WARN: /kernel: /p' | head -n 3 | while read -r l; do note "$l"; done
 
+kill $hb
 if [ -z "$why" ]; then
 	echo "NESTED-RESULT PASS nested-net"
 	exit 0

@@ -46,11 +46,4 @@ chmod +x "$stage/test.sh"
 l1_initramfs "$stage/l1.cpio" "$stage/test.sh:/test.sh" "$L2_BZIMAGE:/l2/bzImage" "$stage/l2.cpio:/l2/initrd.cpio" \
 	"$VMM_BIN:/vmm" || { echo "FAIL nested-powerbutton: could not build the L1 initramfs"; exit 1; }
 L1_LOG=$NB/l1-pwrbtn.log
-if [ "${NESTED_VERBOSE:-0}" = 1 ]; then l1_run -t 400 "$stage/l1.cpio"; else l1_run -t 400 "$stage/l1.cpio" >/dev/null; fi
-l1st=$?
-log=$(tr -d '\r' <"$L1_LOG" | sed 's/.*\(NESTED-RESULT \)/\1/')
-line=$(echo "$log" | sed -n 's/^NESTED-RESULT \(\(PASS\|FAIL\) nested-powerbutton\(:.*\)\{0,1\}\)$/\1/p' | tail -n 1)
-[ -n "$line" ] || line="FAIL nested-powerbutton: no result (L1 status $l1st); see $L1_LOG"
-echo "$line"
-case $line in FAIL*) echo "$log" | sed -n 's/^\(L2\[pwrbtn\]\|vmm\)| /    /p' | tail -n 20; exit 1 ;; esac
-exit 0
+l1_single nested-powerbutton pwrbtn 400 "$stage/l1.cpio"

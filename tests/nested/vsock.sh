@@ -42,22 +42,4 @@ l1_initramfs "$stage/l1.cpio" "$@" "$stage/nested.env:/nested.env" tests/nested/
 	{ echo "FAIL nested-vsock: could not build the L1 initramfs"; exit 1; }
 
 L1_LOG=$NB/l1-vsock.log
-if [ "${NESTED_VERBOSE:-0}" = 1 ]; then
-	l1_run -t $((VMM_TIMEOUT + 150)) "$stage/l1.cpio"
-else
-	l1_run -t $((VMM_TIMEOUT + 150)) "$stage/l1.cpio" >/dev/null
-fi
-l1st=$?
-
-log=$(tr -d '\r' <"$L1_LOG" | sed 's/.*\(NESTED-RESULT \|NESTED-NOTE \|NESTED-TIME \)/\1/')
-line=$(echo "$log" | sed -n 's/^NESTED-RESULT \(\(PASS\|FAIL\) nested-vsock\(:.*\)\{0,1\}\)$/\1/p' | tail -n 1)
-[ -n "$line" ] || line="FAIL nested-vsock: no result (L1 status $l1st); see $L1_LOG"
-echo "$line"
-echo "$log" | sed -n 's/^NESTED-NOTE nested-vsock: /    note: /p'
-echo "$log" | sed -n 's/^NESTED-TIME /    time: /p'
-case $line in
-FAIL*)
-	echo "$log" | sed -n 's/^\(L2\[vsock\]\|vmm\)| /    /p' | tail -n 20
-	exit 1 ;;
-esac
-exit 0
+l1_single nested-vsock vsock $((VMM_TIMEOUT + 150)) "$stage/l1.cpio"
