@@ -154,11 +154,11 @@ static void load_guest(struct vm *vm, struct boot_entry *e)
 	struct boot_input in = { .kernel = k.data, .kernel_len = k.len, .initrd = i.data,
 				 .initrd_len = i.len, .cmdline = vm->opt.append, .rsdp = rsdp,
 				 .initrd_name = vm->opt.initrd, .mods = mods, .nmods = vm->opt.nmodules };
-	char err[256];
-	int idx, skip = 0;
+	char err[256], *end;
 	if (boot_load(&vm->mem, &in, e, err, sizeof(err)) < 0) {
-		if (sscanf(err, "module %d: %n", &idx, &skip) == 1 && skip && idx >= 0 && idx < vm->opt.nmodules)
-			fatal(EXIT_USAGE, "--module %s: %s", paths[idx], err + skip);
+		long idx = strncmp(err, "module ", 7) ? -1 : strtol(err + 7, &end, 10);
+		if (idx >= 0 && idx < vm->opt.nmodules && end[0] == ':' && end[1] == ' ')
+			fatal(EXIT_USAGE, "--module %s: %s", paths[idx], end + 2);
 		bool initrd = strncmp(err, "initrd", 6) == 0;
 		fatal(EXIT_USAGE, "%s %s: %s", initrd ? "--initrd" : "--kernel",
 		      initrd ? vm->opt.initrd : vm->opt.kernel, err);

@@ -80,3 +80,10 @@ if [ -s build/guest/hello.elf ] && [ -s build/guest/mb.elf ]; then
 else
 	echo "SKIP cli-module-not-multiboot: build/guest/hello.elf or mb.elf not built (make -C tests/guest)"
 fi
+
+# The binary: one static PIE (code addresses differ from run to run), under 256 KiB stripped.
+sz=$(stat -c %s $V)
+if [ "$sz" -lt 262144 ]; then echo "PASS cli-binary-size: $sz bytes"; else echo "FAIL cli-binary-size: $sz bytes, over 256 KiB"; fi
+if ! command -v file >/dev/null; then echo "SKIP cli-static-pie: no file(1)"
+elif file -L $V | grep -q 'static-pie linked'; then echo "PASS cli-static-pie"
+else echo "FAIL cli-static-pie: $(file -L $V)"; fi

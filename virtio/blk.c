@@ -217,7 +217,7 @@ static uint8_t blk_rw(struct blk *b, struct blk_ctx *c, bool wr, uint64_t sector
 /* Zero a range by writing zeros: the fallback when fallocate cannot. */
 static int write_zeros(struct blk *b, uint64_t off, uint64_t len)
 {
-	static const uint8_t zero[64 * 1024] __attribute__((aligned(4096)));
+	static uint8_t zero[64 * 1024] __attribute__((aligned(4096)));   /* never written; in .bss, not the binary */
 	while (len) {
 		size_t c = len < sizeof(zero) ? (size_t)len : sizeof(zero);
 		struct iovec v = { (void *)zero, c };
