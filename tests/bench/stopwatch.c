@@ -1,12 +1,14 @@
 /* tests/bench/stopwatch.c: run a command N times; median wall time to a console marker and to exit, and peak memory. */
 /*
- * usage: stopwatch [-n RUNS] [-m MARKER] [-l LABEL] [-t SECS] -- COMMAND [ARGS...]
+ * usage: stopwatch [-n RUNS] [-m MARKER] [-k KEY] [-l LABEL] [-t SECS] -- COMMAND [ARGS...]
  * A run still going after SECS (default 600) is killed and reported with status 137.
  * The command's stdout+stderr go through a pipe we read; the time to the first
  * line containing MARKER is "marker", the time to exit is "exit". While it runs,
  * /proc/PID/status is sampled every 2 ms for peak RssAnon+RssFile (the process's
- * own memory) and RssShmem (guest RAM in a memfd). One result line per metric:
- *   LABEL exit_ms=MEDIAN (min MIN) marker_ms=... own_kib=... shmem_kib=... status=S
+ * own memory) and RssShmem (guest RAM in a memfd). With -k KEY, the number after "KEY=" on
+ * the marker's line (e.g. the guest's uptime) is collected too. One result line:
+ *   LABEL runs=N exit_ms=MEDIAN min_ms=MIN [marker_ms=... marker_seen=N] [KEY=MEDIAN]
+ *         own_kib=... shmem_kib=... status=S killed=K
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,7 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-struct result { double exit_ms, marker_ms; long own_kib, shmem_kib; int status; bool killed; };
+struct result { double exit_ms, marker_ms, key_val; long own_kib, shmem_kib; int status; bool killed, in_marker_line; };
+
+static const char *key;   /* -k */
 
 static double now_ms(void)
 {
@@ -64,16 +68,27 @@ static void scan(char *tail, size_t *tlen, const char *buf, size_t n, const char
 		if (*tlen < 255)
 			tail[(*tlen)++] = buf[i];
 		tail[*tlen] = 0;
-		if (marker && r->marker_ms < 0 && strstr(tail, marker))
+		if (marker && r->marker_ms < 0 && strstr(tail, marker)) {
 			r->marker_ms = now_ms() - t0;
-		if (buf[i] == '\n')
+			r->in_marker_line = true;
+		}
+		if (buf[i] == '\n') {
+			if (r->in_marker_line && key) {   /* the whole marker line is in tail */
+				char k[64];
+				snprintf(k, sizeof(k), "%s=", key);
+				const char *p = strstr(tail, k);
+				if (p)
+					r->key_val = strtod(p + strlen(k), NULL);
+			}
+			r->in_marker_line = false;
 			*tlen = 0;
+		}
 	}
 }
 
 static struct result run_once(char **argv, const char *marker, bool echo, double limit_ms)
 {
-	struct result r = { .marker_ms = -1 };
+	struct result r = { .marker_ms = -1, .key_val = -1 };
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) { perror("pipe"); exit(2); }
 	double t0 = now_ms();
@@ -131,8 +146,9 @@ int main(int argc, char **argv)
 	int runs = 5, c;
 	double limit_ms = 600e3;
 	const char *marker = NULL, *label = "run";
-	while ((c = getopt(argc, argv, "+n:m:l:t:")) != -1) {
+	while ((c = getopt(argc, argv, "+n:m:k:l:t:")) != -1) {
 		switch (c) {
+		case 'k': key = optarg; break;
 		case 'n': runs = atoi(optarg); break;
 		case 'm': marker = optarg; break;
 		case 'l': label = optarg; break;
@@ -141,12 +157,12 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc || runs < 1 || runs > 1000) {
-		fprintf(stderr, "usage: stopwatch [-n RUNS] [-m MARKER] [-l LABEL] -- COMMAND...\n");
+		fprintf(stderr, "usage: stopwatch [-n RUNS] [-m MARKER] [-k KEY] [-l LABEL] [-t SECS] -- COMMAND...\n");
 		return 2;
 	}
-	double ex[1000], mk[1000];
+	double ex[1000], mk[1000], kv[1000];
 	long own = 0, shm = 0;
-	int status = 0, nmk = 0, killed = 0;
+	int status = 0, nmk = 0, nkv = 0, killed = 0;
 	for (int i = 0; i < runs; i++) {
 		struct result r = run_once(argv + optind, marker, getenv("STOPWATCH_ECHO") != NULL, limit_ms);
 		if (getenv("STOPWATCH_ECHO"))
@@ -161,6 +177,8 @@ int main(int argc, char **argv)
 		ex[i] = r.exit_ms;
 		if (r.marker_ms >= 0)
 			mk[nmk++] = r.marker_ms;
+		if (r.key_val >= 0)
+			kv[nkv++] = r.key_val;
 		if (r.own_kib > own) own = r.own_kib;
 		if (r.shmem_kib > shm) shm = r.shmem_kib;
 		status = r.status;
@@ -175,6 +193,8 @@ int main(int argc, char **argv)
 	printf("%s runs=%d exit_ms=%.1f min_ms=%.1f", label, runs, median(ex, runs), exmin);
 	if (marker)
 		printf(" marker_ms=%.1f marker_seen=%d", nmk ? median(mk, nmk) : -1.0, nmk);
+	if (key)
+		printf(" %s=%.3f", key, nkv ? median(kv, nkv) : -1.0);
 	printf(" own_kib=%ld shmem_kib=%ld status=%d killed=%d\n", own, shm, status, killed);
 	return 0;
 }
