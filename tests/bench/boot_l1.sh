@@ -1,6 +1,7 @@
 #!/bin/sh
 # tests/bench/boot_l1.sh: start-up, boot, exit-count, memory and density rows of `make bench`, vmm against QEMU -M microvm.
 # Usage: boot_l1.sh DIR   (DIR holds vmm, floor, stopwatch, crowd, exit.elf, bzImage, vmlinux, initrd.cpio)
+# Own memory is resident memory less the guest RAM mapping (stopwatch/crowd -g, /proc/PID/smaps).
 # Runs as /test.sh in a level-1 Linux (DIR=/b), or on a host with real KVM. Every result line
 # starts with "BENCH "; run.sh computes the medians and ratios. Rows of one kind run interleaved
 # (vmm, QEMU, vmm, QEMU, ...), one stopwatch run each, so that a slow phase of the host hits both.
@@ -36,16 +37,9 @@ sw() {
 # anonymous (QEMU's default: it asks for transparent huge pages with MADV_HUGEPAGE).
 QEMU="qemu-system-x86_64 -enable-kvm -cpu host -smp 1 -nodefaults -no-user-config -no-reboot"
 QLINUX="$QEMU -m 256 -nographic -serial stdio"
-# For memory figures QEMU's guest RAM must not count as its own: a file on a huge=always tmpfs,
-# shared, like vmm's (RssShmem, 2 MiB pages), so RssAnon+RssFile is QEMU's own memory.
-HUGE=$TMP/huge
-mkdir -p "$HUGE"
-mount -t tmpfs -o huge=always tmpfs "$HUGE" 2>/dev/null || HUGE=
-qfile() { echo "-object memory-backend-file,id=ram,size=$1,mem-path=${HUGE:-/dev/shm},share=on,align=2M -m $1"; }
-
 res "where $(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo) mem_kb=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
 thp() { sed 's/.*\[\(.*\)\].*/\1/' "/sys/kernel/mm/transparent_hugepage/$1" 2>/dev/null; }
-res "thp enabled=$(thp enabled) shmem_enabled=$(thp shmem_enabled) huge_tmpfs=${HUGE:+yes}"
+res "thp enabled=$(thp enabled) shmem_enabled=$(thp shmem_enabled)"
 res "vmm-backing $("$D/vmm" -v --kernel "$D/exit.elf" --debug-exit --console none 2>&1 | sed -n 's/.*guest RAM: //p' | head -n 1)"
 
 # ---- start-up: a guest that exits at once (exit.elf), and the bare-KVM floor ----
@@ -64,6 +58,8 @@ part_start() {
 			-M microvm,memory-backend=ram -display none -device isa-debug-exit,iobase=0xf4 -kernel "$D/exit.elf"
 		i=$((i + 1))
 	done
+	# where vmm's start-up goes (vmm -v), one warm run
+	res "start-vmm-phases $("$D/vmm" -v --kernel "$D/exit.elf" --debug-exit --console none 2>&1 | sed -n 's/^vmm: \[ *\([0-9.]*\) ms\] \(.*\)/\1 \2;/p' | tr '\n' ' ')"
 	# vmm's own report of its memory (/proc/self/status at exit)
 	timeout -s KILL 60 "$D/vmm" --kernel "$D/exit.elf" --debug-exit --console none --stats 2>&1 |
 		sed -n 's/^vmm: memory:/BENCH mem-start-vmm:/p'
@@ -142,40 +138,39 @@ part_exits() {
 		--memory 256M --cpus 1 --timeout 300 --stats
 	# shellcheck disable=SC2086 # words
 	exits_run pvh-qemu $QLINUX -M microvm,rtc=on -kernel "$D/vmlinux" -initrd "$D/initrd.cpio" -append "$APPEND bench_idle=1"
-	# an idle L2 second alone, to subtract: the same guest with bench_idle=2
-	exits_run bz-vmm-idle2 "$D/vmm" --kernel "$D/bzImage" --initrd "$D/initrd.cpio" --append "$APPEND bench_idle=2" \
-		--memory 256M --cpus 1 --timeout 300
 }
 
-# ---- memory: each VMM's own memory in one Linux boot (guest RAM not counted) ----
+# ---- memory: each VMM's own memory in one Linux boot: resident memory less the guest RAM
+# mapping (stopwatch -g, from /proc/PID/smaps), so QEMU keeps its usual anonymous RAM ----
 part_mem() {
 	echo "bench: memory $(date)"
-	sw mem-bz-vmm 300 -m "$MARK" -- "$D/vmm" --kernel "$D/bzImage" --initrd "$D/initrd.cpio" \
+	sw mem-bz-vmm 300 -m "$MARK" -g 262144 -- "$D/vmm" --kernel "$D/bzImage" --initrd "$D/initrd.cpio" \
 		--append "$APPEND" --memory 256M --cpus 1 --timeout 300
 	timeout -s KILL 330 "$D/vmm" --kernel "$D/bzImage" --initrd "$D/initrd.cpio" --append "$APPEND" \
 		--memory 256M --cpus 1 --timeout 300 --stats </dev/null 2>&1 | tr -d '\r' |
 		sed -n 's/^vmm: memory:/BENCH mem-boot-vmm:/p;s/^vmm: guest RAM:/BENCH mem-boot-vmm-guestram:/p'
-	# shellcheck disable=SC2046,SC2086 # words
-	sw mem-bz-qemu 300 -m "$MARK" -- $QEMU $(qfile 256M) -M microvm,rtc=on,memory-backend=ram \
-		-nographic -serial stdio -kernel "$D/bzImage" -initrd "$D/initrd.cpio" -append "$APPEND"
+	# shellcheck disable=SC2086 # words
+	sw mem-bz-qemu 300 -m "$MARK" -g 262144 -- $QLINUX -M microvm,rtc=on \
+		-kernel "$D/bzImage" -initrd "$D/initrd.cpio" -append "$APPEND"
 }
 
 # ---- density: many guests started at the same time ----
 part_crowd() {
 	echo "bench: density $(date)"
 	mkdir -p "$TMP/crowd"
-	timeout -s KILL 1000 "$D/crowd" -n "$CROWD_TINY" -s 1 -i 100 -t 900 -l crowd-tiny-vmm -- \
+	CROWD_KIB=$(($(echo "$CROWD_MEM" | tr -d M) * 1024))
+	timeout -s KILL 1000 "$D/crowd" -n "$CROWD_TINY" -s 1 -i 200 -g 65536 -t 900 -l crowd-tiny-vmm -- \
 		"$D/vmm" --kernel "$D/exit.elf" --debug-exit --console none --memory 64M | sed 's/^/BENCH /'
 	# shellcheck disable=SC2086 # words
-	timeout -s KILL 1000 "$D/crowd" -n "$CROWD_TINY" -s 1 -i 100 -t 900 -l crowd-tiny-qemu -- \
+	timeout -s KILL 1000 "$D/crowd" -n "$CROWD_TINY" -s 1 -i 200 -g 65536 -t 900 -l crowd-tiny-qemu -- \
 		$QEMU -m 64M -object memory-backend-memfd,id=ram,size=64M -M microvm,memory-backend=ram \
 		-display none -device isa-debug-exit,iobase=0xf4 -kernel "$D/exit.elf" | sed 's/^/BENCH /'
-	timeout -s KILL 1000 "$D/crowd" -n "$CROWD_LINUX" -m "$MARK" -o "$TMP/crowd" -i 100 -t 900 -l crowd-linux-vmm -- \
+	timeout -s KILL 1000 "$D/crowd" -n "$CROWD_LINUX" -m "$MARK" -o "$TMP/crowd" -i 200 -g "$CROWD_KIB" -t 900 -l crowd-linux-vmm -- \
 		"$D/vmm" --kernel "$D/bzImage" --initrd "$D/initrd.cpio" --append "$APPEND" \
 		--memory "$CROWD_MEM" --cpus 1 --timeout 900 | sed 's/^/BENCH /'
-	# shellcheck disable=SC2046,SC2086 # words
-	timeout -s KILL 1000 "$D/crowd" -n "$CROWD_LINUX" -m "$MARK" -o "$TMP/crowd" -i 100 -t 900 -l crowd-linux-qemu -- \
-		$QEMU $(qfile "$CROWD_MEM") -M microvm,rtc=on,memory-backend=ram -nographic -serial stdio \
+	# shellcheck disable=SC2086 # words
+	timeout -s KILL 1000 "$D/crowd" -n "$CROWD_LINUX" -m "$MARK" -o "$TMP/crowd" -i 200 -g "$CROWD_KIB" -t 900 -l crowd-linux-qemu -- \
+		$QEMU -m "$CROWD_MEM" -nographic -serial stdio -M microvm,rtc=on \
 		-kernel "$D/bzImage" -initrd "$D/initrd.cpio" -append "$APPEND" | sed 's/^/BENCH /'
 	# the first failed guest's last lines, if any
 	for f in "$TMP"/crowd/*; do
@@ -194,6 +189,5 @@ for p in $PARTS; do
 done
 res "time seconds=$(awk "BEGIN{print int($(now) - $t0)}")"
 kill $hb
-[ -n "$HUGE" ] && umount "$HUGE"
 rm -rf "$TMP"
 exit 0

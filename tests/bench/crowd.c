@@ -1,14 +1,16 @@
 /* tests/bench/crowd.c: start N copies of a command at the same time; time until all have exited, failures, summed peak own memory. */
 /*
- * usage: crowd -n N [-s STATUS] [-m MARKER] [-o DIR] [-i MS] [-t SECS] [-l LABEL] -- COMMAND [ARGS...]
+ * usage: crowd -n N [-s STATUS] [-m MARKER] [-o DIR] [-i MS] [-g KIB] [-t SECS] [-l LABEL] -- COMMAND [ARGS...]
  * All N children are forked back to back (stdin /dev/null, stdout+stderr to DIR/LABEL.I, or to
  * /dev/null without -o). A child fails if its exit status is not STATUS (default 0), if it
  * is still running after SECS (default 600: then it is killed), or, with -m, if its output
  * has no line containing MARKER. Every MS milliseconds (default 50) /proc/PID/status of each
  * live child is read for its own memory, RssAnon+RssFile (guest RAM that is shared memory,
- * RssShmem, is not counted: give the guest a memfd or tmpfs file as RAM); the peaks are summed.
+ * RssShmem, is not counted: give the guest a memfd or tmpfs file as RAM); with -g KIB instead
+ * resident memory less guest RAM from /proc/PID/smaps (see smaps_own). The peaks are summed
+ * (own_kib_sum), and so are the last samples before each exit (own_last_kib_sum, with -g).
  * One result line:
- *   LABEL n=N failed=F all_exit_ms=T median_exit_ms=M own_kib_sum=S own_kib_max=X statuses=...
+ *   LABEL n=N failed=F all_exit_ms=T median_exit_ms=M own_kib_sum=S own_kib_max=X own_last_kib_sum=L killed=K failures=...
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -22,7 +24,7 @@
 
 #define MAXN 1000
 
-struct child { pid_t pid; int status; double exit_ms; long own_kib; int done; };
+struct child { pid_t pid; int status; double exit_ms; long own_kib, own_last_kib; int done; };
 
 static double now_ms(void)
 {
@@ -37,8 +39,42 @@ static long field(const char *status, const char *name)
 	return p ? strtol(p + strlen(name), NULL, 10) : 0;
 }
 
+static long guest_kib;   /* -g */
+
+/*
+ * With -g KIB: the process's resident memory less its guest RAM, from /proc/PID/smaps: the Rss
+ * of every mapping except those of at least KIB (the guest RAM mapping, whatever backs it:
+ * anonymous, memfd or tmpfs file). This counts the binary's and libraries' resident pages
+ * whatever file system they are on (in an initramfs they are shared memory, not RssFile).
+ */
+static long smaps_own(pid_t pid, long guest_kib)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	long size = 0, own = 0, v;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Size: %ld kB", &v) == 1)
+			size = v;
+		else if (sscanf(line, "Rss: %ld kB", &v) == 1 && size < guest_kib)
+			own += v;
+	}
+	fclose(f);
+	return own;
+}
+
 static void sample(struct child *c)
 {
+	if (guest_kib) {
+		long own = smaps_own(c->pid, guest_kib);
+		if (own > c->own_kib)
+			c->own_kib = own;
+		if (own >= 0)
+			c->own_last_kib = own;
+		return;
+	}
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->pid);
 	int fd = open(path, O_RDONLY);
@@ -78,20 +114,21 @@ int main(int argc, char **argv)
 	int n = 1, want = 0, c;
 	double interval = 50, limit_ms = 600e3;
 	const char *marker = NULL, *dir = NULL, *label = "crowd";
-	while ((c = getopt(argc, argv, "+n:s:m:o:i:t:l:")) != -1) {
+	while ((c = getopt(argc, argv, "+n:s:m:o:i:g:t:l:")) != -1) {
 		switch (c) {
 		case 'n': n = atoi(optarg); break;
 		case 's': want = atoi(optarg); break;
 		case 'm': marker = optarg; break;
 		case 'o': dir = optarg; break;
 		case 'i': interval = atof(optarg); break;
+		case 'g': guest_kib = atol(optarg); break;
 		case 't': limit_ms = atof(optarg) * 1e3; break;
 		case 'l': label = optarg; break;
 		default: return 2;
 		}
 	}
 	if (optind >= argc || n < 1 || n > MAXN || (marker && !dir)) {
-		fprintf(stderr, "usage: crowd -n N [-s STATUS] [-m MARKER -o DIR] [-i MS] [-t SECS] [-l LABEL] -- COMMAND...\n");
+		fprintf(stderr, "usage: crowd -n N [-s STATUS] [-m MARKER -o DIR] [-i MS] [-g KIB] [-t SECS] [-l LABEL] -- COMMAND...\n");
 		return 2;
 	}
 	static struct child ch[MAXN];
@@ -155,7 +192,7 @@ int main(int argc, char **argv)
 		usleep(2000);
 	}
 	double all = 0, ex[MAXN];
-	long sum = 0, max = 0;
+	long sum = 0, max = 0, last_sum = 0;
 	int failed = 0;
 	char statuses[256] = "";
 	for (int i = 0; i < n; i++) {
@@ -163,6 +200,7 @@ int main(int argc, char **argv)
 		if (ch[i].exit_ms > all)
 			all = ch[i].exit_ms;
 		sum += ch[i].own_kib;
+		last_sum += ch[i].own_last_kib;
 		if (ch[i].own_kib > max)
 			max = ch[i].own_kib;
 		int bad = ch[i].status != want;
@@ -178,8 +216,8 @@ int main(int argc, char **argv)
 		}
 	}
 	qsort(ex, (size_t)n, sizeof(*ex), cmp);
-	printf("%s n=%d failed=%d all_exit_ms=%.1f median_exit_ms=%.1f own_kib_sum=%ld own_kib_max=%ld killed=%d failures=%s\n",
-	       label, n, failed, all, n % 2 ? ex[n / 2] : (ex[n / 2 - 1] + ex[n / 2]) / 2, sum, max, killed,
+	printf("%s n=%d failed=%d all_exit_ms=%.1f median_exit_ms=%.1f own_kib_sum=%ld own_kib_max=%ld own_last_kib_sum=%ld killed=%d failures=%s\n",
+	       label, n, failed, all, n % 2 ? ex[n / 2] : (ex[n / 2 - 1] + ex[n / 2]) / 2, sum, max, last_sum, killed,
 	       failed ? statuses : "none");
 	return failed != 0;
 }

@@ -83,23 +83,24 @@ runs() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 sec() { awk -v a="$1" 'BEGIN { if (a > 0) printf "%.2f s", a / 1000; else print "?" }'; }
 ms() { awk -v a="$1" 'BEGIN { if (a > 0) printf "%.0f ms", a; else print "?" }'; }
-get() { sed -n "s/^$1 *//p" $R | head -n 1; }
+get() { sed -n "s/^$1 //p" $R | head -n 1; }
 # the top N reasons of an exits line, and its total
 exits() {
 	local line
 	line=$(get "exits-$1")
 	[ -n "$line" ] || { echo "?"; return; }
 	echo "$line" | tr ' ' '\n' | sed -n 's/^exits=//p' | tr '\n' ' '
-	echo "$line" | tr ' ' '\n' | grep -E '^(pf_fixed|pf_taken|io_exits|mmio_exits|insn_emulation|irq_exits|halt_exits|irq_window_exits|nmi_window_exits|request_irq_exits|signal_exits|hypercalls|irq_injections|halt_wakeup)=' |
-		sort -t= -k2 -gr | head -n "${2:-6}" | tr '\n' ' ' | sed 's/ $//; s/^/(/; s/$/)/'
+	for k in pf_fixed insn_emulation irq_exits io_exits mmio_exits halt_exits irq_window_exits signal_exits; do
+		echo "$line" | tr ' ' '\n' | grep "^$k=" || echo "$k=0"
+	done | tr '\n' ' ' | sed 's/ $//; s/^/(/; s/$/)/'
 }
 crowd() {
 	local line
 	line=$(get "$1")
 	[ -n "$line" ] || { echo "no result"; return; }
 	echo "$line" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "%d guests, %d failed (%s), all exited after %.1f s (median guest %.1f s), own memory summed %.1f MiB (largest %.0f KiB)",
-			v["n"], v["failed"], v["failures"], v["all_exit_ms"] / 1000, v["median_exit_ms"] / 1000, v["own_kib_sum"] / 1024, v["own_kib_max"] }'
+		printf "%d guests, %d failed (%s), all exited after %.1f s (median guest %.1f s), own memory summed: peaks %.1f MiB (largest %.0f KiB), last samples %.1f MiB",
+			v["n"], v["failed"], v["failures"], v["all_exit_ms"] / 1000, v["median_exit_ms"] / 1000, v["own_kib_sum"] / 1024, v["own_kib_max"], v["own_last_kib_sum"] / 1024 }'
 }
 
 where=${where:-$(get where)}
@@ -113,6 +114,7 @@ fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); qs=$(med 
 	echo "  vmm $(ms "$vs") (256M; $(runs start-vmm 1)), vmm --memory 64M $(ms "$v64") ($(runs start-vmm-64M 1)), qemu microvm $(ms "$qs") ($(runs start-qemu 1))"
 	echo "  bare-KVM floor (floor.c, 64 MiB) $(ms "$fl") ($(runs start-floor 0)), with KVM_CREATE_IRQCHIP $(ms "$fli")"
 	echo "  vmm(64M)/floor = $(ratio "$v64" "$fl") (goal at most 1.2), vmm(256M)/floor = $(ratio "$vs" "$fl"), qemu/vmm = $(ratio "$qs" "$vs")"
+	echo "  vmm -v, one run (ms since exec): $(get start-vmm-phases)"
 	for k in bz pvh; do
 		case $k in bz) n=bzImage ;; *) n="PVH vmlinux" ;; esac
 		vw=$(med boot-$k-vmm exit_ms); qw=$(med boot-$k-qemu exit_ms)
@@ -126,14 +128,16 @@ fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); qs=$(med 
 	echo "sandbox cost: start-up $(ms "$vs") with, $(ms "$vsn") without; bzImage boot wall $(sec "$(med boot-bz-vmm exit_ms)") with, $(sec "$(med boot-bz-vmm-nosandbox exit_ms)") without"
 	echo "VM exits per boot (KVM debugfs in L1, one boot each, 1 s of idle L2 included):"
 	for k in bz-vmm bz-qemu pvh-vmm pvh-qemu; do
-		echo "  $k: $(exits $k 7)"
+		echo "  $k: $(exits $k)"
 	done
-	echo "  one more idle L2 second (bz-vmm with bench_idle=2 minus bench_idle=1): $(awk -v a="$(exits bz-vmm-idle2 | cut -d' ' -f1)" -v b="$(exits bz-vmm | cut -d' ' -f1)" 'BEGIN { if (a > 0 && b > 0) print a - b; else print "?" }') exits"
-	echo "vmm guest RAM in a bzImage boot: $(get exits-bz-vmm-guestram)"
-	echo "vmm own memory at exit (--stats, /proc/self/status): tiny guest:$(get mem-start-vmm:); Linux boot:$(get mem-boot-vmm:)"
+	echo "vmm guest RAM (--stats): bzImage boot: $(get exits-bz-vmm-guestram:); PVH boot: $(get exits-pvh-vmm-guestram:)"
+	echo "vmm --stats at exit (/proc/self/status): tiny guest:$(get mem-start-vmm:); Linux boot:$(get mem-boot-vmm:)"
 	vo=$(med mem-bz-vmm own_kib); qo=$(med mem-bz-qemu own_kib)
-	echo "peak own memory in a Linux boot (RssAnon+RssFile sampled every 2 ms; guest RAM is shared memory for both): vmm ${vo:-?} KiB (goal at most 1536), qemu ${qo:-?} KiB; qemu/vmm = $(ratio "$qo" "$vo")"
-	echo "density, $CROWD_TINY tiny guests (exit.elf, 64M each) started at once:"
+	vl=$(med mem-bz-vmm own_last_kib); ql=$(med mem-bz-qemu own_last_kib)
+	echo "own memory in a bzImage boot (resident memory less the guest RAM mapping, /proc/PID/smaps every 50 ms; binaries are in L1's initramfs, so their pages count):"
+	echo "  peak (vmm's includes the kernel and initrd files, mapped while loading): vmm ${vo:-?} KiB, qemu ${qo:-?} KiB; qemu/vmm = $(ratio "$qo" "$vo")"
+	echo "  last sample before exit: vmm ${vl:-?} KiB (goal at most 1536), qemu ${ql:-?} KiB; qemu/vmm = $(ratio "$ql" "$vl")"
+	echo "density, $CROWD_TINY tiny guests (exit.elf, 64M each) started at once (own memory: resident less guest RAM, each guest's peak of samples every 200 ms, summed):"
 	echo "  vmm: $(crowd crowd-tiny-vmm)"
 	echo "  qemu: $(crowd crowd-tiny-qemu)"
 	echo "density, $CROWD_LINUX Linux guests (bzImage, 1 vCPU, $CROWD_MEM each, power off at /init) started at once:"

@@ -1,12 +1,15 @@
 /* tests/bench/stopwatch.c: run a command N times; median wall time to a console marker and to exit, and peak memory. */
 /*
- * usage: stopwatch [-n RUNS] [-m MARKER] [-k KEY] [-l LABEL] [-t SECS] -- COMMAND [ARGS...]
+ * usage: stopwatch [-n RUNS] [-m MARKER] [-k KEY] [-g KIB] [-l LABEL] [-t SECS] -- COMMAND [ARGS...]
  * A run still going after SECS (default 600) is killed and reported with status 137.
  * The command's stdout+stderr go through a pipe we read; the time to the first
  * line containing MARKER is "marker", the time to exit is "exit". While it runs,
  * /proc/PID/status is sampled every 2 ms for peak RssAnon+RssFile (the process's
  * own memory) and RssShmem (guest RAM in a memfd). With -k KEY, the number after "KEY=" on
- * the marker's line (e.g. the guest's uptime) is collected too. One result line:
+ * the marker's line (e.g. the guest's uptime) is collected too. With -g KIB, own memory is
+ * instead resident memory less guest RAM, from /proc/PID/smaps every 50 ms (see smaps_own),
+ * and own_last_kib is the last sample before exit (the steady state, after loading).
+ * One result line:
  *   LABEL runs=N exit_ms=MEDIAN min_ms=MIN [marker_ms=... marker_seen=N] [KEY=MEDIAN]
  *         own_kib=... shmem_kib=... status=S killed=K
  */
@@ -23,9 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
-struct result { double exit_ms, marker_ms, key_val; long own_kib, shmem_kib; int status; bool killed, in_marker_line; };
+struct result { double exit_ms, marker_ms, key_val; long own_kib, own_last_kib, shmem_kib; int status; bool killed, in_marker_line; };
 
 static const char *key;   /* -k */
+static long guest_kib;    /* -g */
 
 static double now_ms(void)
 {
@@ -40,8 +44,44 @@ static long field(const char *status, const char *name)
 	return p ? strtol(p + strlen(name), NULL, 10) : 0;
 }
 
+/*
+ * With -g KIB: the process's resident memory less its guest RAM, from /proc/PID/smaps: the Rss
+ * of every mapping except those of at least KIB (the guest RAM mapping, whatever backs it:
+ * anonymous, memfd or tmpfs file). This counts the binary's and libraries' resident pages
+ * whatever file system they are on (in an initramfs they are shared memory, not RssFile).
+ */
+static long smaps_own(pid_t pid, long guest_kib)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	long size = 0, own = 0, v;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Size: %ld kB", &v) == 1)
+			size = v;
+		else if (sscanf(line, "Rss: %ld kB", &v) == 1 && size < guest_kib)
+			own += v;
+	}
+	fclose(f);
+	return own;
+}
+
 static void sample(pid_t pid, struct result *r)
 {
+	if (guest_kib) {   /* smaps is costly to read: every 50 ms */
+		static double last;
+		if (now_ms() - last < 50)
+			return;
+		last = now_ms();
+		long own = smaps_own(pid, guest_kib);
+		if (own > r->own_kib)
+			r->own_kib = own;
+		if (own >= 0)
+			r->own_last_kib = own;
+		return;
+	}
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	int fd = open(path, O_RDONLY);
@@ -146,9 +186,10 @@ int main(int argc, char **argv)
 	int runs = 5, c;
 	double limit_ms = 600e3;
 	const char *marker = NULL, *label = "run";
-	while ((c = getopt(argc, argv, "+n:m:k:l:t:")) != -1) {
+	while ((c = getopt(argc, argv, "+n:m:k:g:l:t:")) != -1) {
 		switch (c) {
 		case 'k': key = optarg; break;
+		case 'g': guest_kib = atol(optarg); break;
 		case 'n': runs = atoi(optarg); break;
 		case 'm': marker = optarg; break;
 		case 'l': label = optarg; break;
@@ -157,11 +198,11 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc || runs < 1 || runs > 1000) {
-		fprintf(stderr, "usage: stopwatch [-n RUNS] [-m MARKER] [-k KEY] [-l LABEL] [-t SECS] -- COMMAND...\n");
+		fprintf(stderr, "usage: stopwatch [-n RUNS] [-m MARKER] [-k KEY] [-g KIB] [-l LABEL] [-t SECS] -- COMMAND...\n");
 		return 2;
 	}
 	double ex[1000], mk[1000], kv[1000];
-	long own = 0, shm = 0;
+	long own = 0, own_last = 0, shm = 0;
 	int status = 0, nmk = 0, nkv = 0, killed = 0;
 	for (int i = 0; i < runs; i++) {
 		struct result r = run_once(argv + optind, marker, getenv("STOPWATCH_ECHO") != NULL, limit_ms);
@@ -180,6 +221,7 @@ int main(int argc, char **argv)
 		if (r.key_val >= 0)
 			kv[nkv++] = r.key_val;
 		if (r.own_kib > own) own = r.own_kib;
+		if (r.own_last_kib > own_last) own_last = r.own_last_kib;
 		if (r.shmem_kib > shm) shm = r.shmem_kib;
 		status = r.status;
 	}
@@ -195,6 +237,9 @@ int main(int argc, char **argv)
 		printf(" marker_ms=%.1f marker_seen=%d", nmk ? median(mk, nmk) : -1.0, nmk);
 	if (key)
 		printf(" %s=%.3f", key, nkv ? median(kv, nkv) : -1.0);
-	printf(" own_kib=%ld shmem_kib=%ld status=%d killed=%d\n", own, shm, status, killed);
+	printf(" own_kib=%ld", own);
+	if (guest_kib)   /* the last sample before exit: after loading, the steady state */
+		printf(" own_last_kib=%ld", own_last);
+	printf(" shmem_kib=%ld status=%d killed=%d\n", shm, status, killed);
 	return 0;
 }
