@@ -71,7 +71,7 @@ static void sample(struct child *c)
 		long own = smaps_own(c->pid, guest_kib);
 		if (own > c->own_kib)
 			c->own_kib = own;
-		if (own >= 0)
+		if (own > 0)   /* a zombie's smaps is empty */
 			c->own_last_kib = own;
 		return;
 	}

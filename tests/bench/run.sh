@@ -6,7 +6,7 @@
 # Where the host has no usable /dev/kvm (none, or kvm_pvm), everything runs inside one level-1
 # QEMU/TCG with nested SVM (tests/bench/boot_l1.sh is its /test.sh).
 # Results go to stdout and to build/bench/results.txt; BENCHMARKS.md quotes them.
-# Env: START_RUNS (20), BOOT_RUNS (7), CROWD_TINY (100), CROWD_LINUX (8), CROWD_MEM (256M),
+# Env: START_RUNS (20), BOOT_RUNS (7), EXTRA_RUNS (3: boots of the microvm-defaults and no-sandbox rows), CROWD_TINY (100), CROWD_LINUX (8), CROWD_MEM (256M),
 #      BENCH_PARTS ("start boot exits mem crowd"), BENCH_IO (1: also io.sh), L1_MEM (MB, 4096),
 #      BENCH_NESTED=1 (use L1 even on real KVM), BENCH_REPORT_ONLY=1 (report on build/bench/raw.txt).
 # shellcheck disable=SC3043,SC2012 # local: dash has it; ls -lL for a size
@@ -20,6 +20,7 @@ B=build/bench
 mkdir -p $B
 START_RUNS=${START_RUNS:-20}
 BOOT_RUNS=${BOOT_RUNS:-7}
+EXTRA_RUNS=${EXTRA_RUNS:-3}
 CROWD_TINY=${CROWD_TINY:-100}
 CROWD_LINUX=${CROWD_LINUX:-8}
 CROWD_MEM=${CROWD_MEM:-256M}
@@ -40,6 +41,7 @@ rm -rf $B/initrd.d
 {
 	echo "START_RUNS=$START_RUNS"
 	echo "BOOT_RUNS=$BOOT_RUNS"
+	echo "EXTRA_RUNS=$EXTRA_RUNS"
 	echo "CROWD_TINY=$CROWD_TINY"
 	echo "CROWD_LINUX=$CROWD_LINUX"
 	echo "CROWD_MEM=$CROWD_MEM"
@@ -124,10 +126,10 @@ fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); qs=$(med 
 		echo "  L2 uptime at /init: vmm ${vu:-?} s, qemu ${qu:-?} s; vmm/qemu = $(ratio "$vu" "$qu")"
 	done
 	qdw=$(med boot-bz-qemu-default exit_ms); qdu=$(med boot-bz-qemu-default uptime)
-	echo "boot bzImage under qemu -M microvm (defaults: PIT, PIC, RTC auto): wall $(sec "$qdw"), uptime ${qdu:-?} s ($(runs boot-bz-qemu-default 0)); vmm/that = $(ratio "$(med boot-bz-vmm exit_ms)" "$qdw") wall, $(ratio "$(med boot-bz-vmm uptime)" "$qdu") uptime"
-	echo "sandbox cost: start-up $(ms "$vs") with, $(ms "$vsn") without; bzImage boot wall $(sec "$(med boot-bz-vmm exit_ms)") with, $(sec "$(med boot-bz-vmm-nosandbox exit_ms)") without"
+	echo "boot bzImage under qemu -M microvm (defaults: PIT, PIC, RTC auto; median of $EXTRA_RUNS): wall $(sec "$qdw"), uptime ${qdu:-?} s ($(runs boot-bz-qemu-default 0)); vmm/that = $(ratio "$(med boot-bz-vmm exit_ms)" "$qdw") wall, $(ratio "$(med boot-bz-vmm uptime)" "$qdu") uptime"
+	echo "sandbox cost (boot: median of $EXTRA_RUNS): start-up $(ms "$vs") with, $(ms "$vsn") without; bzImage boot wall $(sec "$(med boot-bz-vmm exit_ms)") with, $(sec "$(med boot-bz-vmm-nosandbox exit_ms)") without"
 	echo "VM exits per boot (KVM debugfs in L1, one boot each, 1 s of idle L2 included):"
-	for k in bz-vmm bz-qemu pvh-vmm pvh-qemu; do
+	for k in bz-vmm bz-qemu bz-qemu-memfd pvh-vmm pvh-qemu; do
 		echo "  $k: $(exits $k)"
 	done
 	echo "vmm guest RAM (--stats): bzImage boot: $(get exits-bz-vmm-guestram:); PVH boot: $(get exits-pvh-vmm-guestram:)"

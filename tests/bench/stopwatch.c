@@ -78,7 +78,7 @@ static void sample(pid_t pid, struct result *r)
 		long own = smaps_own(pid, guest_kib);
 		if (own > r->own_kib)
 			r->own_kib = own;
-		if (own >= 0)
+		if (own > 0)   /* a zombie's smaps is empty */
 			r->own_last_kib = own;
 		return;
 	}
