@@ -8,9 +8,10 @@
  * live child is read for its own memory, RssAnon+RssFile (guest RAM that is shared memory,
  * RssShmem, is not counted: give the guest a memfd or tmpfs file as RAM); with -g KIB instead
  * resident memory less guest RAM from /proc/PID/smaps (see smaps_own). The peaks are summed
- * (own_kib_sum), and so are the last samples before each exit (own_last_kib_sum, with -g).
+ * (own_kib_sum), and with -g and -m so are the first samples after each guest's marker appeared
+ * (own_marker_kib_sum: the steady state, after loading).
  * One result line:
- *   LABEL n=N failed=F all_exit_ms=T median_exit_ms=M own_kib_sum=S own_kib_max=X own_last_kib_sum=L killed=K failures=...
+ *   LABEL n=N failed=F all_exit_ms=T median_exit_ms=M own_kib_sum=S own_kib_max=X own_marker_kib_sum=M killed=K failures=...
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -24,7 +25,7 @@
 
 #define MAXN 1000
 
-struct child { pid_t pid; int status; double exit_ms; long own_kib, own_last_kib; int done; };
+struct child { pid_t pid; int status; double exit_ms; long own_kib, own_mark_kib; int done, marked; };
 
 static double now_ms(void)
 {
@@ -40,6 +41,7 @@ static long field(const char *status, const char *name)
 }
 
 static long guest_kib;   /* -g */
+static int has_marker(const char *file, const char *marker);
 
 /*
  * With -g KIB: the process's resident memory less its guest RAM, from /proc/PID/smaps: the Rss
@@ -71,8 +73,6 @@ static void sample(struct child *c)
 		long own = smaps_own(c->pid, guest_kib);
 		if (own > c->own_kib)
 			c->own_kib = own;
-		if (own > 0)   /* a zombie's smaps is empty */
-			c->own_last_kib = own;
 		return;
 	}
 	char path[64], buf[4096];
@@ -178,9 +178,19 @@ int main(int argc, char **argv)
 		}
 		double t = now_ms() - t0;
 		if (t >= next_sample) {
-			for (int i = 0; i < n; i++)
-				if (!ch[i].done)
-					sample(&ch[i]);
+			for (int i = 0; i < n; i++) {
+				if (ch[i].done)
+					continue;
+				sample(&ch[i]);
+				/* the guest is up, loading is over: the steady state */
+				if (guest_kib && marker && !ch[i].marked) {
+					snprintf(file, sizeof(file), "%s/%s.%d", dir, label, i);
+					if (has_marker(file, marker)) {
+						ch[i].marked = 1;
+						ch[i].own_mark_kib = smaps_own(ch[i].pid, guest_kib);
+					}
+				}
+			}
 			next_sample = t + interval;
 		}
 		if (t > limit_ms && !killed) {
@@ -192,7 +202,7 @@ int main(int argc, char **argv)
 		usleep(2000);
 	}
 	double all = 0, ex[MAXN];
-	long sum = 0, max = 0, last_sum = 0;
+	long sum = 0, max = 0, mark_sum = 0;
 	int failed = 0;
 	char statuses[256] = "";
 	for (int i = 0; i < n; i++) {
@@ -200,7 +210,7 @@ int main(int argc, char **argv)
 		if (ch[i].exit_ms > all)
 			all = ch[i].exit_ms;
 		sum += ch[i].own_kib;
-		last_sum += ch[i].own_last_kib;
+		mark_sum += ch[i].own_mark_kib;
 		if (ch[i].own_kib > max)
 			max = ch[i].own_kib;
 		int bad = ch[i].status != want;
@@ -216,8 +226,8 @@ int main(int argc, char **argv)
 		}
 	}
 	qsort(ex, (size_t)n, sizeof(*ex), cmp);
-	printf("%s n=%d failed=%d all_exit_ms=%.1f median_exit_ms=%.1f own_kib_sum=%ld own_kib_max=%ld own_last_kib_sum=%ld killed=%d failures=%s\n",
-	       label, n, failed, all, n % 2 ? ex[n / 2] : (ex[n / 2 - 1] + ex[n / 2]) / 2, sum, max, last_sum, killed,
+	printf("%s n=%d failed=%d all_exit_ms=%.1f median_exit_ms=%.1f own_kib_sum=%ld own_kib_max=%ld own_marker_kib_sum=%ld killed=%d failures=%s\n",
+	       label, n, failed, all, n % 2 ? ex[n / 2] : (ex[n / 2 - 1] + ex[n / 2]) / 2, sum, max, mark_sum, killed,
 	       failed ? statuses : "none");
 	return failed != 0;
 }

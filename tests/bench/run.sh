@@ -101,8 +101,8 @@ crowd() {
 	line=$(get "$1")
 	[ -n "$line" ] || { echo "no result"; return; }
 	echo "$line" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "%d guests, %d failed (%s), all exited after %.1f s (median guest %.1f s), own memory summed: peaks %.1f MiB (largest %.0f KiB), last samples %.1f MiB",
-			v["n"], v["failed"], v["failures"], v["all_exit_ms"] / 1000, v["median_exit_ms"] / 1000, v["own_kib_sum"] / 1024, v["own_kib_max"], v["own_last_kib_sum"] / 1024 }'
+		printf "%d guests, %d failed (%s), all exited after %.1f s (median guest %.1f s), own memory summed: peaks %.1f MiB (largest %.0f KiB), at /init %.1f MiB",
+			v["n"], v["failed"], v["failures"], v["all_exit_ms"] / 1000, v["median_exit_ms"] / 1000, v["own_kib_sum"] / 1024, v["own_kib_max"], v["own_marker_kib_sum"] / 1024 }'
 }
 
 where=${where:-$(get where)}
@@ -135,10 +135,10 @@ fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); qs=$(med 
 	echo "vmm guest RAM (--stats): bzImage boot: $(get exits-bz-vmm-guestram:); PVH boot: $(get exits-pvh-vmm-guestram:)"
 	echo "vmm --stats at exit (/proc/self/status): tiny guest:$(get mem-start-vmm:); Linux boot:$(get mem-boot-vmm:)"
 	vo=$(med mem-bz-vmm own_kib); qo=$(med mem-bz-qemu own_kib)
-	vl=$(med mem-bz-vmm own_last_kib); ql=$(med mem-bz-qemu own_last_kib)
+	vl=$(med mem-bz-vmm own_marker_kib); ql=$(med mem-bz-qemu own_marker_kib)
 	echo "own memory in a bzImage boot (resident memory less the guest RAM mapping, /proc/PID/smaps every 50 ms; binaries are in L1's initramfs, so their pages count):"
 	echo "  peak (vmm's includes the kernel and initrd files, mapped while loading): vmm ${vo:-?} KiB, qemu ${qo:-?} KiB; qemu/vmm = $(ratio "$qo" "$vo")"
-	echo "  last sample before exit: vmm ${vl:-?} KiB (goal at most 1536), qemu ${ql:-?} KiB; qemu/vmm = $(ratio "$ql" "$vl")"
+	echo "  when the guest reached /init (loading over): vmm ${vl:-?} KiB (goal at most 1536), qemu ${ql:-?} KiB; qemu/vmm = $(ratio "$ql" "$vl")"
 	echo "density, $CROWD_TINY tiny guests (exit.elf, 64M each) started at once (own memory: resident less guest RAM, each guest's peak of samples every 200 ms, summed):"
 	echo "  vmm: $(crowd crowd-tiny-vmm)"
 	echo "  qemu: $(crowd crowd-tiny-qemu)"

@@ -8,7 +8,7 @@
  * own memory) and RssShmem (guest RAM in a memfd). With -k KEY, the number after "KEY=" on
  * the marker's line (e.g. the guest's uptime) is collected too. With -g KIB, own memory is
  * instead resident memory less guest RAM, from /proc/PID/smaps every 50 ms (see smaps_own),
- * and own_last_kib is the last sample before exit (the steady state, after loading).
+ * and with -m also own_marker_kib, read when the marker appeared (the steady state, after loading).
  * One result line:
  *   LABEL runs=N exit_ms=MEDIAN min_ms=MIN [marker_ms=... marker_seen=N] [KEY=MEDIAN]
  *         own_kib=... shmem_kib=... status=S killed=K
@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct result { double exit_ms, marker_ms, key_val; long own_kib, own_last_kib, shmem_kib; int status; bool killed, in_marker_line; };
+struct result { double exit_ms, marker_ms, key_val; long own_kib, own_mark_kib, shmem_kib; int status; bool killed, in_marker_line; };
 
 static const char *key;   /* -k */
 static long guest_kib;    /* -g */
@@ -78,8 +78,6 @@ static void sample(pid_t pid, struct result *r)
 		long own = smaps_own(pid, guest_kib);
 		if (own > r->own_kib)
 			r->own_kib = own;
-		if (own > 0)   /* a zombie's smaps is empty */
-			r->own_last_kib = own;
 		return;
 	}
 	char path[64], buf[4096];
@@ -102,7 +100,7 @@ static void sample(pid_t pid, struct result *r)
 
 /* Scan output for the marker; a line may arrive in pieces, so keep a tail. */
 static void scan(char *tail, size_t *tlen, const char *buf, size_t n, const char *marker,
-		 double t0, struct result *r)
+		 double t0, struct result *r, pid_t pid)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (*tlen < 255)
@@ -111,6 +109,8 @@ static void scan(char *tail, size_t *tlen, const char *buf, size_t n, const char
 		if (marker && r->marker_ms < 0 && strstr(tail, marker)) {
 			r->marker_ms = now_ms() - t0;
 			r->in_marker_line = true;
+			if (guest_kib)   /* the guest is up, loading is over: the steady state */
+				r->own_mark_kib = smaps_own(pid, guest_kib);
 		}
 		if (buf[i] == '\n') {
 			if (r->in_marker_line && key) {   /* the whole marker line is in tail */
@@ -159,7 +159,7 @@ static struct result run_once(char **argv, const char *marker, bool echo, double
 			break;
 		if (echo && write(2, buf, (size_t)n) < 0)
 			echo = false;
-		scan(tail, &tlen, buf, (size_t)n, marker, t0, &r);
+		scan(tail, &tlen, buf, (size_t)n, marker, t0, &r, pid);
 	}
 	int st;
 	waitpid(pid, &st, 0);
@@ -202,7 +202,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	double ex[1000], mk[1000], kv[1000];
-	long own = 0, own_last = 0, shm = 0;
+	long own = 0, own_mark = 0, shm = 0;
 	int status = 0, nmk = 0, nkv = 0, killed = 0;
 	for (int i = 0; i < runs; i++) {
 		struct result r = run_once(argv + optind, marker, getenv("STOPWATCH_ECHO") != NULL, limit_ms);
@@ -221,7 +221,7 @@ int main(int argc, char **argv)
 		if (r.key_val >= 0)
 			kv[nkv++] = r.key_val;
 		if (r.own_kib > own) own = r.own_kib;
-		if (r.own_last_kib > own_last) own_last = r.own_last_kib;
+		if (r.own_mark_kib > own_mark) own_mark = r.own_mark_kib;
 		if (r.shmem_kib > shm) shm = r.shmem_kib;
 		status = r.status;
 	}
@@ -238,8 +238,8 @@ int main(int argc, char **argv)
 	if (key)
 		printf(" %s=%.3f", key, nkv ? median(kv, nkv) : -1.0);
 	printf(" own_kib=%ld", own);
-	if (guest_kib)   /* the last sample before exit: after loading, the steady state */
-		printf(" own_last_kib=%ld", own_last);
+	if (guest_kib && marker)
+		printf(" own_marker_kib=%ld", own_mark);
 	printf(" shmem_kib=%ld status=%d killed=%d\n", shm, status, killed);
 	return 0;
 }
