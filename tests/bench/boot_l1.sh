@@ -17,6 +17,10 @@ CROWD_TINY=100
 CROWD_LINUX=8
 CROWD_MEM=256M
 PARTS="start boot exits mem crowd"
+# what an earlier L1 (that stalled) finished already: run.sh sets these on a retry
+START_DONE=0
+BOOT_DONE=0
+PARTS_DONE=
 # shellcheck disable=SC1091 # written by run.sh
 [ -f "$D/bench.env" ] && . "$D/bench.env"
 # The guest powers off as soon as its /init has printed its uptime (tests/bench/boot_l2.sh).
@@ -47,7 +51,7 @@ res "vmm-backing $("$D/vmm" -v --kernel "$D/exit.elf" --debug-exit --console non
 part_start() {
 	local i
 	echo "bench: start-up, $START_RUNS rounds $(date)"
-	i=0
+	i=$START_DONE
 	while [ "$i" -lt "$START_RUNS" ]; do
 		sw start-vmm 30 -- "$D/vmm" --kernel "$D/exit.elf" --debug-exit --console none
 		sw start-vmm-64M 30 -- "$D/vmm" --kernel "$D/exit.elf" --debug-exit --console none --memory 64M
@@ -58,6 +62,7 @@ part_start() {
 		sw start-qemu 30 -- $QEMU -m 256M -object memory-backend-memfd,id=ram,size=256M \
 			-M microvm,memory-backend=ram -display none -device isa-debug-exit,iobase=0xf4 -kernel "$D/exit.elf"
 		i=$((i + 1))
+		res "done start-round $i"
 	done
 	# where vmm's start-up goes (vmm -v), one warm run
 	res "start-vmm-phases $("$D/vmm" -v --kernel "$D/exit.elf" --debug-exit --console none 2>&1 | sed -n 's/^vmm: \[ *\([0-9.]*\) ms\] \(.*\)/\1 \2;/p' | tr '\n' ' ')"
@@ -70,7 +75,7 @@ part_start() {
 part_boot() {
 	local i
 	echo "bench: boot, $BOOT_RUNS rounds $(date)"
-	i=0
+	i=$BOOT_DONE
 	while [ "$i" -lt "$BOOT_RUNS" ]; do
 		sw boot-bz-vmm 300 -m "$MARK" -k uptime -- "$D/vmm" --kernel "$D/bzImage" --initrd "$D/initrd.cpio" \
 			--append "$APPEND" --memory 256M --cpus 1 --timeout 300
@@ -83,13 +88,14 @@ part_boot() {
 		sw boot-pvh-qemu 300 -m "$MARK" -k uptime -- $QLINUX -M microvm,rtc=on \
 			-kernel "$D/vmlinux" -initrd "$D/initrd.cpio" -append "$APPEND"
 		i=$((i + 1))
-		[ "$i" -le "$EXTRA_RUNS" ] || continue
+		[ "$i" -le "$EXTRA_RUNS" ] || { res "done boot-round $i"; continue; }
 		# QEMU's microvm defaults (PIT, PIC, RTC "auto"), bzImage only
 		# shellcheck disable=SC2086 # words
 		sw boot-bz-qemu-default 300 -m "$MARK" -k uptime -- $QLINUX -M microvm \
 			-kernel "$D/bzImage" -initrd "$D/initrd.cpio" -append "$APPEND"
 		sw boot-bz-vmm-nosandbox 300 -m "$MARK" -k uptime -- "$D/vmm" --kernel "$D/bzImage" --initrd "$D/initrd.cpio" \
 			--append "$APPEND" --memory 256M --cpus 1 --timeout 300 --no-sandbox
+		res "done boot-round $i"
 	done
 }
 
@@ -123,7 +129,7 @@ exits_run() {
 	timeout -s KILL 330 "$@" </dev/null >"$TMP/exits-$l.log" 2>&1
 	echo "BENCH exits-$l-status $?"
 	touch "$TMP/stop"
-	wait $w
+	wait "$w"
 	res "exits-$l$(cat "$TMP/kvm" 2>/dev/null)"
 	tr -d '\r' <"$TMP/exits-$l.log" | sed -n "s/^vmm: guest RAM:/BENCH exits-$l-guestram:/p;s/^vmm: memory:/BENCH exits-$l-memory:/p"
 }
@@ -193,7 +199,9 @@ part_crowd() {
 hb=$!
 t0=$(now)
 for p in $PARTS; do
+	case " $PARTS_DONE " in *" $p "*) continue ;; esac
 	"part_$p"
+	res "done part $p"
 done
 res "time seconds=$(awk "BEGIN{print int($(now) - $t0)}")"
 kill $hb

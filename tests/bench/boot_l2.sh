@@ -8,6 +8,7 @@ mount -t devtmpfs dev /dev 2>/dev/null
 exec </dev/console >/dev/console 2>&1
 mount -t proc proc /proc
 echo "L2-INIT-REACHED uptime=$(cut -d' ' -f1 /proc/uptime)"
+# shellcheck disable=SC2013 # words of one line
 for w in $(cat /proc/cmdline); do
 	case $w in bench_idle=*) sleep "${w#*=}" ;; esac
 done

@@ -8,7 +8,8 @@
 # Results go to stdout and to build/bench/results.txt; BENCHMARKS.md quotes them.
 # Env: START_RUNS (20), BOOT_RUNS (7), EXTRA_RUNS (3: boots of the microvm-defaults and no-sandbox rows), CROWD_TINY (100), CROWD_LINUX (8), CROWD_MEM (256M),
 #      BENCH_PARTS ("start boot exits mem crowd"), BENCH_IO (1: also io.sh), L1_MEM (MB, 4096),
-#      BENCH_NESTED=1 (use L1 even on real KVM), BENCH_REPORT_ONLY=1 (report on build/bench/raw.txt).
+#      BENCH_NESTED=1 (use L1 even on real KVM), BENCH_ATTEMPTS (4: L1 boots, a stalled L1 is replaced),
+#      BENCH_REPORT_ONLY=1 (report on build/bench/raw.txt).
 # shellcheck disable=SC3043,SC2012 # local: dash has it; ls -lL for a size
 cd "$(dirname "$0")/../.." || exit 2
 # shellcheck disable=SC2034 # read by lib.sh
@@ -38,7 +39,8 @@ rm -rf $B/initrd.d && mkdir -p $B/initrd.d && _stage_busybox $B/initrd.d &&
 	cp tests/bench/boot_l2.sh $B/initrd.d/init && chmod 755 $B/initrd.d/init &&
 	_cpio $B/initrd.d $B/initrd.cpio || exit 2
 rm -rf $B/initrd.d
-{
+# bench.env: the counts, and what earlier attempts finished (from the result lines so far)
+bench_env() {
 	echo "START_RUNS=$START_RUNS"
 	echo "BOOT_RUNS=$BOOT_RUNS"
 	echo "EXTRA_RUNS=$EXTRA_RUNS"
@@ -46,28 +48,48 @@ rm -rf $B/initrd.d
 	echo "CROWD_LINUX=$CROWD_LINUX"
 	echo "CROWD_MEM=$CROWD_MEM"
 	echo "PARTS='$BENCH_PARTS'"
-} >$B/bench.env
+	echo "START_DONE=$(sed -n 's/^done start-round //p' $B/raw.txt | tail -n 1 | grep . || echo 0)"
+	echo "BOOT_DONE=$(sed -n 's/^done boot-round //p' $B/raw.txt | tail -n 1 | grep . || echo 0)"
+	echo "PARTS_DONE='$(sed -n 's/^done part //p' $B/raw.txt | tr '\n' ' ')'"
+}
+: >$B/raw.txt
+: >$B/l1-all.log
 
 if [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ] && [ -z "$BENCH_NESTED" ]; then
 	where="this host's /dev/kvm"
 	cp "$L2_BZIMAGE" $B/bzImage; cp "$L2_VMLINUX" $B/vmlinux; cp vmm $B/vmm
-	sh tests/bench/boot_l1.sh "$(pwd)/$B" | tee $B/l1.log
+	bench_env >$B/bench.env
+	sh tests/bench/boot_l1.sh "$(pwd)/$B" | tee $B/l1-all.log
+	tr -d '\r' < $B/l1-all.log | sed -n 's/.*BENCH //p' > $B/raw.txt
 else
 	where="inside a level-1 Linux (QEMU/TCG, nested SVM, 2 vCPUs)"
-	# QEMU in L1: the binary, its shared libraries and the firmware microvm loads.
-	set -- vmm:/b/vmm $B/stopwatch:/b/stopwatch $B/crowd:/b/crowd $B/floor:/b/floor $B/exit.elf:/b/exit.elf \
-		$B/bench.env:/b/bench.env tests/bench/boot_l1.sh:/test.sh \
-		"$L2_BZIMAGE:/b/bzImage" "$L2_VMLINUX:/b/vmlinux" $B/initrd.cpio:/b/initrd.cpio
-	# shellcheck disable=SC2046 # one word per pair
-	set -- "$@" $(tool_files /usr/bin/qemu-system-x86_64 /usr/bin/qemu-system-x86_64 | sort -u)
-	for fw in bios-microvm.bin qboot.rom pvh.bin linuxboot_dma.bin; do
-		[ -e /usr/share/qemu/$fw ] && set -- "$@" "$(readlink -f /usr/share/qemu/$fw):/usr/share/qemu/$fw"
+	# Level 1 under TCG sometimes stalls for good (console silent, heartbeat gone): a new L1 goes on
+	# where the last one stopped (whole rounds and parts), up to BENCH_ATTEMPTS L1 boots.
+	attempt=0
+	while [ $attempt -lt "${BENCH_ATTEMPTS:-4}" ]; do
+		attempt=$((attempt + 1))
+		bench_env >$B/bench.env
+		# QEMU in L1: the binary, its shared libraries and the firmware microvm loads.
+		set -- vmm:/b/vmm $B/stopwatch:/b/stopwatch $B/crowd:/b/crowd $B/floor:/b/floor $B/exit.elf:/b/exit.elf \
+			$B/bench.env:/b/bench.env tests/bench/boot_l1.sh:/test.sh \
+			"$L2_BZIMAGE:/b/bzImage" "$L2_VMLINUX:/b/vmlinux" $B/initrd.cpio:/b/initrd.cpio
+		# shellcheck disable=SC2046 # one word per pair
+		set -- "$@" $(tool_files /usr/bin/qemu-system-x86_64 /usr/bin/qemu-system-x86_64 | sort -u)
+		for fw in bios-microvm.bin qboot.rom pvh.bin linuxboot_dma.bin; do
+			[ -e /usr/share/qemu/$fw ] && set -- "$@" "$(readlink -f /usr/share/qemu/$fw):/usr/share/qemu/$fw"
+		done
+		l1_initramfs $B/l1.cpio "$@" || exit 2
+		L1_STALL=${L1_STALL:-150}; export L1_STALL   # boot_l1.sh prints a heartbeat every 30 s
+		L1_LOG=$B/l1.log l1_run -m "${L1_MEM:-4096}" -t 3000 $B/l1.cpio >/dev/null
+		cat $B/l1.log >>$B/l1-all.log
+		tr -d '\r' < $B/l1.log | sed -n 's/.*BENCH //p' >> $B/raw.txt
+		grep -q '^time ' $B/raw.txt && break
+		echo "bench: L1 attempt $attempt ended early ($(tr -d '\r' < $B/l1.log | grep -c 'BENCH ') result lines); last lines:" >&2
+		tr -d '\r' < $B/l1.log | grep -v 'TCG doesn' | tail -n 3 >&2
+		echo "attempt $attempt stalled after: $(tail -n 1 $B/raw.txt)" >> $B/raw.txt
 	done
-	l1_initramfs $B/l1.cpio "$@" || exit 2
-	L1_STALL=${L1_STALL:-300}; export L1_STALL   # boot_l1.sh prints a heartbeat every 30 s
-	L1_LOG=$B/l1.log l1_run -m "${L1_MEM:-4096}" -t 3000 $B/l1.cpio >/dev/null
+	echo "attempts $attempt" >> $B/raw.txt
 fi
-tr -d '\r' < $B/l1.log | sed -n 's/.*BENCH //p' > $B/raw.txt
 fi
 
 # ---- report ----
@@ -146,7 +168,7 @@ fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); qs=$(med 
 	echo "  vmm: $(crowd crowd-linux-vmm)"
 	echo "  qemu: $(crowd crowd-linux-qemu)"
 	echo "binary: vmm $(stat -c %s vmm) bytes (static), qemu-system-x86_64 ${qsize} bytes (+ $(ldd /usr/bin/qemu-system-x86_64 | wc -l) shared libraries)"
-	echo "time: boot_l1.sh $(get time | sed 's/seconds=//') s in L1; run.sh so far $(($(date +%s) - T_START)) s"
+	echo "time: boot_l1.sh $(get time | sed 's/seconds=//') s in the last L1; L1 boots: $(get attempts) ($(grep -c '^attempt .* stalled' $R) stalled and were replaced$(sed -n 's/^attempt \([0-9]*\) stalled after: \([^ ]*\).*/; #\1 after \2/p' $R | tr -d '\n')); run.sh so far $(($(date +%s) - T_START)) s"
 } | tee $B/results.txt
 
 # virtio-blk (fio) and virtio-net (iperf3) against QEMU, in a level-1 Linux of their own.
