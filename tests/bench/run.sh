@@ -123,8 +123,9 @@ crowd() {
 	line=$(get "$1")
 	[ -n "$line" ] || { echo "no result"; return; }
 	echo "$line" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "%d guests, %d failed (%s), all exited after %.1f s (median guest %.1f s), own memory summed: peaks %.1f MiB (largest %.0f KiB), at /init %.1f MiB",
-			v["n"], v["failed"], v["failures"], v["all_exit_ms"] / 1000, v["median_exit_ms"] / 1000, v["own_kib_sum"] / 1024, v["own_kib_max"], v["own_marker_kib_sum"] / 1024 }'
+		printf "%d guests, %d failed (%s), all exited after %.1f s (median guest %.1f s), own memory summed: peaks %.1f MiB (largest %.0f KiB)",
+			v["n"], v["failed"], v["failures"], v["all_exit_ms"] / 1000, v["median_exit_ms"] / 1000, v["own_kib_sum"] / 1024, v["own_kib_max"]
+		if (v["own_marker_kib_sum"] > 0) printf ", at /init %.1f MiB", v["own_marker_kib_sum"] / 1024 }'
 }
 
 where=${where:-$(get where)}
