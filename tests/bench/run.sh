@@ -8,8 +8,8 @@
 # Results go to stdout and to build/bench/results.txt; BENCHMARKS.md quotes them.
 # Env: START_RUNS (20), BOOT_RUNS (7), EXTRA_RUNS (3: boots of the microvm-defaults and no-sandbox rows), CROWD_TINY (100), CROWD_LINUX (8), CROWD_MEM (256M),
 #      BENCH_PARTS ("start boot exits mem crowd"), BENCH_IO (1: also io.sh), L1_MEM (MB, 4096),
-#      BENCH_NESTED=1 (use L1 even on real KVM), BENCH_ATTEMPTS (4: L1 boots, a stalled L1 is replaced),
-#      BENCH_REPORT_ONLY=1 (report on build/bench/raw.txt).
+#      BENCH_NESTED=1 (use L1 even on real KVM), BENCH_ATTEMPTS (8: L1 boots in all, a stalled L1 is
+#      replaced), BENCH_RESUME=1 (go on from build/bench/raw.txt), BENCH_REPORT_ONLY=1 (report on it).
 # shellcheck disable=SC3043,SC2012 # local: dash has it; ls -lL for a size
 cd "$(dirname "$0")/../.." || exit 2
 # shellcheck disable=SC2034 # read by lib.sh
@@ -52,8 +52,11 @@ bench_env() {
 	echo "BOOT_DONE=$(sed -n 's/^done boot-round //p' $B/raw.txt | tail -n 1 | grep . || echo 0)"
 	echo "PARTS_DONE='$(sed -n 's/^done part //p' $B/raw.txt | tr '\n' ' ')'"
 }
-: >$B/raw.txt
-: >$B/l1-all.log
+# BENCH_RESUME=1: go on from the result lines of an earlier run.sh (raw.txt) that ran out of L1 boots
+if [ -z "$BENCH_RESUME" ]; then
+	: >$B/raw.txt
+	: >$B/l1-all.log
+fi
 
 if [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ] && [ -z "$BENCH_NESTED" ]; then
 	where="this host's /dev/kvm"
@@ -64,9 +67,10 @@ if [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ] && [ -z "$BENCH_NESTED" ]; th
 else
 	where="inside a level-1 Linux (QEMU/TCG, nested SVM, 2 vCPUs)"
 	# Level 1 under TCG sometimes stalls for good (console silent, heartbeat gone): a new L1 goes on
-	# where the last one stopped (whole rounds and parts), up to BENCH_ATTEMPTS L1 boots.
-	attempt=0
-	while [ $attempt -lt "${BENCH_ATTEMPTS:-4}" ]; do
+	# where the last one stopped (whole rounds and parts), up to BENCH_ATTEMPTS L1 boots in all.
+	attempt=$(sed -n 's/^attempts //p' $B/raw.txt | tail -n 1 | grep . || echo 0)
+	sed -i '/^attempts /d' $B/raw.txt
+	while [ $attempt -lt "${BENCH_ATTEMPTS:-8}" ]; do
 		attempt=$((attempt + 1))
 		bench_env >$B/bench.env
 		# QEMU in L1: the binary, its shared libraries and the firmware microvm loads.
@@ -79,7 +83,7 @@ else
 			[ -e /usr/share/qemu/$fw ] && set -- "$@" "$(readlink -f /usr/share/qemu/$fw):/usr/share/qemu/$fw"
 		done
 		l1_initramfs $B/l1.cpio "$@" || exit 2
-		L1_STALL=${L1_STALL:-150}; export L1_STALL   # boot_l1.sh prints a heartbeat every 30 s
+		L1_STALL=${L1_STALL:-120}; export L1_STALL   # boot_l1.sh prints a heartbeat every 30 s
 		L1_LOG=$B/l1.log l1_run -m "${L1_MEM:-4096}" -t 3000 $B/l1.cpio >/dev/null
 		cat $B/l1.log >>$B/l1-all.log
 		tr -d '\r' < $B/l1.log | sed -n 's/.*BENCH //p' >> $B/raw.txt
