@@ -11,7 +11,7 @@
  * (own_kib_sum), and with -g and -m so are the first samples after each guest's marker appeared
  * (own_marker_kib_sum: the steady state, after loading).
  * One result line:
- *   LABEL n=N failed=F all_exit_ms=T median_exit_ms=M own_kib_sum=S own_kib_max=X own_marker_kib_sum=M killed=K failures=...
+ *   LABEL n=N failed=F all_exit_ms=T median_exit_ms=M own_kib_sum=S own_kib_max=X own_marker_kib_sum=M sampled=S killed=K failures=...
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -203,6 +203,7 @@ int main(int argc, char **argv)
 	}
 	double all = 0, ex[MAXN];
 	long sum = 0, max = 0, mark_sum = 0;
+	int sampled = 0;   /* a guest that lived less than one interval may have no sample */
 	int failed = 0;
 	char statuses[256] = "";
 	for (int i = 0; i < n; i++) {
@@ -211,6 +212,7 @@ int main(int argc, char **argv)
 			all = ch[i].exit_ms;
 		sum += ch[i].own_kib;
 		mark_sum += ch[i].own_mark_kib;
+		sampled += ch[i].own_kib > 0;
 		if (ch[i].own_kib > max)
 			max = ch[i].own_kib;
 		int bad = ch[i].status != want;
@@ -226,8 +228,8 @@ int main(int argc, char **argv)
 		}
 	}
 	qsort(ex, (size_t)n, sizeof(*ex), cmp);
-	printf("%s n=%d failed=%d all_exit_ms=%.1f median_exit_ms=%.1f own_kib_sum=%ld own_kib_max=%ld own_marker_kib_sum=%ld killed=%d failures=%s\n",
-	       label, n, failed, all, n % 2 ? ex[n / 2] : (ex[n / 2 - 1] + ex[n / 2]) / 2, sum, max, mark_sum, killed,
+	printf("%s n=%d failed=%d all_exit_ms=%.1f median_exit_ms=%.1f own_kib_sum=%ld own_kib_max=%ld own_marker_kib_sum=%ld sampled=%d killed=%d failures=%s\n",
+	       label, n, failed, all, n % 2 ? ex[n / 2] : (ex[n / 2 - 1] + ex[n / 2]) / 2, sum, max, mark_sum, sampled, killed,
 	       failed ? statuses : "none");
 	return failed != 0;
 }

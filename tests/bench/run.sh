@@ -70,7 +70,7 @@ else
 	# where the last one stopped (whole rounds and parts), up to BENCH_ATTEMPTS L1 boots in all.
 	attempt=$(sed -n 's/^attempts //p' $B/raw.txt | tail -n 1 | grep . || echo 0)
 	sed -i '/^attempts /d' $B/raw.txt
-	while [ $attempt -lt "${BENCH_ATTEMPTS:-8}" ]; do
+	while [ "$attempt" -lt "${BENCH_ATTEMPTS:-8}" ]; do
 		attempt=$((attempt + 1))
 		bench_env >$B/bench.env
 		# QEMU in L1: the binary, its shared libraries and the firmware microvm loads.
@@ -129,6 +129,7 @@ crowd() {
 	echo "$line" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 		printf "%d guests, %d failed (%s), all exited after %.1f s (median guest %.1f s), own memory summed: peaks %.1f MiB (largest %.0f KiB)",
 			v["n"], v["failed"], v["failures"], v["all_exit_ms"] / 1000, v["median_exit_ms"] / 1000, v["own_kib_sum"] / 1024, v["own_kib_max"]
+		if (v["sampled"] != "" && v["sampled"] < v["n"]) printf " (only %d guests lived long enough to be sampled)", v["sampled"]
 		if (v["own_marker_kib_sum"] > 0) printf ", at /init %.1f MiB", v["own_marker_kib_sum"] / 1024 }'
 }
 
