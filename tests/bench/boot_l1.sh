@@ -58,6 +58,7 @@ part_start() {
 		sw start-vmm-nosandbox 30 -- "$D/vmm" --kernel "$D/exit.elf" --debug-exit --console none --no-sandbox
 		sw start-floor 30 -- "$D/floor" -m 64
 		sw start-floor-irqchip 30 -- "$D/floor" -m 64 -i
+		sw start-floor-huge 30 -- "$D/floor" -m 64 -H
 		# shellcheck disable=SC2086 # words
 		sw start-qemu 30 -- $QEMU -m 256M -object memory-backend-memfd,id=ram,size=256M \
 			-M microvm,memory-backend=ram -display none -device isa-debug-exit,iobase=0xf4 -kernel "$D/exit.elf"

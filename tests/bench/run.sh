@@ -136,13 +136,13 @@ crowd() {
 where=${where:-$(get where)}
 qsize=$(ls -lL /usr/bin/qemu-system-x86_64 | awk '{print $5}')
 vs=$(med start-vmm exit_ms); v64=$(med start-vmm-64M exit_ms); vsn=$(med start-vmm-nosandbox exit_ms)
-fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); qs=$(med start-qemu exit_ms)
+fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); flh=$(med start-floor-huge exit_ms); qs=$(med start-qemu exit_ms)
 {
 	echo "where: $where; $(get where)"
 	echo "L1 $(get thp); vmm guest RAM: $(get vmm-backing)"
 	echo "start-up, exec to exit, tiny guest (median of $START_RUNS, interleaved):"
 	echo "  vmm $(ms "$vs") (256M; $(runs start-vmm 1)), vmm --memory 64M $(ms "$v64") ($(runs start-vmm-64M 1)), qemu microvm $(ms "$qs") ($(runs start-qemu 1))"
-	echo "  bare-KVM floor (floor.c, 64 MiB) $(ms "$fl") ($(runs start-floor 0)), with KVM_CREATE_IRQCHIP $(ms "$fli")"
+	echo "  bare-KVM floor (floor.c, 64 MiB) $(ms "$fl") ($(runs start-floor 0)), with KVM_CREATE_IRQCHIP $(ms "$fli"), with RAM on a huge=always tmpfs like vmm's $(ms "$flh")"
 	echo "  vmm(64M)/floor = $(ratio "$v64" "$fl") (goal at most 1.2), vmm(256M)/floor = $(ratio "$vs" "$fl"), qemu/vmm = $(ratio "$qs" "$vs")"
 	echo "  vmm -v, one run (ms since exec): $(get start-vmm-phases)"
 	for k in bz pvh; do
