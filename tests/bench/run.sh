@@ -108,6 +108,14 @@ runs() {
 	awk -v l="$1" -v s="$2" '$1 == l { n++; ok = ($0 ~ (" status=" s " ")) && $0 !~ /marker_seen=0/ && $2 != "runs=0"; if (!ok) f++ }
 		END { printf "%d runs, %d failed", n, f }' $R
 }
+# pratio A B KEY: the median over rounds of A's i-th run over B's i-th run (rounds are interleaved,
+# so a pair shares the host's phase), with the number of pairs and their range
+pratio() {
+	awk -v a="$1" -v b="$2" -v k="$3" '$2 != "runs=0" && ($1 == a || $1 == b) {
+			for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) { v = substr($i, length(k) + 2); if ($1 == a) x[++na] = v; else y[++nb] = v } }
+		END { n = na < nb ? na : nb; for (i = 1; i <= n; i++) if (x[i] > 0 && y[i] > 0) print x[i] / y[i] }' $R |
+		sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f (%d pairs, %.2f-%.2f)", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, NR, v[1], v[NR]; else printf "n/a" }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 sec() { awk -v a="$1" 'BEGIN { if (a > 0) printf "%.2f s", a / 1000; else print "?" }'; }
 ms() { awk -v a="$1" 'BEGIN { if (a > 0) printf "%.0f ms", a; else print "?" }'; }
@@ -143,15 +151,15 @@ fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); flh=$(med
 	echo "start-up, exec to exit, tiny guest (median of $START_RUNS, interleaved):"
 	echo "  vmm $(ms "$vs") (256M; $(runs start-vmm 1)), vmm --memory 64M $(ms "$v64") ($(runs start-vmm-64M 1)), qemu microvm $(ms "$qs") ($(runs start-qemu 1))"
 	echo "  bare-KVM floor (floor.c, 64 MiB) $(ms "$fl") ($(runs start-floor 0)), with KVM_CREATE_IRQCHIP $(ms "$fli"), with RAM on a huge=always tmpfs like vmm's $(ms "$flh")"
-	echo "  vmm(64M)/floor = $(ratio "$v64" "$fl") (goal at most 1.2), vmm(256M)/floor = $(ratio "$vs" "$fl"), qemu/vmm = $(ratio "$qs" "$vs")"
+	echo "  vmm(64M)/floor = $(ratio "$v64" "$fl") (goal at most 1.2; per round $(pratio start-vmm-64M start-floor exit_ms)), vmm(256M)/floor = $(ratio "$vs" "$fl"), qemu/vmm = $(ratio "$qs" "$vs")"
 	echo "  vmm -v, one run (ms since exec): $(get start-vmm-phases)"
 	for k in bz pvh; do
 		case $k in bz) n=bzImage ;; *) n="PVH vmlinux" ;; esac
 		vw=$(med boot-$k-vmm exit_ms); qw=$(med boot-$k-qemu exit_ms)
 		vu=$(med boot-$k-vmm uptime); qu=$(med boot-$k-qemu uptime)
 		echo "boot $n, 1 vCPU, 256M, to /init and power-off (median of $BOOT_RUNS, interleaved; vmm $(runs boot-$k-vmm 0), qemu $(runs boot-$k-qemu 0)):"
-		echo "  wall exec to exit: vmm $(sec "$vw"), qemu microvm,rtc=on $(sec "$qw"); vmm/qemu = $(ratio "$vw" "$qw")"
-		echo "  L2 uptime at /init: vmm ${vu:-?} s, qemu ${qu:-?} s; vmm/qemu = $(ratio "$vu" "$qu")"
+		echo "  wall exec to exit: vmm $(sec "$vw"), qemu microvm,rtc=on $(sec "$qw"); vmm/qemu = $(ratio "$vw" "$qw"); per round $(pratio boot-$k-vmm boot-$k-qemu exit_ms)"
+		echo "  L2 uptime at /init: vmm ${vu:-?} s, qemu ${qu:-?} s; vmm/qemu = $(ratio "$vu" "$qu"); per round $(pratio boot-$k-vmm boot-$k-qemu uptime)"
 	done
 	qdw=$(med boot-bz-qemu-default exit_ms); qdu=$(med boot-bz-qemu-default uptime)
 	echo "boot bzImage under qemu -M microvm (defaults: PIT, PIC, RTC auto; median of $EXTRA_RUNS): wall $(sec "$qdw"), uptime ${qdu:-?} s ($(runs boot-bz-qemu-default 0)); vmm/that = $(ratio "$(med boot-bz-vmm exit_ms)" "$qdw") wall, $(ratio "$(med boot-bz-vmm uptime)" "$qdu") uptime"
