@@ -50,7 +50,7 @@ static long field(const char *status, const char *name)
  * anonymous, memfd or tmpfs file). This counts the binary's and libraries' resident pages
  * whatever file system they are on (in an initramfs they are shared memory, not RssFile).
  */
-static long smaps_own(pid_t pid, long guest_kib)
+static long smaps_own(pid_t pid, long ram_kib)
 {
 	char path[64], line[512];
 	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
@@ -61,7 +61,7 @@ static long smaps_own(pid_t pid, long guest_kib)
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "Size: %ld kB", &v) == 1)
 			size = v;
-		else if (sscanf(line, "Rss: %ld kB", &v) == 1 && size < guest_kib)
+		else if (sscanf(line, "Rss: %ld kB", &v) == 1 && size < ram_kib)
 			own += v;
 	}
 	fclose(f);
