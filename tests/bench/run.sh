@@ -67,7 +67,7 @@ if [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ] && [ -z "$BENCH_NESTED" ]; th
 else
 	where="inside a level-1 Linux (QEMU/TCG, nested SVM, 2 vCPUs)"
 	# Level 1 under TCG sometimes stalls for good (console silent, heartbeat gone): a new L1 goes on
-	# where the last one stopped (whole rounds and parts), up to BENCH_ATTEMPTS L1 boots in all.
+	# after the last whole round or part, up to BENCH_ATTEMPTS L1 boots in all.
 	attempt=$(sed -n 's/^attempts //p' $B/raw.txt | tail -n 1 | grep . || echo 0)
 	sed -i '/^attempts /d' $B/raw.txt
 	while [ "$attempt" -lt "${BENCH_ATTEMPTS:-8}" ]; do
@@ -86,11 +86,17 @@ else
 		L1_STALL=${L1_STALL:-120}; export L1_STALL   # boot_l1.sh prints a heartbeat every 30 s
 		L1_LOG=$B/l1.log l1_run -m "${L1_MEM:-4096}" -t 3000 $B/l1.cpio >/dev/null
 		cat $B/l1.log >>$B/l1-all.log
-		tr -d '\r' < $B/l1.log | sed -n 's/.*BENCH //p' >> $B/raw.txt
-		grep -q '^time ' $B/raw.txt && break
+		tr -d '\r' < $B/l1.log | sed -n 's/.*BENCH //p' > $B/attempt.txt
+		if grep -q '^time ' $B/attempt.txt; then
+			cat $B/attempt.txt >> $B/raw.txt
+			break
+		fi
+		# a stalled L1: keep its whole rounds and parts only (up to its last "done" line), so
+		# that the i-th vmm run and the i-th QEMU run stay in the same round
+		awk '{ l[NR] = $0 } /^done / { d = NR } END { for (i = 1; i <= d; i++) print l[i] }' $B/attempt.txt >> $B/raw.txt
 		echo "bench: L1 attempt $attempt ended early ($(tr -d '\r' < $B/l1.log | grep -c 'BENCH ') result lines); last lines:" >&2
 		tr -d '\r' < $B/l1.log | grep -v 'TCG doesn' | tail -n 3 >&2
-		echo "attempt $attempt stalled after: $(tail -n 1 $B/raw.txt)" >> $B/raw.txt
+		echo "attempt $attempt stalled after: $(tail -n 1 $B/attempt.txt)" >> $B/raw.txt
 	done
 	echo "attempts $attempt" >> $B/raw.txt
 fi
