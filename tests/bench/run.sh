@@ -1,84 +1,196 @@
 #!/bin/sh
 # tests/bench/run.sh: `make bench`: vmm against QEMU (-M microvm) in one run, on the same inputs.
-# Start-up (exec to exit of a guest that exits at once), boot to init, peak memory, binary size.
-# Where the host has no /dev/kvm, both run inside one level-1 QEMU/TCG with nested SVM.
+# Start-up (exec to exit of a guest that exits at once) against a bare-KVM floor, Linux boot (bzImage
+# and PVH: exec to power-off and L2 uptime at /init), VM exits per boot by reason, own memory,
+# density (many guests at once), binary size; then the I/O rows (io.sh).
+# Where the host has no usable /dev/kvm (none, or kvm_pvm), everything runs inside one level-1
+# QEMU/TCG with nested SVM (tests/bench/boot_l1.sh is its /test.sh).
 # Results go to stdout and to build/bench/results.txt; BENCHMARKS.md quotes them.
+# Env: START_RUNS (20), BOOT_RUNS (7), EXTRA_RUNS (3: boots of the microvm-defaults and no-sandbox rows), CROWD_TINY (100), CROWD_LINUX (8), CROWD_MEM (256M),
+#      BENCH_PARTS ("start boot exits mem crowd"), BENCH_IO (1: also io.sh), L1_MEM (MB, 4096),
+#      BENCH_NESTED=1 (use L1 even on real KVM), BENCH_ATTEMPTS (8: L1 boots in all, a stalled L1 is
+#      replaced), BENCH_RESUME=1 (go on from build/bench/raw.txt), BENCH_REPORT_ONLY=1 (report on it).
+# shellcheck disable=SC3043,SC2012 # local: dash has it; ls -lL for a size
 cd "$(dirname "$0")/../.." || exit 2
+# shellcheck disable=SC2034 # read by lib.sh
+NESTED_LIB=tests/nested/lib.sh
+# shellcheck source=tests/nested/lib.sh
 . tests/nested/lib.sh
 why=$(nested_check) || { echo "bench: $why" >&2; exit 2; }
 B=build/bench
 mkdir -p $B
+START_RUNS=${START_RUNS:-20}
+BOOT_RUNS=${BOOT_RUNS:-7}
+EXTRA_RUNS=${EXTRA_RUNS:-3}
+CROWD_TINY=${CROWD_TINY:-100}
+CROWD_LINUX=${CROWD_LINUX:-8}
+CROWD_MEM=${CROWD_MEM:-256M}
+BENCH_PARTS=${BENCH_PARTS:-start boot exits mem crowd}
+T_START=$(date +%s)
+
+if [ -z "$BENCH_REPORT_ONLY" ]; then
 musl-gcc -O2 -static -o $B/stopwatch tests/bench/stopwatch.c || exit 2
+musl-gcc -O2 -static -o $B/crowd tests/bench/crowd.c || exit 2
+musl-gcc -O2 -static -isystem build/include -o $B/floor tests/bench/floor.c || exit 2
 gcc -c tests/bench/exit.S -o $B/exit.o && ld -T tests/bench/exit.ld -static -nostdlib $B/exit.o -o $B/exit.elf || exit 2
 l2_images >/dev/null || exit 2
-START_RUNS=${START_RUNS:-20}
-BOOT_RUNS=${BOOT_RUNS:-3}
-
-# The script both sides run, on whichever /dev/kvm there is. QEMU's guest RAM is a memfd
-# too, so "shmem" is guest RAM and "own" (RssAnon+RssFile) is the VMM's own memory.
-cat > $B/bench.sh <<EOF
-#!/bin/sh
-D=\${1:-.}
-[ -n "$STOPWATCH_ECHO" ] && export STOPWATCH_ECHO=1
-Q="/usr/bin/qemu-system-x86_64 -accel kvm -cpu host -m 256M -nodefaults -no-user-config -no-reboot
-   -object memory-backend-memfd,id=ram,size=256M"
-APPEND="console=ttyS0 quiet panic=-1 test=boot"
-timeout -s KILL 1200 \$D/stopwatch -n $START_RUNS -l start-vmm -t 30 -- \$D/vmm --kernel \$D/exit.elf --debug-exit --console none
-timeout -s KILL 1200 \$D/stopwatch -n $START_RUNS -l start-vmm-nosandbox -t 30 -- \$D/vmm --kernel \$D/exit.elf --debug-exit --console none --no-sandbox
-timeout -s KILL 1200 \$D/stopwatch -n $START_RUNS -l start-qemu -t 30 -- \$Q -M microvm,memory-backend=ram -display none \
-	-device isa-debug-exit,iobase=0xf4 -kernel \$D/exit.elf
-timeout -s KILL 1200 \$D/stopwatch -n $BOOT_RUNS -m L2-INIT-REACHED -l boot-vmm -t 300 -- \$D/vmm --kernel \$D/bzImage \
-	--initrd \$D/initrd.cpio --append "\$APPEND" --timeout 300
-timeout -s KILL 1200 \$D/stopwatch -n $BOOT_RUNS -m L2-INIT-REACHED -l boot-vmm-nosandbox -t 300 -- \$D/vmm --kernel \$D/bzImage \
-	--initrd \$D/initrd.cpio --append "\$APPEND" --timeout 300 --no-sandbox
-# vmm's own report of its memory (/proc/self/status at exit), one run each
-timeout -s KILL 60 \$D/vmm --kernel \$D/exit.elf --debug-exit --console none --stats 2>&1 | sed -n 's/^vmm: memory:/mem-start-vmm:/p'
-timeout -s KILL 300 \$D/vmm --kernel \$D/bzImage --initrd \$D/initrd.cpio --append "\$APPEND" --timeout 300 \
-	--stats </dev/null 2>&1 | tr -d '\r' | sed -n 's/^vmm: memory:/mem-boot-vmm:/p'
-timeout -s KILL 1200 \$D/stopwatch -n $BOOT_RUNS -m L2-INIT-REACHED -l boot-qemu-microvm-rtc -t 300 -- \$Q \
-	-M microvm,rtc=on,memory-backend=ram -nographic -serial stdio \
-	-kernel \$D/bzImage -initrd \$D/initrd.cpio -append "\$APPEND"
-EOF
-chmod +x $B/bench.sh
-
-if [ -w /dev/kvm ] && [ -z "$BENCH_NESTED" ]; then
-	where="this host's /dev/kvm"
-	cp "$L2_BZIMAGE" $B/bzImage; cp "$L2_INITRD" $B/initrd.cpio; cp vmm $B/vmm
-	$B/bench.sh $B | tee $B/raw.txt
-else
-	where="inside a level-1 Linux (QEMU/TCG, nested SVM)"
-	# QEMU in L1: the binary, its shared libraries and the firmware microvm loads.
-	set -- vmm:/b/vmm $B/stopwatch:/b/stopwatch $B/exit.elf:/b/exit.elf $B/bench.sh:/b/bench.sh \
-		"$L2_BZIMAGE:/b/bzImage" "$L2_INITRD:/b/initrd.cpio"
-	set -- "$@" $(tool_files /usr/bin/qemu-system-x86_64 /usr/bin/qemu-system-x86_64)
-	for fw in bios-microvm.bin qboot.rom pvh.bin linuxboot_dma.bin; do
-		[ -e /usr/share/qemu/$fw ] && set -- "$@" "$(readlink -f /usr/share/qemu/$fw):/usr/share/qemu/$fw"
-	done
-	printf '#!/bin/sh\n/b/bench.sh /b\n' > $B/test.sh; chmod +x $B/test.sh
-	l1_initramfs $B/l1.cpio "$@" $B/test.sh:/test.sh || exit 2
-	L1_LOG=$B/l1.log l1_run -m 2048 -t 1800 $B/l1.cpio > /dev/null
-	tr -d '\r' < $B/l1.log | grep -E '^(start|boot|mem)-' | tee $B/raw.txt
+# The L2 initramfs: busybox and an /init that prints its uptime and powers off (boot_l2.sh).
+rm -rf $B/initrd.d && mkdir -p $B/initrd.d && _stage_busybox $B/initrd.d &&
+	cp tests/bench/boot_l2.sh $B/initrd.d/init && chmod 755 $B/initrd.d/init &&
+	_cpio $B/initrd.d $B/initrd.cpio || exit 2
+rm -rf $B/initrd.d
+# bench.env: the counts, and what earlier attempts finished (from the result lines so far)
+bench_env() {
+	echo "START_RUNS=$START_RUNS"
+	echo "BOOT_RUNS=$BOOT_RUNS"
+	echo "EXTRA_RUNS=$EXTRA_RUNS"
+	echo "CROWD_TINY=$CROWD_TINY"
+	echo "CROWD_LINUX=$CROWD_LINUX"
+	echo "CROWD_MEM=$CROWD_MEM"
+	echo "PARTS='$BENCH_PARTS'"
+	echo "START_DONE=$(sed -n 's/^done start-round //p' $B/raw.txt | tail -n 1 | grep . || echo 0)"
+	echo "BOOT_DONE=$(sed -n 's/^done boot-round //p' $B/raw.txt | tail -n 1 | grep . || echo 0)"
+	echo "PARTS_DONE='$(sed -n 's/^done part //p' $B/raw.txt | tr '\n' ' ')'"
+}
+# BENCH_RESUME=1: go on from the result lines of an earlier run.sh (raw.txt) that ran out of L1 boots
+if [ -z "$BENCH_RESUME" ]; then
+	: >$B/raw.txt
+	: >$B/l1-all.log
 fi
 
-# Ratios and sizes.
-val() { sed -n "s/^$1 .* $2=\([0-9.-]*\).*/\1/p" $B/raw.txt; }
+if [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ] && [ -z "$BENCH_NESTED" ]; then
+	where="this host's /dev/kvm"
+	cp "$L2_BZIMAGE" $B/bzImage; cp "$L2_VMLINUX" $B/vmlinux; cp vmm $B/vmm
+	bench_env >$B/bench.env
+	sh tests/bench/boot_l1.sh "$(pwd)/$B" | tee $B/l1-all.log
+	tr -d '\r' < $B/l1-all.log | sed -n 's/.*BENCH //p' > $B/raw.txt
+else
+	where="inside a level-1 Linux (QEMU/TCG, nested SVM, 2 vCPUs)"
+	# Level 1 under TCG sometimes stalls for good (console silent, heartbeat gone): a new L1 goes on
+	# after the last whole round or part, up to BENCH_ATTEMPTS L1 boots in all.
+	attempt=$(sed -n 's/^attempts //p' $B/raw.txt | tail -n 1 | grep . || echo 0)
+	sed -i '/^attempts /d' $B/raw.txt
+	while [ "$attempt" -lt "${BENCH_ATTEMPTS:-8}" ]; do
+		attempt=$((attempt + 1))
+		bench_env >$B/bench.env
+		# QEMU in L1: the binary, its shared libraries and the firmware microvm loads.
+		set -- vmm:/b/vmm $B/stopwatch:/b/stopwatch $B/crowd:/b/crowd $B/floor:/b/floor $B/exit.elf:/b/exit.elf \
+			$B/bench.env:/b/bench.env tests/bench/boot_l1.sh:/test.sh \
+			"$L2_BZIMAGE:/b/bzImage" "$L2_VMLINUX:/b/vmlinux" $B/initrd.cpio:/b/initrd.cpio
+		# shellcheck disable=SC2046 # one word per pair
+		set -- "$@" $(tool_files /usr/bin/qemu-system-x86_64 /usr/bin/qemu-system-x86_64 | sort -u)
+		for fw in bios-microvm.bin qboot.rom pvh.bin linuxboot_dma.bin; do
+			[ -e /usr/share/qemu/$fw ] && set -- "$@" "$(readlink -f /usr/share/qemu/$fw):/usr/share/qemu/$fw"
+		done
+		l1_initramfs $B/l1.cpio "$@" || exit 2
+		L1_STALL=${L1_STALL:-120}; export L1_STALL   # boot_l1.sh prints a heartbeat every 30 s
+		L1_LOG=$B/l1.log l1_run -m "${L1_MEM:-4096}" -t 3000 $B/l1.cpio >/dev/null
+		cat $B/l1.log >>$B/l1-all.log
+		tr -d '\r' < $B/l1.log | sed -n 's/.*BENCH //p' > $B/attempt.txt
+		if grep -q '^time ' $B/attempt.txt; then
+			cat $B/attempt.txt >> $B/raw.txt
+			break
+		fi
+		# a stalled L1: keep its whole rounds and parts only (up to its last "done" line), so
+		# that the i-th vmm run and the i-th QEMU run stay in the same round
+		awk '{ l[NR] = $0 } /^done / { d = NR } END { for (i = 1; i <= d; i++) print l[i] }' $B/attempt.txt >> $B/raw.txt
+		echo "bench: L1 attempt $attempt ended early ($(tr -d '\r' < $B/l1.log | grep -c 'BENCH ') result lines); last lines:" >&2
+		tr -d '\r' < $B/l1.log | grep -v 'TCG doesn' | tail -n 3 >&2
+		echo "attempt $attempt stalled after: $(tail -n 1 $B/attempt.txt)" >> $B/raw.txt
+	done
+	echo "attempts $attempt" >> $B/raw.txt
+fi
+fi
+
+# ---- report ----
+R=$B/raw.txt
+# med LABEL KEY: the median of KEY= over LABEL's runs (lines "LABEL runs=1 ..."; killed runs skipped)
+med() {
+	awk -v l="$1" -v k="$2" '$1 == l && $2 != "runs=0" { for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' $R |
+		sort -g | awk '$1 >= 0 { v[++n] = $1 } END { if (n) print (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'
+}
+# runs LABEL STATUS: "N runs, F failed" (a run fails by its exit status, a missing marker or a kill)
+runs() {
+	awk -v l="$1" -v s="$2" '$1 == l { n++; ok = ($0 ~ (" status=" s " ")) && $0 !~ /marker_seen=0/ && $2 != "runs=0"; if (!ok) f++ }
+		END { printf "%d runs, %d failed", n, f }' $R
+}
+# pratio A B KEY: the median over rounds of A's i-th run over B's i-th run (rounds are interleaved,
+# so a pair shares the host's phase), with the number of pairs and their range
+pratio() {
+	awk -v a="$1" -v b="$2" -v k="$3" '$2 != "runs=0" && ($1 == a || $1 == b) {
+			for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) { v = substr($i, length(k) + 2); if ($1 == a) x[++na] = v; else y[++nb] = v } }
+		END { n = na < nb ? na : nb; for (i = 1; i <= n; i++) if (x[i] > 0 && y[i] > 0) print x[i] / y[i] }' $R |
+		sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f (%d pairs, %.2f-%.2f)", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, NR, v[1], v[NR]; else printf "n/a" }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-vs=$(val start-vmm exit_ms); qs=$(val start-qemu exit_ms)
-vb=$(val boot-vmm marker_ms); qb=$(val boot-qemu-microvm-rtc marker_ms)
-vsn=$(val start-vmm-nosandbox exit_ms); vbn=$(val boot-vmm-nosandbox marker_ms)
-vo=$(val start-vmm own_kib); qo=$(val start-qemu own_kib)
-vbo=$(val boot-vmm own_kib); qbo=$(val boot-qemu-microvm-rtc own_kib)
+sec() { awk -v a="$1" 'BEGIN { if (a > 0) printf "%.2f s", a / 1000; else print "?" }'; }
+ms() { awk -v a="$1" 'BEGIN { if (a > 0) printf "%.0f ms", a; else print "?" }'; }
+get() { sed -n "s/^$1 //p" $R | head -n 1; }
+# the top N reasons of an exits line, and its total
+exits() {
+	local line
+	line=$(get "exits-$1")
+	[ -n "$line" ] || { echo "?"; return; }
+	echo "$line" | tr ' ' '\n' | sed -n 's/^exits=//p' | tr '\n' ' '
+	for k in pf_fixed insn_emulation irq_exits io_exits mmio_exits halt_exits irq_window_exits signal_exits; do
+		echo "$line" | tr ' ' '\n' | grep "^$k=" || echo "$k=0"
+	done | tr '\n' ' ' | sed 's/ $//; s/^/(/; s/$/)/'
+}
+crowd() {
+	local line
+	line=$(get "$1")
+	[ -n "$line" ] || { echo "no result"; return; }
+	echo "$line" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "%d guests, %d failed (%s), all exited after %.1f s (median guest %.1f s), own memory summed: peaks %.1f MiB (largest %.0f KiB)",
+			v["n"], v["failed"], v["failures"], v["all_exit_ms"] / 1000, v["median_exit_ms"] / 1000, v["own_kib_sum"] / 1024, v["own_kib_max"]
+		if (v["sampled"] != "" && v["sampled"] < v["n"]) printf " (only %d guests lived long enough to be sampled)", v["sampled"]
+		if (v["own_marker_kib_sum"] > 0) printf ", at /init %.1f MiB", v["own_marker_kib_sum"] / 1024 }'
+}
+
+where=${where:-$(get where)}
 qsize=$(ls -lL /usr/bin/qemu-system-x86_64 | awk '{print $5}')
+vs=$(med start-vmm exit_ms); v64=$(med start-vmm-64M exit_ms); vsn=$(med start-vmm-nosandbox exit_ms)
+fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); flh=$(med start-floor-huge exit_ms); qs=$(med start-qemu exit_ms)
 {
-	echo "where: $where"
-	echo "start-up, exec to exit (median of $START_RUNS): vmm ${vs} ms, qemu microvm ${qs} ms; qemu/vmm = $(ratio "$qs" "$vs")"
-	echo "boot to init (median of $BOOT_RUNS): vmm ${vb} ms, qemu microvm rtc=on ${qb} ms; vmm/qemu = $(ratio "$vb" "$qb")"
-	echo "sandbox cost: start-up ${vs} ms with, ${vsn} ms without; boot to init ${vb} ms with, ${vbn} ms without"
-	echo "peak own memory (RssAnon+RssFile), exit guest: vmm ${vo} KiB, qemu ${qo} KiB"
-	echo "peak own memory (RssAnon+RssFile), Linux boot: vmm ${vbo} KiB, qemu ${qbo} KiB"
-	sed -n 's/^mem-\(.*\)-vmm: /vmm own memory report, \1 run: /p' $B/raw.txt
+	echo "where: $where; $(get where)"
+	echo "L1 $(get thp); vmm guest RAM: $(get vmm-backing)"
+	echo "start-up, exec to exit, tiny guest (median of $START_RUNS, interleaved):"
+	echo "  vmm $(ms "$vs") (256M; $(runs start-vmm 1)), vmm --memory 64M $(ms "$v64") ($(runs start-vmm-64M 1)), qemu microvm $(ms "$qs") ($(runs start-qemu 1))"
+	echo "  bare-KVM floor (floor.c, 64 MiB) $(ms "$fl") ($(runs start-floor 0)), with KVM_CREATE_IRQCHIP $(ms "$fli"), with RAM on a huge=always tmpfs like vmm's $(ms "$flh")"
+	echo "  vmm(64M)/floor = $(ratio "$v64" "$fl") (goal at most 1.2; per round $(pratio start-vmm-64M start-floor exit_ms)), vmm(256M)/floor = $(ratio "$vs" "$fl"), qemu/vmm = $(ratio "$qs" "$vs")"
+	echo "  vmm -v, one run (ms since exec): $(get start-vmm-phases)"
+	for k in bz pvh; do
+		case $k in bz) n=bzImage ;; *) n="PVH vmlinux" ;; esac
+		vw=$(med boot-$k-vmm exit_ms); qw=$(med boot-$k-qemu exit_ms)
+		vu=$(med boot-$k-vmm uptime); qu=$(med boot-$k-qemu uptime)
+		echo "boot $n, 1 vCPU, 256M, to /init and power-off (median of $BOOT_RUNS, interleaved; vmm $(runs boot-$k-vmm 0), qemu $(runs boot-$k-qemu 0)):"
+		echo "  wall exec to exit: vmm $(sec "$vw"), qemu microvm,rtc=on $(sec "$qw"); vmm/qemu = $(ratio "$vw" "$qw"); per round $(pratio boot-$k-vmm boot-$k-qemu exit_ms)"
+		echo "  L2 uptime at /init: vmm ${vu:-?} s, qemu ${qu:-?} s; vmm/qemu = $(ratio "$vu" "$qu"); per round $(pratio boot-$k-vmm boot-$k-qemu uptime)"
+	done
+	qdw=$(med boot-bz-qemu-default exit_ms); qdu=$(med boot-bz-qemu-default uptime)
+	echo "boot bzImage under qemu -M microvm (defaults: PIT, PIC, RTC auto; median of $EXTRA_RUNS): wall $(sec "$qdw"), uptime ${qdu:-?} s ($(runs boot-bz-qemu-default 0)); vmm/that = $(ratio "$(med boot-bz-vmm exit_ms)" "$qdw") wall, $(ratio "$(med boot-bz-vmm uptime)" "$qdu") uptime"
+	echo "sandbox cost (boot: median of $EXTRA_RUNS): start-up $(ms "$vs") with, $(ms "$vsn") without; bzImage boot wall $(sec "$(med boot-bz-vmm exit_ms)") with, $(sec "$(med boot-bz-vmm-nosandbox exit_ms)") without"
+	echo "VM exits per boot (KVM debugfs in L1, one boot each, 1 s of idle L2 included):"
+	for k in bz-vmm bz-qemu bz-qemu-memfd pvh-vmm pvh-qemu; do
+		echo "  $k: $(exits $k)"
+	done
+	echo "vmm guest RAM (--stats): bzImage boot: $(get exits-bz-vmm-guestram:); PVH boot: $(get exits-pvh-vmm-guestram:)"
+	echo "vmm --stats at exit (/proc/self/status): tiny guest:$(get mem-start-vmm:); Linux boot:$(get mem-boot-vmm:)"
+	vo=$(med mem-bz-vmm own_kib); qo=$(med mem-bz-qemu own_kib)
+	vl=$(med mem-bz-vmm own_marker_kib); ql=$(med mem-bz-qemu own_marker_kib)
+	echo "own memory in a bzImage boot (resident memory less the guest RAM mapping, /proc/PID/smaps every 50 ms; binaries are in L1's initramfs, so their pages count):"
+	echo "  peak (vmm's includes the kernel and initrd files, mapped while loading): vmm ${vo:-?} KiB, qemu ${qo:-?} KiB; qemu/vmm = $(ratio "$qo" "$vo")"
+	echo "  when the guest reached /init (loading over): vmm ${vl:-?} KiB (goal at most 1536), qemu ${ql:-?} KiB; qemu/vmm = $(ratio "$ql" "$vl")"
+	echo "density, $CROWD_TINY tiny guests (exit.elf, 64M each) started at once (own memory: resident less guest RAM, each guest's peak of samples every 200 ms, summed):"
+	echo "  vmm: $(crowd crowd-tiny-vmm)"
+	echo "  qemu: $(crowd crowd-tiny-qemu)"
+	echo "density, $CROWD_LINUX Linux guests (bzImage, 1 vCPU, $CROWD_MEM each, power off at /init) started at once:"
+	echo "  vmm: $(crowd crowd-linux-vmm)"
+	echo "  qemu: $(crowd crowd-linux-qemu)"
 	echo "binary: vmm $(stat -c %s vmm) bytes (static), qemu-system-x86_64 ${qsize} bytes (+ $(ldd /usr/bin/qemu-system-x86_64 | wc -l) shared libraries)"
+	echo "time: boot_l1.sh $(get time | sed 's/seconds=//') s in the last L1; L1 boots: $(get attempts) ($(grep -c '^attempt .* stalled' $R) stalled and were replaced$(sed -n 's/^attempt \([0-9]*\) stalled after: \([^ ]*\).*/; #\1 after \2/p' $R | tr -d '\n')); run.sh so far $(($(date +%s) - T_START)) s"
 } | tee $B/results.txt
 
 # virtio-blk (fio) and virtio-net (iperf3) against QEMU, in a level-1 Linux of their own.
-sh tests/bench/io.sh
+[ "${BENCH_IO:-1}" = 1 ] && [ -z "$BENCH_REPORT_ONLY" ] && sh tests/bench/io.sh
+exit 0

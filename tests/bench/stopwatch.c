@@ -1,12 +1,17 @@
 /* tests/bench/stopwatch.c: run a command N times; median wall time to a console marker and to exit, and peak memory. */
 /*
- * usage: stopwatch [-n RUNS] [-m MARKER] [-l LABEL] [-t SECS] -- COMMAND [ARGS...]
+ * usage: stopwatch [-n RUNS] [-m MARKER] [-k KEY] [-g KIB] [-l LABEL] [-t SECS] -- COMMAND [ARGS...]
  * A run still going after SECS (default 600) is killed and reported with status 137.
  * The command's stdout+stderr go through a pipe we read; the time to the first
  * line containing MARKER is "marker", the time to exit is "exit". While it runs,
  * /proc/PID/status is sampled every 2 ms for peak RssAnon+RssFile (the process's
- * own memory) and RssShmem (guest RAM in a memfd). One result line per metric:
- *   LABEL exit_ms=MEDIAN (min MIN) marker_ms=... own_kib=... shmem_kib=... status=S
+ * own memory) and RssShmem (guest RAM in a memfd). With -k KEY, the number after "KEY=" on
+ * the marker's line (e.g. the guest's uptime) is collected too. With -g KIB, own memory is
+ * instead resident memory less guest RAM, from /proc/PID/smaps every 50 ms (see smaps_own),
+ * and with -m also own_marker_kib, read when the marker appeared (the steady state, after loading).
+ * One result line:
+ *   LABEL runs=N exit_ms=MEDIAN min_ms=MIN [marker_ms=... marker_seen=N] [KEY=MEDIAN]
+ *         own_kib=... shmem_kib=... status=S killed=K
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,7 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
-struct result { double exit_ms, marker_ms; long own_kib, shmem_kib; int status; bool killed; };
+struct result { double exit_ms, marker_ms, key_val; long own_kib, own_mark_kib, shmem_kib; int status; bool killed, in_marker_line; };
+
+static const char *key;   /* -k */
+static long guest_kib;    /* -g */
 
 static double now_ms(void)
 {
@@ -36,8 +44,42 @@ static long field(const char *status, const char *name)
 	return p ? strtol(p + strlen(name), NULL, 10) : 0;
 }
 
+/*
+ * With -g KIB: the process's resident memory less its guest RAM, from /proc/PID/smaps: the Rss
+ * of every mapping except those of at least KIB (the guest RAM mapping, whatever backs it:
+ * anonymous, memfd or tmpfs file). This counts the binary's and libraries' resident pages
+ * whatever file system they are on (in an initramfs they are shared memory, not RssFile).
+ */
+static long smaps_own(pid_t pid, long ram_kib)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	long size = 0, own = 0, v;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Size: %ld kB", &v) == 1)
+			size = v;
+		else if (sscanf(line, "Rss: %ld kB", &v) == 1 && size < ram_kib)
+			own += v;
+	}
+	fclose(f);
+	return own;
+}
+
 static void sample(pid_t pid, struct result *r)
 {
+	if (guest_kib) {   /* smaps is costly to read: every 50 ms */
+		static double last;
+		if (now_ms() - last < 50)
+			return;
+		last = now_ms();
+		long own = smaps_own(pid, guest_kib);
+		if (own > r->own_kib)
+			r->own_kib = own;
+		return;
+	}
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	int fd = open(path, O_RDONLY);
@@ -58,22 +100,35 @@ static void sample(pid_t pid, struct result *r)
 
 /* Scan output for the marker; a line may arrive in pieces, so keep a tail. */
 static void scan(char *tail, size_t *tlen, const char *buf, size_t n, const char *marker,
-		 double t0, struct result *r)
+		 double t0, struct result *r, pid_t pid)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (*tlen < 255)
 			tail[(*tlen)++] = buf[i];
 		tail[*tlen] = 0;
-		if (marker && r->marker_ms < 0 && strstr(tail, marker))
+		if (marker && r->marker_ms < 0 && strstr(tail, marker)) {
 			r->marker_ms = now_ms() - t0;
-		if (buf[i] == '\n')
+			r->in_marker_line = true;
+			if (guest_kib)   /* the guest is up, loading is over: the steady state */
+				r->own_mark_kib = smaps_own(pid, guest_kib);
+		}
+		if (buf[i] == '\n') {
+			if (r->in_marker_line && key) {   /* the whole marker line is in tail */
+				char k[64];
+				snprintf(k, sizeof(k), "%s=", key);
+				const char *p = strstr(tail, k);
+				if (p)
+					r->key_val = strtod(p + strlen(k), NULL);
+			}
+			r->in_marker_line = false;
 			*tlen = 0;
+		}
 	}
 }
 
 static struct result run_once(char **argv, const char *marker, bool echo, double limit_ms)
 {
-	struct result r = { .marker_ms = -1 };
+	struct result r = { .marker_ms = -1, .key_val = -1 };
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) { perror("pipe"); exit(2); }
 	double t0 = now_ms();
@@ -104,7 +159,7 @@ static struct result run_once(char **argv, const char *marker, bool echo, double
 			break;
 		if (echo && write(2, buf, (size_t)n) < 0)
 			echo = false;
-		scan(tail, &tlen, buf, (size_t)n, marker, t0, &r);
+		scan(tail, &tlen, buf, (size_t)n, marker, t0, &r, pid);
 	}
 	int st;
 	waitpid(pid, &st, 0);
@@ -131,8 +186,10 @@ int main(int argc, char **argv)
 	int runs = 5, c;
 	double limit_ms = 600e3;
 	const char *marker = NULL, *label = "run";
-	while ((c = getopt(argc, argv, "+n:m:l:t:")) != -1) {
+	while ((c = getopt(argc, argv, "+n:m:k:g:l:t:")) != -1) {
 		switch (c) {
+		case 'k': key = optarg; break;
+		case 'g': guest_kib = atol(optarg); break;
 		case 'n': runs = atoi(optarg); break;
 		case 'm': marker = optarg; break;
 		case 'l': label = optarg; break;
@@ -141,12 +198,12 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc || runs < 1 || runs > 1000) {
-		fprintf(stderr, "usage: stopwatch [-n RUNS] [-m MARKER] [-l LABEL] -- COMMAND...\n");
+		fprintf(stderr, "usage: stopwatch [-n RUNS] [-m MARKER] [-k KEY] [-g KIB] [-l LABEL] [-t SECS] -- COMMAND...\n");
 		return 2;
 	}
-	double ex[1000], mk[1000];
-	long own = 0, shm = 0;
-	int status = 0, nmk = 0, killed = 0;
+	double ex[1000], mk[1000], kv[1000];
+	long own = 0, own_mark = 0, shm = 0;
+	int status = 0, nmk = 0, nkv = 0, killed = 0;
 	for (int i = 0; i < runs; i++) {
 		struct result r = run_once(argv + optind, marker, getenv("STOPWATCH_ECHO") != NULL, limit_ms);
 		if (getenv("STOPWATCH_ECHO"))
@@ -161,7 +218,10 @@ int main(int argc, char **argv)
 		ex[i] = r.exit_ms;
 		if (r.marker_ms >= 0)
 			mk[nmk++] = r.marker_ms;
+		if (r.key_val >= 0)
+			kv[nkv++] = r.key_val;
 		if (r.own_kib > own) own = r.own_kib;
+		if (r.own_mark_kib > own_mark) own_mark = r.own_mark_kib;
 		if (r.shmem_kib > shm) shm = r.shmem_kib;
 		status = r.status;
 	}
@@ -175,6 +235,11 @@ int main(int argc, char **argv)
 	printf("%s runs=%d exit_ms=%.1f min_ms=%.1f", label, runs, median(ex, runs), exmin);
 	if (marker)
 		printf(" marker_ms=%.1f marker_seen=%d", nmk ? median(mk, nmk) : -1.0, nmk);
-	printf(" own_kib=%ld shmem_kib=%ld status=%d killed=%d\n", own, shm, status, killed);
+	if (key)
+		printf(" %s=%.3f", key, nkv ? median(kv, nkv) : -1.0);
+	printf(" own_kib=%ld", own);
+	if (guest_kib && marker)
+		printf(" own_marker_kib=%ld", own_mark);
+	printf(" shmem_kib=%ld status=%d killed=%d\n", shm, status, killed);
 	return 0;
 }

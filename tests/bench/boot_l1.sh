@@ -1,0 +1,210 @@
+#!/bin/sh
+# tests/bench/boot_l1.sh: start-up, boot, exit-count, memory and density rows of `make bench`, vmm against QEMU -M microvm.
+# Usage: boot_l1.sh DIR   (DIR holds vmm, floor, stopwatch, crowd, exit.elf, bzImage, vmlinux, initrd.cpio)
+# Own memory is resident memory less the guest RAM mapping (stopwatch/crowd -g, /proc/PID/smaps).
+# Runs as /test.sh in a level-1 Linux (DIR=/b), or on a host with real KVM. Every result line
+# starts with "BENCH "; run.sh computes the medians and ratios. Rows of one kind run interleaved
+# (vmm, QEMU, vmm, QEMU, ...), one stopwatch run each, so that a slow phase of the host hits both.
+# Env (or DIR/bench.env): START_RUNS (20), BOOT_RUNS (7), EXTRA_RUNS (3: boots of the side rows), CROWD_TINY (100), CROWD_LINUX (8),
+#   CROWD_MEM (256M, each Linux guest's RAM), PARTS ("start boot exits mem crowd").
+# shellcheck disable=SC3043,SC2317 # local: dash and busybox ash have it; part_* are called by name
+export PATH="/bin:/usr/bin:$PATH"
+D=${1:-/b}
+START_RUNS=20
+BOOT_RUNS=7
+EXTRA_RUNS=3
+CROWD_TINY=100
+CROWD_LINUX=8
+CROWD_MEM=256M
+PARTS="start boot exits mem crowd"
+# what an earlier L1 (that stalled) finished already: run.sh sets these on a retry
+START_DONE=0
+BOOT_DONE=0
+PARTS_DONE=
+# shellcheck disable=SC1091 # written by run.sh
+[ -f "$D/bench.env" ] && . "$D/bench.env"
+# The guest powers off as soon as its /init has printed its uptime (tests/bench/boot_l2.sh).
+APPEND="console=ttyS0 quiet panic=-1"
+MARK=L2-INIT-REACHED
+TMP=${TMPDIR:-/tmp}/bench.$$
+mkdir -p "$TMP"
+
+now() { cut -d' ' -f1 /proc/uptime; }
+res() { echo "BENCH $*"; }
+# sw LABEL SECS [stopwatch options] -- COMMAND...: one timed run, its line as a result
+sw() {
+	local l t
+	l=$1; t=$2; shift 2
+	timeout -s KILL $((t + 30)) "$D/stopwatch" -n 1 -l "$l" -t "$t" "$@" | sed 's/^/BENCH /'
+}
+
+# QEMU as the issue ran it: -M microvm,rtc=on -enable-kvm -cpu host -m 256, 1 vCPU, guest RAM
+# anonymous (QEMU's default: it asks for transparent huge pages with MADV_HUGEPAGE).
+QEMU="qemu-system-x86_64 -enable-kvm -cpu host -smp 1 -nodefaults -no-user-config -no-reboot"
+QLINUX="$QEMU -m 256 -nographic -serial stdio"
+res "where $(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo) mem_kb=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
+thp() { sed 's/.*\[\(.*\)\].*/\1/' "/sys/kernel/mm/transparent_hugepage/$1" 2>/dev/null; }
+res "thp enabled=$(thp enabled) shmem_enabled=$(thp shmem_enabled)"
+res "vmm-backing $("$D/vmm" -v --kernel "$D/exit.elf" --debug-exit --console none 2>&1 | sed -n 's/.*guest RAM: //p' | head -n 1)"
+
+# ---- start-up: a guest that exits at once (exit.elf), and the bare-KVM floor ----
+part_start() {
+	local i
+	echo "bench: start-up, $START_RUNS rounds $(date)"
+	i=$START_DONE
+	while [ "$i" -lt "$START_RUNS" ]; do
+		sw start-vmm 30 -- "$D/vmm" --kernel "$D/exit.elf" --debug-exit --console none
+		sw start-vmm-64M 30 -- "$D/vmm" --kernel "$D/exit.elf" --debug-exit --console none --memory 64M
+		sw start-vmm-nosandbox 30 -- "$D/vmm" --kernel "$D/exit.elf" --debug-exit --console none --no-sandbox
+		sw start-floor 30 -- "$D/floor" -m 64
+		sw start-floor-irqchip 30 -- "$D/floor" -m 64 -i
+		sw start-floor-huge 30 -- "$D/floor" -m 64 -H
+		# shellcheck disable=SC2086 # words
+		sw start-qemu 30 -- $QEMU -m 256M -object memory-backend-memfd,id=ram,size=256M \
+			-M microvm,memory-backend=ram -display none -device isa-debug-exit,iobase=0xf4 -kernel "$D/exit.elf"
+		i=$((i + 1))
+		res "done start-round $i"
+	done
+	# where vmm's start-up goes (vmm -v), one warm run
+	res "start-vmm-phases $("$D/vmm" -v --kernel "$D/exit.elf" --debug-exit --console none 2>&1 | sed -n 's/^vmm: \[ *\([0-9.]*\) ms\] \(.*\)/\1 \2;/p' | tr '\n' ' ')"
+	# vmm's own report of its memory (/proc/self/status at exit)
+	timeout -s KILL 60 "$D/vmm" --kernel "$D/exit.elf" --debug-exit --console none --stats 2>&1 |
+		sed -n 's/^vmm: memory:/BENCH mem-start-vmm:/p'
+}
+
+# ---- boot: Linux to /init and power-off, bzImage and PVH, both VMMs, interleaved ----
+part_boot() {
+	local i
+	echo "bench: boot, $BOOT_RUNS rounds $(date)"
+	i=$BOOT_DONE
+	while [ "$i" -lt "$BOOT_RUNS" ]; do
+		sw boot-bz-vmm 300 -m "$MARK" -k uptime -- "$D/vmm" --kernel "$D/bzImage" --initrd "$D/initrd.cpio" \
+			--append "$APPEND" --memory 256M --cpus 1 --timeout 300
+		# shellcheck disable=SC2086 # words
+		sw boot-bz-qemu 300 -m "$MARK" -k uptime -- $QLINUX -M microvm,rtc=on \
+			-kernel "$D/bzImage" -initrd "$D/initrd.cpio" -append "$APPEND"
+		sw boot-pvh-vmm 300 -m "$MARK" -k uptime -- "$D/vmm" --kernel "$D/vmlinux" --initrd "$D/initrd.cpio" \
+			--append "$APPEND" --memory 256M --cpus 1 --timeout 300
+		# shellcheck disable=SC2086 # words
+		sw boot-pvh-qemu 300 -m "$MARK" -k uptime -- $QLINUX -M microvm,rtc=on \
+			-kernel "$D/vmlinux" -initrd "$D/initrd.cpio" -append "$APPEND"
+		i=$((i + 1))
+		[ "$i" -le "$EXTRA_RUNS" ] || { res "done boot-round $i"; continue; }
+		# QEMU's microvm defaults (PIT, PIC, RTC "auto"), bzImage only
+		# shellcheck disable=SC2086 # words
+		sw boot-bz-qemu-default 300 -m "$MARK" -k uptime -- $QLINUX -M microvm \
+			-kernel "$D/bzImage" -initrd "$D/initrd.cpio" -append "$APPEND"
+		sw boot-bz-vmm-nosandbox 300 -m "$MARK" -k uptime -- "$D/vmm" --kernel "$D/bzImage" --initrd "$D/initrd.cpio" \
+			--append "$APPEND" --memory 256M --cpus 1 --timeout 300 --no-sandbox
+		res "done boot-round $i"
+	done
+}
+
+# kvm_watch STOPFILE OUT: every 0.2 s until STOPFILE exists, every non-zero counter of the one
+# running VM (KVM debugfs, per-VM directory) as name=value into OUT. The counters vanish with the
+# VM: the guest idles a second before it powers off (bench_idle=1) so the last sample has the boot.
+kvm_watch() {
+	local d f v all
+	while [ ! -e "$1" ]; do
+		for d in /sys/kernel/debug/kvm/*-*; do
+			[ -e "$d/exits" ] || continue
+			all=
+			for f in "$d"/*; do
+				read -r v <"$f" 2>/dev/null || continue
+				case $v in *[!0-9]* | 0 | "") continue ;; esac
+				all="$all ${f##*/}=$v"
+			done
+			[ -n "$all" ] && [ -e "$d/exits" ] && echo "$all" >"$2"
+		done
+		sleep 0.2
+	done
+}
+
+# exits LABEL CMD...: one boot under CMD with KVM's counters sampled; "BENCH exits-LABEL name=value..."
+exits_run() {
+	local l w
+	l=$1; shift
+	rm -f "$TMP/stop" "$TMP/kvm"
+	kvm_watch "$TMP/stop" "$TMP/kvm" &
+	w=$!
+	timeout -s KILL 330 "$@" </dev/null >"$TMP/exits-$l.log" 2>&1
+	echo "BENCH exits-$l-status $?"
+	touch "$TMP/stop"
+	wait "$w"
+	res "exits-$l$(cat "$TMP/kvm" 2>/dev/null)"
+	tr -d '\r' <"$TMP/exits-$l.log" | sed -n "s/^vmm: guest RAM:/BENCH exits-$l-guestram:/p;s/^vmm: memory:/BENCH exits-$l-memory:/p"
+}
+
+part_exits() {
+	echo "bench: exits $(date)"
+	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+	[ -d /sys/kernel/debug/kvm ] || { res "exits-FAIL no /sys/kernel/debug/kvm"; return; }
+	exits_run bz-vmm "$D/vmm" --kernel "$D/bzImage" --initrd "$D/initrd.cpio" --append "$APPEND bench_idle=1" \
+		--memory 256M --cpus 1 --timeout 300 --stats
+	# shellcheck disable=SC2086 # words
+	exits_run bz-qemu $QLINUX -M microvm,rtc=on -kernel "$D/bzImage" -initrd "$D/initrd.cpio" -append "$APPEND bench_idle=1"
+	# QEMU with its guest RAM in a memfd, as the old bench ran it (shmem: 4 KiB pages here)
+	# shellcheck disable=SC2086 # words
+	exits_run bz-qemu-memfd $QEMU -m 256M -object memory-backend-memfd,id=ram,size=256M -nographic -serial stdio \
+		-M microvm,rtc=on,memory-backend=ram -kernel "$D/bzImage" -initrd "$D/initrd.cpio" -append "$APPEND bench_idle=1"
+	exits_run pvh-vmm "$D/vmm" --kernel "$D/vmlinux" --initrd "$D/initrd.cpio" --append "$APPEND bench_idle=1" \
+		--memory 256M --cpus 1 --timeout 300 --stats
+	# shellcheck disable=SC2086 # words
+	exits_run pvh-qemu $QLINUX -M microvm,rtc=on -kernel "$D/vmlinux" -initrd "$D/initrd.cpio" -append "$APPEND bench_idle=1"
+}
+
+# ---- memory: each VMM's own memory in one Linux boot: resident memory less the guest RAM
+# mapping (stopwatch -g, from /proc/PID/smaps), so QEMU keeps its usual anonymous RAM ----
+part_mem() {
+	echo "bench: memory $(date)"
+	sw mem-bz-vmm 300 -m "$MARK" -g 262144 -- "$D/vmm" --kernel "$D/bzImage" --initrd "$D/initrd.cpio" \
+		--append "$APPEND" --memory 256M --cpus 1 --timeout 300
+	timeout -s KILL 330 "$D/vmm" --kernel "$D/bzImage" --initrd "$D/initrd.cpio" --append "$APPEND" \
+		--memory 256M --cpus 1 --timeout 300 --stats </dev/null 2>&1 | tr -d '\r' |
+		sed -n 's/^vmm: memory:/BENCH mem-boot-vmm:/p;s/^vmm: guest RAM:/BENCH mem-boot-vmm-guestram:/p'
+	# shellcheck disable=SC2086 # words
+	sw mem-bz-qemu 300 -m "$MARK" -g 262144 -- $QLINUX -M microvm,rtc=on \
+		-kernel "$D/bzImage" -initrd "$D/initrd.cpio" -append "$APPEND"
+}
+
+# ---- density: many guests started at the same time ----
+part_crowd() {
+	echo "bench: density $(date)"
+	mkdir -p "$TMP/crowd"
+	CROWD_KIB=$(($(echo "$CROWD_MEM" | tr -d M) * 1024))
+	timeout -s KILL 1000 "$D/crowd" -n "$CROWD_TINY" -s 1 -i 200 -g 65536 -t 900 -l crowd-tiny-vmm -- \
+		"$D/vmm" --kernel "$D/exit.elf" --debug-exit --console none --memory 64M | sed 's/^/BENCH /'
+	# shellcheck disable=SC2086 # words
+	timeout -s KILL 1000 "$D/crowd" -n "$CROWD_TINY" -s 1 -i 200 -g 65536 -t 900 -l crowd-tiny-qemu -- \
+		$QEMU -m 64M -object memory-backend-memfd,id=ram,size=64M -M microvm,memory-backend=ram \
+		-display none -device isa-debug-exit,iobase=0xf4 -kernel "$D/exit.elf" | sed 's/^/BENCH /'
+	timeout -s KILL 1000 "$D/crowd" -n "$CROWD_LINUX" -m "$MARK" -o "$TMP/crowd" -i 200 -g "$CROWD_KIB" -t 900 -l crowd-linux-vmm -- \
+		"$D/vmm" --kernel "$D/bzImage" --initrd "$D/initrd.cpio" --append "$APPEND" \
+		--memory "$CROWD_MEM" --cpus 1 --timeout 900 | sed 's/^/BENCH /'
+	# shellcheck disable=SC2086 # words
+	timeout -s KILL 1000 "$D/crowd" -n "$CROWD_LINUX" -m "$MARK" -o "$TMP/crowd" -i 200 -g "$CROWD_KIB" -t 900 -l crowd-linux-qemu -- \
+		$QEMU -m "$CROWD_MEM" -nographic -serial stdio -M microvm,rtc=on \
+		-kernel "$D/bzImage" -initrd "$D/initrd.cpio" -append "$APPEND" | sed 's/^/BENCH /'
+	# the first failed guest's last lines, if any
+	for f in "$TMP"/crowd/*; do
+		grep -q "$MARK" "$f" 2>/dev/null && continue
+		[ -e "$f" ] || continue
+		tail -n 5 "$f" | tr -d '\r' | sed "s|^|bench: ${f##*/}: |"
+		break
+	done
+}
+
+# L1's kernel messages on the console (a stall in L1 shows up in the log)
+[ "$D" = /b ] && echo 7 >/proc/sys/kernel/printk
+(while sleep 30; do echo "L1-ALIVE uptime=$(now)"; done) &
+hb=$!
+t0=$(now)
+for p in $PARTS; do
+	case " $PARTS_DONE " in *" $p "*) continue ;; esac
+	"part_$p"
+	res "done part $p"
+done
+res "time seconds=$(awk "BEGIN{print int($(now) - $t0)}")"
+kill $hb
+rm -rf "$TMP"
+exit 0
