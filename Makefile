@@ -79,6 +79,8 @@ $(BUILD)/tsan/%: tests/unit/%.c tests/unit/unit.h tests/unit/no_kvm_msi.h $(BUIL
 unit: $(UNIT_TESTS) $(TSAN_TESTS)
 guest: vmm
 	$(MAKE) -C tests/guest
+# (defined before its use: make expands a rule's prerequisites when it reads the rule)
+HAVE_CLANG := $(shell command -v clang 2>/dev/null)
 test: vmm vmm-debug unit $(if $(HAVE_CLANG),fuzzers)
 	@$(MAKE) -s -C tests/guest
 	@sh tests/run.sh
@@ -96,7 +98,6 @@ FUZZ_LIB := io.c log.c
 FUZZ_VIRTIO := virtio/virtq.c virtio/pci.c dev/pci.c dev/msix.c
 FUZZ_HARNESSES := boot virtq virtio_blk pci ioapic virtio_net uart options
 FUZZERS := $(FUZZ_HARNESSES:%=$(BUILD)/fuzz/fuzz_%)
-HAVE_CLANG := $(shell command -v clang 2>/dev/null)
 $(BUILD)/fuzz/fuzz_boot: tests/fuzz/fuzz_boot.c $(wildcard boot/*.c) $(FUZZ_LIB)
 $(BUILD)/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c virtio/virtq.c $(FUZZ_LIB)
 $(BUILD)/fuzz/fuzz_virtio_blk: tests/fuzz/fuzz_virtio_blk.c virtio/blk.c $(FUZZ_VIRTIO) $(FUZZ_LIB)

@@ -52,8 +52,24 @@ static void level_isr(struct frame *f)
 	}
 	uart_irq_off();
 	x2apic_eoi();
-	level_rirr_after_eoi = ioapic_read(0x10 + 2 * PIN) & RTE_RIRR;
 }
+
+/*
+ * Poll for up to n IOAPIC reads with interrupts open in between. The EOI
+ * reaches the IOAPIC after the EOI write (on hardware as a bus message; with
+ * KVM's split irqchip as a later exit to vmm), so a guest waits for its effect
+ * rather than sampling it at once; each read is also an exit that lets it in.
+ */
+static bool poll_ioapic(bool (*done)(void), unsigned n)
+{
+	for (unsigned i = 0; i < n && !done(); i++) {
+		(void)ioapic_read(1);
+		sti_nop_cli();
+	}
+	return done();
+}
+static bool redelivered(void) { return level_count >= 2; }
+static bool rirr_clear(void) { return !(ioapic_read(0x10 + 2 * PIN) & RTE_RIRR); }
 
 /* Let pending interrupts in for a while without blocking. */
 static void open_window(unsigned n)
@@ -84,9 +100,7 @@ static void level_round(void)
 	outb(UART_IER, 0x02);
 	while (level_count == 0)
 		sti_hlt();
-	for (unsigned i = 0; i < 100000 && level_count < 2; i++)
-		sti_nop_cli();
-	if (level_count < 2) {
+	if (!poll_ioapic(redelivered, 100000)) {
 		note("level: no re-delivery after EOI with the line still high; count ", level_count);
 		if (ioapic_read(0x10 + 2 * PIN) & RTE_RIRR)
 			puts_com1("guest FAIL: irq: remote IRR still set: the EOI never reached the IOAPIC "
@@ -94,13 +108,20 @@ static void level_round(void)
 		uart_irq_off();
 		return;
 	}
+	level_rirr_after_eoi = !poll_ioapic(rirr_clear, 100000);
+	unsigned settled = level_count;
 	open_window(1000);
 	if (!level_rirr_in_isr)
 		note("level: remote IRR clear while in service: rte ", ioapic_read(0x10 + 2 * PIN));
 	if (level_rirr_after_eoi)
 		note("level: remote IRR still set after EOI: rte ", ioapic_read(0x10 + 2 * PIN));
-	if (level_count != 2)
-		note("level: interrupts taken (want 2): ", level_count);
+	/*
+	 * Exactly 2 on hardware virtualization. kvm_pvm lets the guest run on
+	 * between its EOI and vmm's EOI exit, so a third can slip in there; what
+	 * must never happen is one more once the line is low and remote IRR clear.
+	 */
+	if (level_count > 3 || level_count != settled)
+		note("level: interrupts taken after the line went low (want 2, 3 at most): ", level_count);
 	if (!failed)
 		puts_com1("irq level ok\n");
 }
