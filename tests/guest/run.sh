@@ -323,6 +323,18 @@ guest_file() {
 	*) echo "$1" | sed 's/-off$//; s/-smp2$//; s/-/_/g; s/$/.elf/' ;;
 	esac
 }
+# Tests that depend on when an interrupt or an EOI lands. kvm_pvm (a software hypervisor:
+# /dev/kvm without VMX/SVM) runs guest CPL0 code in its instruction emulator and lets the guest
+# run on between an EOI and vmm's EOI exit (or a routing update): once in about 10-20 runs the
+# level-triggered round of `irq` then sees no EOI. Under hardware virtualization (the nested
+# L1) these never failed. On kvm_pvm only, such a failure is rerun once, as an environment
+# failure that tests/run.sh counts.
+PVM_TIMING="irq timer vblk"
+pvm_retry() {
+	[ -n "$why" ] && [ -d /sys/module/kvm_pvm ] && case " $PVM_TIMING " in *" $1 "*) ;; *) return 1 ;; esac || return 1
+	say "note: guest-$1: environment failure (kvm_pvm interrupt timing: ${why#; }), retry 1 of 1"
+	why=
+}
 run_guest_tests() {
 	for t in $GUEST_TESTS; do
 		selected "$t" || continue
@@ -330,6 +342,7 @@ run_guest_tests() {
 			why="$GDIR has no guest for it (make -C tests/guest)"
 		else
 			"t_$(echo "$t" | tr - _)"
+			! pvm_retry "$t" || "t_$(echo "$t" | tr - _)"
 		fi
 		verdict "$t"
 	done
