@@ -23,49 +23,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
+
 #define MAXN 1000
 
 struct child { pid_t pid; int status; double exit_ms; long own_kib, own_mark_kib; int done, marked; };
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static long field(const char *status, const char *name)
-{
-	const char *p = strstr(status, name);
-	return p ? strtol(p + strlen(name), NULL, 10) : 0;
-}
-
 static long guest_kib;   /* -g */
 static int has_marker(const char *file, const char *marker);
-
-/*
- * With -g KIB: the process's resident memory less its guest RAM, from /proc/PID/smaps: the Rss
- * of every mapping except those of at least KIB (the guest RAM mapping, whatever backs it:
- * anonymous, memfd or tmpfs file). This counts the binary's and libraries' resident pages
- * whatever file system they are on (in an initramfs they are shared memory, not RssFile).
- */
-static long smaps_own(pid_t pid, long ram_kib)
-{
-	char path[64], line[512];
-	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	long size = 0, own = 0, v;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Size: %ld kB", &v) == 1)
-			size = v;
-		else if (sscanf(line, "Rss: %ld kB", &v) == 1 && size < ram_kib)
-			own += v;
-	}
-	fclose(f);
-	return own;
-}
 
 static void sample(struct child *c)
 {
@@ -101,12 +66,6 @@ static int has_marker(const char *file, const char *marker)
 		found = strstr(line, marker) != NULL;
 	fclose(f);
 	return found;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)
