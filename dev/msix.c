@@ -193,6 +193,8 @@ void msix_control_written(struct msix *m)
 {
 	for (unsigned i = 0; i < m->n; i++)
 		vec_sync(m, i);
+	if (msix_enabled(m))
+		pci_release_intx(m->dev);
 }
 
 bool msix_notify(struct msix *m, unsigned vec)

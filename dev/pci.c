@@ -166,6 +166,14 @@ void pci_set_intx(struct pci_dev *d, int pin, bool asserted)
 	pthread_mutex_unlock(&bus->intx_lock);
 }
 
+void pci_release_intx(struct pci_dev *d)
+{
+	if (!d->vm || !d->vm->pci)
+		return;
+	for (int pin = 0; pin < 4; pin++)
+		pci_set_intx(d, pin, false);
+}
+
 struct pci_dev *pci_dev_get(struct vm *vm, unsigned slot)
 {
 	if (!vm->pci || slot >= PCI_SLOTS)
@@ -189,9 +197,8 @@ static void cfg_write(struct pci_dev *d, unsigned reg, uint32_t v, unsigned size
 			bar_sync(d, i);
 	/* Interrupt Disable deasserts the function's INTx (PCI 3.0 6.2.2) */
 	if (overlaps(reg, size, PCI_COMMAND, PCI_COMMAND + 2) &&
-	    (pci_cfg_get(d, PCI_COMMAND, 2) & PCI_CMD_INTX_OFF) && d->vm && d->vm->pci)
-		for (int pin = 0; pin < 4; pin++)
-			pci_set_intx(d, pin, false);
+	    (pci_cfg_get(d, PCI_COMMAND, 2) & PCI_CMD_INTX_OFF))
+		pci_release_intx(d);
 	if (d->cfg_write && reg >= PCI_CAP_START)
 		d->cfg_write(d, reg, size);
 }

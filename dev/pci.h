@@ -118,6 +118,12 @@ int pci_dev_register(struct vm *vm, struct pci_dev *d) MUST_CHECK;
  * (active low, level) while any function on it asserts. Any thread.
  */
 void pci_set_intx(struct pci_dev *d, int pin, bool asserted);
+/*
+ * Deassert all INTx pins of d: Interrupt Disable was set or MSI-X enabled
+ * (PCI 3.0 6.2.2, 6.8.2). A device thread that asserts INTx checks both again
+ * afterwards, so no line stays asserted that nothing clears. Any thread.
+ */
+void pci_release_intx(struct pci_dev *d);
 /* The function in `slot`, or NULL. */
 struct pci_dev *pci_dev_get(struct vm *vm, unsigned slot);
 
@@ -182,7 +188,7 @@ int msix_init(struct msix *m, struct pci_dev *d, unsigned n, int bar, uint32_t t
 void msix_table_io(struct msix *m, uint64_t off, uint64_t *val, unsigned size, bool is_write);
 /* PBA reads: a vector's bit is set while it has a message pending behind a mask. Writes ignored. */
 void msix_pba_io(struct msix *m, uint64_t off, uint64_t *val, unsigned size, bool is_write);
-/* The capability's message control was written: apply enable and function mask. */
+/* The capability's message control was written: apply enable and function mask; enabling releases INTx. */
 void msix_control_written(struct msix *m);
 /*
  * Signal vector vec from any thread without locks: the vector's eventfd is

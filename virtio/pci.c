@@ -478,11 +478,8 @@ static void vp_cfg_read(struct pci_dev *p, unsigned off, unsigned size)
 static void vp_cfg_write(struct pci_dev *p, unsigned off, unsigned size)
 {
 	struct virtio_dev *d = p->priv;
-	if (off < d->msix.cap + 4 && d->msix.cap + 2 < off + size) {
+	if (off < d->msix.cap + 4 && d->msix.cap + 2 < off + size)
 		msix_control_written(&d->msix);
-		if (msix_enabled(&d->msix))
-			intx_set(d, false);   /* with MSI-X on, INTx stays quiet (PCI 3.0 6.8.2) */
-	}
 	vp_window(d, off, size, true);
 }
 
