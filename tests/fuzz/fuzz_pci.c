@@ -16,6 +16,7 @@
 void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; (void)pin; (void)level; }
 #include "tests/unit/no_kvm_msi.h"
+#include "tests/fuzz/fuzz_dev.h"
 int sandbox_enter(int role, int own_fd);
 int sandbox_enter(int role, int own_fd) { (void)role; (void)own_fd; return 0; }
 
@@ -72,19 +73,9 @@ static void setup(void)
 
 static void teardown(void)
 {
-	for (int k = 0; k < NDEV; k++) {
-		struct virtio_dev *d = dev[k];
-		for (unsigned i = 0; i < d->msix.n; i++)
-			close(d->msix.v[i].efd);
-		for (unsigned i = 0; i < d->ops->nqueues; i++)
-			close(d->vq[i].kick_efd);
-		close(d->epfd);
-		pthread_mutex_destroy(&d->lock);
-		free(d);
-	}
-	pthread_mutex_destroy(&vm.pci->intx_lock);
-	free(vm.pci);
-	pthread_mutex_destroy(&vm.io_lock);
+	for (int k = 0; k < NDEV; k++)
+		fuzz_free_dev(dev[k]);
+	fuzz_free_bus(&vm);
 }
 
 /* Without KVM a vector is "attached" exactly while the guest wants it to deliver. */

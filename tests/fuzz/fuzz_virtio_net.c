@@ -21,6 +21,7 @@
 void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; (void)pin; (void)level; }
 #include "tests/unit/no_kvm_msi.h"
+#include "tests/fuzz/fuzz_dev.h"
 
 int sandbox_enter(enum sb_role role, int own_fd) { (void)role; (void)own_fd; return 0; }
 
@@ -71,21 +72,13 @@ static void setup(void)
 
 static void teardown(void)
 {
-	for (unsigned i = 0; i < d->msix.n; i++)
-		close(d->msix.v[i].efd);
-	for (unsigned i = 0; i < d->ops->nqueues; i++)
-		close(d->vq[i].kick_efd);
-	close(d->epfd);
-	pthread_mutex_destroy(&d->lock);
-	free(d);
+	fuzz_free_dev(d);
 	close(nd->fd);
 	close(peer);
 	free(nd->req);
 	free(nd->spec);
 	free(nd);
-	pthread_mutex_destroy(&vm.pci->intx_lock);
-	free(vm.pci);
-	pthread_mutex_destroy(&vm.io_lock);
+	fuzz_free_bus(&vm);
 }
 
 static void queue(unsigned qi, uint16_t size, gpa_t desc, gpa_t avail, gpa_t used)
