@@ -171,7 +171,6 @@ static void handle_io(struct vcpu *v)
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	bool wr = run->io.direction == KVM_EXIT_IO_OUT;
 	unsigned sz = run->io.size;
-
 	bool claimed = true;
 
 	v->exits_io++;

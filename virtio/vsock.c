@@ -24,6 +24,7 @@
  */
 struct vsock {
 	struct virtio_dev *dev;
+	struct virtio_ops ops;        /* vsock_ops_base with vhost's device features */
 	char *spec;
 	uint64_t cid;
 	int vhost_fd;
@@ -214,13 +215,9 @@ struct vsock *virtio_vsock_open(const char *spec)
 
 void virtio_vsock_attach(struct vm *vm, struct vsock *v)
 {
-	struct virtio_ops *ops = malloc(sizeof(*ops));
-
-	if (!ops)
-		fatal(EXIT_RUNTIME, "--vsock %s: out of memory", v->spec);
-	*ops = vsock_ops_base;
-	ops->features = v->vhost_features & VSOCK_DEVICE_BITS;
-	v->dev = virtio_dev_create(vm, ops, v, v->spec);
+	v->ops = vsock_ops_base;
+	v->ops.features = v->vhost_features & VSOCK_DEVICE_BITS;
+	v->dev = virtio_dev_create(vm, &v->ops, v, v->spec);
 	v->dev->sandbox_fd = v->vhost_fd;
 	if (virtio_watch_fd(v->dev, v->ctl_efd, 0, vsock_ctl, v) < 0)
 		fatal(EXIT_RUNTIME, "%s: cannot watch its control eventfd", v->dev->name);
