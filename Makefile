@@ -95,7 +95,7 @@ bench: vmm
 FUZZ_SECS ?= 120
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined
 FUZZ_LIB := io.c log.c
-FUZZ_VIRTIO := virtio/virtq.c virtio/pci.c dev/pci.c dev/msix.c
+FUZZ_VIRTIO := virtio/virtq.c virtio/dev.c virtio/pci.c dev/pci.c dev/msix.c
 FUZZ_HARNESSES := boot virtq virtio_blk pci ioapic virtio_net uart options
 FUZZERS := $(FUZZ_HARNESSES:%=$(BUILD)/fuzz/fuzz_%)
 $(BUILD)/fuzz/fuzz_boot: tests/fuzz/fuzz_boot.c $(wildcard boot/*.c) $(FUZZ_LIB)

@@ -44,10 +44,26 @@ typedef uint64_t gpa_t;
 #define IOAPIC_ADDR     0xFEC00000ull
 #define LAPIC_ADDR      0xFEE00000ull
 
+/*
+ * Guest RAM as this process sees it. vmm's own VM: one host mapping, low part
+ * then high part (nregions 0). A vhost-user back-end: up to GM_MAX_REGIONS
+ * mappings the front-end handed over, each with the front-end's own address
+ * for it (`ua`), which ring addresses are given in.
+ */
+#define GM_MAX_REGIONS 8
+struct gm_region {
+	gpa_t gpa;
+	uint64_t size;
+	uint8_t *host;
+	uint64_t ua;
+};
+
 struct guest_mem {
 	uint8_t *host;      /* host mapping of all RAM */
 	uint64_t low_size;  /* bytes of RAM at gpa 0 */
 	uint64_t high_size; /* bytes of RAM at gpa 4 GiB */
+	unsigned nregions;  /* > 0: r[] describes RAM instead */
+	struct gm_region r[GM_MAX_REGIONS];
 };
 
 /*
@@ -58,6 +74,14 @@ static inline void *gm_ptr(const struct guest_mem *m, gpa_t gpa, uint64_t len)
 {
 	if (len == 0)
 		len = 1;
+	if (m->nregions) {
+		for (unsigned i = 0; i < m->nregions && i < GM_MAX_REGIONS; i++) {
+			const struct gm_region *r = &m->r[i];
+			if (gpa >= r->gpa && gpa - r->gpa < r->size && len <= r->size - (gpa - r->gpa))
+				return r->host + (gpa - r->gpa);
+		}
+		return NULL;
+	}
 	if (gpa < m->low_size && len <= m->low_size - gpa)
 		return m->host + gpa;
 	if (gpa >= HIGH_RAM_START && gpa - HIGH_RAM_START < m->high_size &&

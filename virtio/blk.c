@@ -490,11 +490,11 @@ static void *blk_worker(void *arg)
 
 	free(arg);
 	prctl(PR_SET_NAME, "vio-blk-io");   /* before the sandbox, which forbids prctl */
-	if (!a.b->dev->vm->opt.no_sandbox) {
+	if (!a.b->dev->no_sandbox) {
 		int r = sandbox_enter(SB_ROLE_BLK_IO, -1);
 		if (r < 0) {
 			fprintf(stderr, "vmm: %s: sandbox: %s\n", a.b->dev->name, strerror(-r));
-			vm_request_exit(a.b->dev->vm, EXIT_RUNTIME);
+			a.b->dev->stop(a.b->dev, EXIT_RUNTIME);
 			return NULL;
 		}
 	}

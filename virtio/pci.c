@@ -32,12 +32,6 @@ static bool status_has(const struct virtio_dev *d, uint8_t bits)
 	return __atomic_load_n(&d->status, __ATOMIC_ACQUIRE) & bits;
 }
 
-bool virtio_dev_running(const struct virtio_dev *d)
-{
-	uint8_t s = __atomic_load_n(&d->status, __ATOMIC_ACQUIRE);
-	return (s & VIRTIO_S_DRIVER_OK) && !(s & (VIRTIO_S_NEEDS_RESET | VIRTIO_S_FAILED));
-}
-
 /* INTA, the fallback while the guest has MSI-X off. */
 static void intx_set(struct virtio_dev *d, bool asserted)
 {
@@ -68,46 +62,12 @@ static bool raise_irq(struct virtio_dev *d, uint16_t vec, uint8_t isr_bit)
 	return true;
 }
 
-static void signal_config(struct virtio_dev *d)
+/* d->raise: a queue's vector (ISR bit 0), or with q NULL the config vector (ISR bit 1). */
+static bool vp_raise(struct virtio_dev *d, struct virtq *q)
 {
-	if (raise_irq(d, __atomic_load_n(&d->config_vector, __ATOMIC_RELAXED), 2))
-		atomic_fetch_add_explicit(&d->stats.config_irqs, 1, memory_order_relaxed);
-}
-
-void virtio_config_changed(struct virtio_dev *d)
-{
-	__atomic_add_fetch(&d->config_gen, 1, __ATOMIC_RELEASE);
-	signal_config(d);
-}
-
-void virtio_dev_fail(struct virtio_dev *d, const char *why)
-{
-	uint8_t old = __atomic_fetch_or(&d->status, VIRTIO_S_NEEDS_RESET, __ATOMIC_ACQ_REL);
-	if (old & VIRTIO_S_NEEDS_RESET)
-		return;
-	guest_warn("%s (%s): %s; device needs reset", d->name, d->label, why);
-	signal_config(d);
-}
-
-void virtio_notify(struct virtio_dev *d, struct virtq *q)
-{
-	if (!virtq_should_notify(q))
-		return;
-	if (raise_irq(d, __atomic_load_n(&q->msix_vector, __ATOMIC_RELAXED), 1))
-		atomic_fetch_add_explicit(&d->stats.irqs, 1, memory_order_relaxed);
-}
-
-void virtio_process_queue(struct virtio_dev *d, unsigned qi)
-{
-	struct virtq *q;
-
-	if (qi >= d->ops->nqueues)
-		return;
-	q = &d->vq[qi];
-	pthread_mutex_lock(&d->lock);
-	if (virtio_dev_running(d) && q->ready && !q->broken)
-		d->ops->process(d, q);
-	pthread_mutex_unlock(&d->lock);
+	if (!q)
+		return raise_irq(d, __atomic_load_n(&d->config_vector, __ATOMIC_RELAXED), 2);
+	return raise_irq(d, __atomic_load_n(&q->msix_vector, __ATOMIC_RELAXED), 1);
 }
 
 /* ---- KVM ioeventfds on the notify addresses ---- */
@@ -503,37 +463,8 @@ static int add_caps(struct virtio_dev *d)
 /* ---- creation, the device thread, stats ---- */
 
 static int vp_start(struct pci_dev *p);
+static void vp_stop(struct virtio_dev *d, int code);
 static void vp_print_stats(struct pci_dev *p, FILE *f);
-
-static int init_queues(struct virtio_dev *d)
-{
-	struct epoll_event ev = { .events = EPOLLIN };
-
-	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (d->epfd < 0)
-		return -errno;
-	for (unsigned i = 0; i < d->ops->nqueues; i++) {
-		struct virtq *q = &d->vq[i];
-		q->dev = d;
-		q->index = i;
-		q->max_size = d->ops->queue_size;
-		virtq_reset(q);
-		q->kick_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		ev.data.u32 = i;
-		if (q->kick_efd < 0)
-			return -errno;
-		if (!(d->ops->kernel_queues & 1u << i) && epoll_ctl(d->epfd, EPOLL_CTL_ADD, q->kick_efd, &ev) < 0)
-			return -errno;
-	}
-	return 0;
-}
-
-static bool ops_valid(const struct virtio_ops *o)
-{
-	return o->nqueues >= 1 && o->nqueues <= VIRTIO_MAX_QUEUES && o->queue_size &&
-	       !(o->queue_size & (o->queue_size - 1)) && o->queue_size <= VIRTQ_MAX_SIZE &&
-	       o->config_len <= VP_PAGE && o->process;
-}
 
 static void vp_pci_setup(struct virtio_dev *d)
 {
@@ -554,27 +485,20 @@ static void vp_pci_setup(struct virtio_dev *d)
 struct virtio_dev *virtio_dev_create(struct vm *vm, const struct virtio_ops *ops, void *priv,
 				     const char *label)
 {
-	struct virtio_dev *d = calloc(1, sizeof(*d));
+	struct virtio_dev *d = vm->pci ? virtio_dev_new(ops, priv, label) : NULL;
 	int r, slot;
 
-	if (!d || !vm->pci || !ops_valid(ops))
-		fatal(EXIT_RUNTIME, "%s (%s): cannot create device (no PCI bus or bad ops)", ops->name, label);
+	if (!d)
+		fatal(EXIT_RUNTIME, "%s (%s): cannot create device (no PCI bus, bad ops or out of resources)",
+		      ops->name, label);
 	d->vm = vm;
-	d->ops = ops;
-	d->priv = priv;
-	d->label = label;
-	d->sandbox_fd = -1;
-	d->offered = ops->features | VIRTIO_BIT(VIRTIO_F_VERSION_1) |
-		     VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
-	d->config_vector = VIRTIO_MSI_NO_VECTOR;
-	pthread_mutex_init(&d->lock, NULL);
-	snprintf(d->name, sizeof(d->name), "%s", ops->name);
+	d->no_sandbox = vm->opt.no_sandbox;
+	d->raise = vp_raise;
+	d->stop = vp_stop;
 	vp_pci_setup(d);
 	r = pci_bar_add(&d->pci, 0, VP_BAR_SIZE, true, vp_bar_io, d);
 	if (r == 0)
 		r = add_caps(d);
-	if (r == 0)
-		r = init_queues(d);
 	if (r < 0)
 		fatal(EXIT_RUNTIME, "%s (%s): %s", ops->name, label, strerror(-r));
 	slot = pci_dev_register(vm, &d->pci);
@@ -602,69 +526,18 @@ struct virtio_dev *virtio_dev_get(struct vm *vm, unsigned n)
 	return NULL;
 }
 
-int virtio_watch_fd(struct virtio_dev *d, int fd, uint32_t events, virtio_watch_fn *fn, void *arg)
+static void vp_stop(struct virtio_dev *d, int code)
 {
-	struct epoll_event ev = { .events = EPOLLIN | events };
-
-	if (d->nwatch == VIRTIO_MAX_WATCH)
-		return -ENOSPC;
-	ev.data.u32 = VIRTIO_MAX_QUEUES + (uint32_t)d->nwatch;
-	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		return -errno;
-	d->watch[d->nwatch].fd = fd;
-	d->watch[d->nwatch].fn = fn;
-	d->watch[d->nwatch].arg = arg;
-	d->nwatch++;
-	return 0;
-}
-
-static void handle_event(struct virtio_dev *d, uint32_t tag)
-{
-	eventfd_t n;
-
-	if (tag < VIRTIO_MAX_QUEUES) {
-		if (eventfd_read(d->vq[tag].kick_efd, &n) < 0)
-			return;   /* EAGAIN: already drained */
-		atomic_fetch_add_explicit(&d->stats.kicks, n, memory_order_relaxed);
-		virtio_process_queue(d, tag);
-		return;
-	}
-	tag -= VIRTIO_MAX_QUEUES;
-	if (tag < (uint32_t)d->nwatch) {
-		pthread_mutex_lock(&d->lock);
-		d->watch[tag].fn(d, d->watch[tag].arg);
-		pthread_mutex_unlock(&d->lock);
-	}
+	vm_request_exit(d->vm, code);
 }
 
 static void *vp_thread(void *arg)
 {
 	struct virtio_dev *d = arg;
-	struct epoll_event ev[16];
-	char comm[16];
 
-	snprintf(comm, sizeof(comm), "vio-%s", d->ops->name + (strncmp(d->ops->name, "virtio-", 7) ? 0 : 7));
-	prctl(PR_SET_NAME, comm);   /* before the sandbox, which forbids prctl */
-	if (!d->vm->opt.no_sandbox) {
-		int r = sandbox_enter((enum sb_role)d->ops->sandbox_role, d->sandbox_fd);
-		if (r < 0) {
-			fprintf(stderr, "vmm: %s: sandbox: %s\n", d->name, strerror(-r));
-			vm_request_exit(d->vm, EXIT_RUNTIME);
-			return NULL;
-		}
-	}
-	for (;;) {
-		int n = epoll_wait(d->epfd, ev, (int)ARRAY_SIZE(ev), -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			fprintf(stderr, "vmm: %s: epoll_wait: %s\n", d->name, strerror(errno));
-			vm_request_exit(d->vm, EXIT_RUNTIME);
-			return NULL;
-		}
-		for (int i = 0; i < n; i++)
-			handle_event(d, ev[i].data.u32);
-	}
+	if (virtio_dev_run(d) < 0)
+		vp_stop(d, EXIT_RUNTIME);
+	return NULL;
 }
 
 static int vp_start(struct pci_dev *p)

@@ -26,6 +26,7 @@
 #define VIRTIO_MAX_QUEUES       16
 #define VIRTQ_MAX_SIZE          1024   /* largest queue a device may offer */
 #define VIRTQ_MAX_SEGS          1024   /* iovecs per chain (direct + indirect) */
+#define VIRTIO_CONFIG_MAX       0x1000 /* bytes of device config space at most */
 
 /* Split ring layout (virtio 1.2 2.7). */
 #define VIRTQ_DESC_F_NEXT       1
@@ -42,6 +43,28 @@ struct virtq_used { uint16_t flags, idx; struct virtq_used_elem ring[]; /* then 
 struct virtio_dev;
 
 /*
+ * Requests in flight, kept in memory that outlives the process serving the
+ * queue (vhost-user's inflight buffer, split-ring layout of QEMU's
+ * docs/interop/vhost-user.rst), so that a new process can redo them.
+ */
+struct vq_inflight_desc {
+	uint8_t inflight;          /* 1 from pop to push (head descriptors only) */
+	uint8_t padding[5];
+	uint16_t next;             /* the last batch of pushes, a list from last_batch_head */
+	uint64_t counter;          /* pop order */
+};
+struct vq_inflight {
+	uint64_t features;
+	uint16_t version;          /* 1; 0: not yet initialised */
+	uint16_t desc_num;         /* = the queue size */
+	uint16_t last_batch_head;
+	uint16_t used_idx;         /* used->idx after the last completed push */
+	struct vq_inflight_desc desc[];
+};
+/* Bytes of one queue's inflight region for a queue of `size`. */
+#define VQ_INFLIGHT_BYTES(size) ((sizeof(struct vq_inflight) + 16ull * (size) + 63) & ~63ull)
+
+/*
  * One split virtqueue. The driver-facing fields (size .. enabled) are written by
  * the transport on vCPU threads while the queue is disabled; the ring fields
  * are set by virtq_setup and then used only by the device thread.
@@ -55,6 +78,7 @@ struct virtq {
 	bool enabled;
 	gpa_t desc_gpa, avail_gpa, used_gpa;
 	int kick_efd;               /* the queue's ioeventfd (device thread reads it) */
+	int call_efd, err_efd;      /* vhost-user back-end: interrupt and error eventfds, or -1 */
 
 	/* live ring state, device thread only (under the device lock) */
 	const struct guest_mem *mem;
@@ -66,6 +90,10 @@ struct virtq {
 	uint16_t used_idx;          /* our copy of used->idx */
 	uint16_t signalled_used;    /* used idx at the last notification decision */
 	bool signalled_valid;
+	struct vq_inflight *inflight;   /* shared in-flight record, or NULL */
+	uint64_t inflight_counter;
+	uint16_t *resubmit;         /* heads to serve again before the avail ring (recovery) */
+	unsigned nresubmit, resubmit_pos;
 };
 
 /* One popped chain: out[] (driver -> device) first, then in[] (device -> driver). */
@@ -85,6 +113,14 @@ struct virtq_req {
 int virtq_setup(struct virtq *q, const struct guest_mem *mem, uint64_t features) MUST_CHECK;
 /* Forget the ring (device reset); the driver-facing fields go back to their defaults. */
 void virtq_reset(struct virtq *q);
+/*
+ * After virtq_setup, with q->inflight set (a new process takes over a ring):
+ * complete the record of the last batch the old one pushed, then queue every
+ * head still in flight, oldest first, to be popped again before the avail
+ * ring, and continue the avail ring after them. Returns the number queued,
+ * or -ENOMEM.
+ */
+int virtq_recover(struct virtq *q) MUST_CHECK;
 /*
  * Take the next available chain into *req as iovecs into guest memory.
  * 1: got one; 0: ring empty; -EINVAL: the driver broke a rule (the queue is
@@ -169,7 +205,14 @@ struct virtio_stats {
 typedef void virtio_watch_fn(struct virtio_dev *d, void *arg);
 
 struct virtio_dev {
-	struct vm *vm;
+	struct vm *vm;               /* NULL in a vhost-user back-end */
+	bool no_sandbox;
+	bool backend;                /* served over vhost-user (a device process or --serve-vhost-user) */
+	bool quit;                   /* virtio_dev_run returns */
+	/* The transport raises a queue's interrupt (q) or the config interrupt (NULL); false if none went out. */
+	bool (*raise)(struct virtio_dev *d, struct virtq *q);
+	/* Something the device cannot go on without failed: stop the VM (or the device process) with code. */
+	void (*stop)(struct virtio_dev *d, int code);
 	const struct virtio_ops *ops;
 	void *priv;                  /* the device type's state */
 	char name[48];               /* "virtio-blk 00:02.0" */
@@ -208,6 +251,20 @@ struct virtio_dev {
  */
 struct virtio_dev *virtio_dev_create(struct vm *vm, const struct virtio_ops *ops, void *priv,
 				     const char *label);
+/*
+ * The transport-independent part of a device: queues with their kick
+ * eventfds, the epoll set, the lock. NULL if ops are invalid or out of
+ * resources. The caller sets d->raise (and d->vm for the PCI transport).
+ */
+struct virtio_dev *virtio_dev_new(const struct virtio_ops *ops, void *priv, const char *label);
+/* Replace queue qi's kick eventfd (closing the old one); -1 for none. -errno. */
+int virtio_set_kick(struct virtio_dev *d, unsigned qi, int fd);
+/*
+ * The device thread: name it, enter its sandbox role (unless no_sandbox),
+ * then serve kicks and watched fds until d->quit. 0, or -errno on failure
+ * (message printed).
+ */
+int virtio_dev_run(struct virtio_dev *d);
 /* The n-th virtio device on the bus (slot order), or NULL. */
 struct virtio_dev *virtio_dev_get(struct vm *vm, unsigned n);
 /*

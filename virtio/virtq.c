@@ -1,5 +1,6 @@
 /* virtio/virtq.c: the split virtqueue (virtio 1.2 2.7) as hostile input: every index, descriptor and range checked. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "virtio.h"
@@ -26,6 +27,11 @@ void virtq_reset(struct virtq *q)
 	q->ready = q->broken = q->event_idx = q->indirect = false;
 	q->last_avail = q->used_idx = q->signalled_used = 0;
 	q->signalled_valid = false;
+	q->inflight = NULL;
+	q->inflight_counter = 0;
+	free(q->resubmit);
+	q->resubmit = NULL;
+	q->nresubmit = q->resubmit_pos = 0;
 }
 
 int virtq_setup(struct virtq *q, const struct guest_mem *mem, uint64_t features)
@@ -140,12 +146,36 @@ static int walk_chain(struct virtq *q, struct virtq_req *r, uint16_t head)
 	}
 }
 
+/* The inflight record of head, or NULL (none kept, or a head the record does not cover). */
+static struct vq_inflight_desc *inflight_desc(struct virtq *q, uint16_t head)
+{
+	return q->inflight && head < q->inflight->desc_num ? &q->inflight->desc[head] : NULL;
+}
+
+static int pop_head(struct virtq *q, struct virtq_req *r, uint16_t head)
+{
+	struct vq_inflight_desc *f;
+
+	r->head = head;
+	r->nout = r->nin = 0;
+	r->out_bytes = r->in_bytes = 0;
+	if (walk_chain(q, r, head) < 0)
+		return -EINVAL;
+	if ((f = inflight_desc(q, head))) {
+		f->counter = ++q->inflight_counter;
+		__atomic_store_n(&f->inflight, 1, __ATOMIC_RELEASE);
+	}
+	return 1;
+}
+
 int virtq_pop(struct virtq *q, struct virtq_req *r)
 {
 	uint16_t avail_idx, head;
 
 	if (!q->ready || q->broken)
 		return q->broken ? -EINVAL : 0;
+	if (q->resubmit_pos < q->nresubmit)
+		return pop_head(q, r, q->resubmit[q->resubmit_pos++]);
 	avail_idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
 	if (avail_idx == q->last_avail)
 		return 0;
@@ -154,10 +184,7 @@ int virtq_pop(struct virtq *q, struct virtq_req *r)
 	head = __atomic_load_n(&q->avail->ring[q->last_avail & (q->size - 1)], __ATOMIC_RELAXED);
 	if (head >= q->size)
 		return virtq_fail(q, "avail ring head out of range");
-	r->head = head;
-	r->nout = r->nin = 0;
-	r->out_bytes = r->in_bytes = 0;
-	if (walk_chain(q, r, head) < 0)
+	if (pop_head(q, r, head) < 0)
 		return -EINVAL;
 	q->last_avail++;
 	return 1;
@@ -166,12 +193,61 @@ int virtq_pop(struct virtq *q, struct virtq_req *r)
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 {
 	struct virtq_used_elem e = { head, len };
+	struct vq_inflight_desc *f;
 
 	if (!q->ready)
 		return;
+	/* the order the inflight record needs: a process may die between any two stores */
+	if ((f = inflight_desc(q, head))) {
+		f->next = q->inflight->last_batch_head;
+		__atomic_store_n(&q->inflight->last_batch_head, head, __ATOMIC_RELEASE);
+	}
 	memcpy(&q->used->ring[q->used_idx & (q->size - 1)], &e, sizeof(e));
 	q->used_idx++;
 	__atomic_store_n(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
+	if (f) {
+		__atomic_store_n(&f->inflight, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&q->inflight->used_idx, q->used_idx, __ATOMIC_RELEASE);
+	}
+}
+
+int virtq_recover(struct virtq *q)
+{
+	struct vq_inflight *in = q->inflight;
+	uint16_t used = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE), h, n, k;
+	unsigned count = 0;
+
+	q->used_idx = used;
+	if (!in || !in->version)
+		return 0;
+	/* pushes whose used->idx store landed but whose record was not cleared */
+	h = in->last_batch_head;
+	for (n = (uint16_t)(used - in->used_idx); n && h < in->desc_num; n--) {
+		in->desc[h].inflight = 0;
+		h = in->desc[h].next;
+	}
+	in->used_idx = used;
+	for (unsigned i = 0; i < in->desc_num; i++)
+		count += in->desc[i].inflight == 1;
+	free(q->resubmit);
+	q->resubmit = count ? malloc(count * sizeof(*q->resubmit)) : NULL;
+	if (count && !q->resubmit)
+		return -ENOMEM;
+	/* oldest first: insertion sort by pop counter (at most a queue's worth) */
+	for (unsigned i = 0, m = 0; i < in->desc_num; i++) {
+		if (in->desc[i].inflight != 1)
+			continue;
+		for (k = (uint16_t)m; k && in->desc[q->resubmit[k - 1]].counter > in->desc[i].counter; k--)
+			q->resubmit[k] = q->resubmit[k - 1];
+		q->resubmit[k] = (uint16_t)i;
+		m++;
+		if (in->desc[i].counter > q->inflight_counter)
+			q->inflight_counter = in->desc[i].counter;
+	}
+	q->nresubmit = count;
+	q->resubmit_pos = 0;
+	q->last_avail = (uint16_t)(used + count);
+	return (int)count;
 }
 
 bool virtq_should_notify(struct virtq *q)

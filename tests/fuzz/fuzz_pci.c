@@ -62,7 +62,7 @@ static void setup(void)
 	if (!ram)
 		ram = aligned_alloc(4096, RAM_SIZE);
 	memset(ram, 0, RAM_SIZE);
-	vm.mem = (struct guest_mem){ ram, RAM_SIZE, 0 };
+	vm.mem = (struct guest_mem){ .host = ram, .low_size = RAM_SIZE };
 	if (pci_init(&vm) < 0)
 		abort();
 	for (int k = 0; k < NDEV; k++) {

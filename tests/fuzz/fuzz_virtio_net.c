@@ -55,7 +55,7 @@ static void setup(void)
 	if (!ram)
 		ram = aligned_alloc(4096, RAM_SIZE);
 	memset(ram, 0, RAM_SIZE);
-	vm.mem = (struct guest_mem){ ram, RAM_SIZE, 0 };
+	vm.mem = (struct guest_mem){ .host = ram, .low_size = RAM_SIZE };
 	if (pci_init(&vm) < 0 ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) < 0)
 		abort();

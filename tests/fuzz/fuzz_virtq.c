@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	memcpy(ram + q.desc_gpa, data + off, n - off < dlen ? n - off : dlen);
 	off += n - off < dlen ? n - off : dlen;
 	memcpy(ram + 0x3000, data + off, n - off < RAM_SIZE - 0x3000 ? n - off : RAM_SIZE - 0x3000);
-	mem = (struct guest_mem){ ram, RAM_SIZE, 0 };
+	mem = (struct guest_mem){ .host = ram, .low_size = RAM_SIZE };
 	if (virtq_setup(&q, &mem, (data[3] & 1 ? VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) : 0) |
 				  (data[3] & 2 ? VIRTIO_BIT(VIRTIO_F_EVENT_IDX) : 0)) < 0)
 		return 0;

@@ -107,7 +107,7 @@ static void vm_setup(const char *opts)
 	ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(vm != NULL && ram != MAP_FAILED);
 	vm->vm_fd = -1;
-	vm->mem = (struct guest_mem){ ram, RAM_SIZE, 0 };
+	vm->mem = (struct guest_mem){ .host = ram, .low_size = RAM_SIZE };
 	CHECK(pci_init(vm) == 0);
 	if (disk[0])
 		unlink(disk);      /* the previous device keeps its descriptor */
@@ -973,7 +973,7 @@ static int child_create(const char *spec, char *err, size_t errlen)
 		dup2(p[1], 2);
 		memset(&cvm, 0, sizeof(cvm));
 		cvm.vm_fd = -1;
-		cvm.mem = (struct guest_mem){ ram, RAM_SIZE, 0 };
+		cvm.mem = (struct guest_mem){ .host = ram, .low_size = RAM_SIZE };
 		if (pci_init(&cvm) < 0)
 			_exit(9);
 		virtio_blk_create(&cvm, spec);

@@ -56,7 +56,7 @@ static void full(void)
 
 static void guest_memory(void)
 {
-	struct guest_mem m = { calloc(1, 8192), 4096, 4096 };
+	struct guest_mem m = { .host = calloc(1, 8192), .low_size = 4096, .high_size = 4096 };
 	uint8_t b[16] = { 1, 2, 3 };
 	CHECK(gm_ptr(&m, 0, 4096) == m.host);
 	CHECK(gm_ptr(&m, 1, 4096) == NULL);

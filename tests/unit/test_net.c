@@ -91,7 +91,7 @@ static void vm_setup(uint64_t features)
 		close(peer);
 	memset(&vm, 0, sizeof(vm));
 	vm.vm_fd = -1;
-	vm.mem = (struct guest_mem){ ram, RAM_SIZE, 0 };
+	vm.mem = (struct guest_mem){ .host = ram, .low_size = RAM_SIZE };
 	memset(ram, 0, RAM_SIZE);
 	rxg.posted = txg.posted = 0;
 	CHECK(pci_init(&vm) == 0);
@@ -572,7 +572,7 @@ static int child_create(const char *spec, char *err, size_t errlen)
 			_exit(77);
 		memset(&cvm, 0, sizeof(cvm));
 		cvm.vm_fd = -1;
-		cvm.mem = (struct guest_mem){ ram, RAM_SIZE, 0 };
+		cvm.mem = (struct guest_mem){ .host = ram, .low_size = RAM_SIZE };
 		if (pci_init(&cvm) < 0)
 			_exit(9);
 		virtio_net_create(&cvm, spec);
@@ -647,7 +647,7 @@ static int tap_child(void)
 	memset(&vm, 0, sizeof(vm));
 	vm.vm_fd = -1;
 	vm.opt.no_sandbox = true;
-	vm.mem = (struct guest_mem){ ram, RAM_SIZE, 0 };
+	vm.mem = (struct guest_mem){ .host = ram, .low_size = RAM_SIZE };
 	memset(ram, 0, RAM_SIZE);
 	CHECK(pci_init(&vm) == 0);
 	virtio_net_create(&vm, "tap=vmmt%d");

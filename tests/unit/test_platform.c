@@ -112,7 +112,7 @@ static void debug_exit(void)
 static void reset_vector_stub(void)
 {
 	static uint8_t ram[0x100000];
-	ram_for_next = (struct guest_mem){ ram, sizeof(ram), 0 };
+	ram_for_next = (struct guest_mem){ .host = ram, .low_size = sizeof(ram) };
 	fresh(false);                            /* (the other tests: no RAM, stub skipped) */
 	ram_for_next = (struct guest_mem){ 0 };
 	static const uint8_t want[] = { 0xB0, 0xFE, 0xE6, 0x64, 0xF4, 0xEB, 0xFD };

@@ -357,7 +357,7 @@ static void test_iov_helpers(void)
 int main(void)
 {
 	ram = aligned_alloc(4096, RAM_SIZE);
-	mem = (struct guest_mem){ ram, RAM_SIZE, 0 };
+	mem = (struct guest_mem){ .host = ram, .low_size = RAM_SIZE };
 	RUN(test_simple_chain);
 	RUN(test_loop);
 	RUN(test_chain_longer_than_queue);
