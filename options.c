@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "options.h"
 #include "sandbox/sandbox.h"
@@ -26,6 +27,22 @@ const char options_usage_text[] =
 "                        vda, vdb, ... in order\n"
 "  -n, --net tap=IFNAME[,mac=MAC]\n"
 "                        a virtio-net device on a tap; repeatable: eth0, eth1, ...\n"
+"      --vhost-user SOCKET,type=blk\n"
+"                        a virtio device served by an external vhost-user back-end\n"
+"                        listening on the unix socket SOCKET (e.g. qemu-storage-daemon);\n"
+"                        repeatable\n"
+"      --device-isolation process|thread\n"
+"                        serve each --disk in its own sandboxed device process\n"
+"                        (vhost-user over shared guest RAM; default), or in threads of\n"
+"                        this process\n"
+"      --on-device-crash restart|exit\n"
+"                        a device process that dies is replaced and its requests in\n"
+"                        flight are done again (default; at most 5 times a minute), or\n"
+"                        vmm exits 1\n"
+"      --serve-vhost-user SOCKET\n"
+"                        run no guest: serve the one --disk as a vhost-user-blk\n"
+"                        back-end on the unix socket SOCKET for another VMM; exit 0\n"
+"                        when it disconnects\n"
 "      --vsock cid=N     a virtio-vsock device with guest CID N, served by the host's\n"
 "                        vhost-vsock (AF_VSOCK sockets between host and guest)\n"
 "      --console WHERE   stdio (default), none, or a FILE for the guest's serial output\n"
@@ -93,7 +110,8 @@ static bool parse_int(const char *s, long lo, long hi, long *v)
 }
 
 enum { LO_CONSOLE = 256, LO_DEBUG_EXIT, LO_STATS, LO_NO_SANDBOX,
-       LO_PRINT_SANDBOX, LO_SANDBOX_SELFTEST, LO_SHUTDOWN_TIMEOUT, LO_VSOCK, LO_MODULE };
+       LO_PRINT_SANDBOX, LO_SANDBOX_SELFTEST, LO_SHUTDOWN_TIMEOUT, LO_VSOCK, LO_MODULE,
+       LO_VHOST_USER, LO_ISOLATION, LO_ON_CRASH, LO_SERVE };
 
 enum opt_action options_parse(struct options *o, int argc, char **argv, char *err, size_t errlen)
 {
@@ -112,6 +130,10 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 		{ "disk", required_argument, 0, 'd' },
 		{ "vsock", required_argument, 0, LO_VSOCK },
 		{ "module", required_argument, 0, LO_MODULE },
+		{ "vhost-user", required_argument, 0, LO_VHOST_USER },
+		{ "device-isolation", required_argument, 0, LO_ISOLATION },
+		{ "on-device-crash", required_argument, 0, LO_ON_CRASH },
+		{ "serve-vhost-user", required_argument, 0, LO_SERVE },
 		{ "no-sandbox", no_argument, 0, LO_NO_SANDBOX },
 		{ "print-sandbox", no_argument, 0, LO_PRINT_SANDBOX },
 		{ "sandbox-selftest", required_argument, 0, LO_SANDBOX_SELFTEST },  /* tests only */
@@ -183,6 +205,26 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 				return usage(err, errlen, "--module '%s': expected FILE[,CMDLINE]", optarg);
 			o->modules[o->nmodules++] = optarg;
 			break;
+		case LO_VHOST_USER: {
+			const char *t = strstr(optarg, ",type=");
+			if (o->nvhost_user == (int)ARRAY_SIZE(o->vhost_user))
+				return usage(err, errlen, "at most %zu --vhost-user options", ARRAY_SIZE(o->vhost_user));
+			if (!t || t == optarg || strcmp(t, ",type=blk") != 0)
+				return usage(err, errlen, "--vhost-user '%s': expected SOCKET,type=blk", optarg);
+			o->vhost_user[o->nvhost_user++] = optarg;
+			break;
+		}
+		case LO_ISOLATION:
+			if (strcmp(optarg, "process") && strcmp(optarg, "thread"))
+				return usage(err, errlen, "--device-isolation '%s': expected process or thread", optarg);
+			o->isolation_thread = optarg[0] == 't';
+			break;
+		case LO_ON_CRASH:
+			if (strcmp(optarg, "restart") && strcmp(optarg, "exit"))
+				return usage(err, errlen, "--on-device-crash '%s': expected restart or exit", optarg);
+			o->crash_exit = optarg[0] == 'e';
+			break;
+		case LO_SERVE: o->serve = optarg; break;
 		case LO_NO_SANDBOX: o->no_sandbox = true; break;
 		case LO_PRINT_SANDBOX: return OPT_PRINT_SANDBOX;
 		case LO_SANDBOX_SELFTEST:
@@ -198,6 +240,11 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 	}
 	if (optind < argc)
 		return usage(err, errlen, "unexpected argument '%s'", argv[optind]);
+	if (o->serve) {
+		if (o->ndisks != 1 || o->kernel || o->nnets || o->vsock || o->nvhost_user)
+			return usage(err, errlen, "--serve-vhost-user takes exactly one --disk and no guest options");
+		return OPT_RUN;
+	}
 	if (!o->kernel)
 		return usage(err, errlen, "--kernel FILE is required");
 	return OPT_RUN;

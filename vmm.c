@@ -13,12 +13,16 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "vmm.h"
 #include "options.h"
 #include "sandbox/sandbox.h"
+#include "virtio/proc.h"
+#include "virtio/vhost_user.h"
 #include "kvm.h"
 #include "apic/apic.h"
 #include "boot/boot.h"
@@ -111,9 +115,27 @@ void vm_set_irq(struct vm *vm, unsigned pin, int level)
 /* Disks and taps, opened and checked before the VM exists. */
 struct inputs {
 	struct blk *disks[ARRAY_SIZE(((struct options *)0)->disks)];
+	int disk_chan[ARRAY_SIZE(((struct options *)0)->disks)];   /* device processes: the spawner */
+	int vhost_user[ARRAY_SIZE(((struct options *)0)->vhost_user)];
 	struct net *nets[ARRAY_SIZE(((struct options *)0)->nets)];
 	struct vsock *vsock;
 };
+
+/* --vhost-user SOCKET,type=...: connect now, so a wrong path is a usage error before KVM. */
+static int connect_unix(const char *spec)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	size_t len = (size_t)(strstr(spec, ",type=") - spec);
+	int s;
+
+	if (len >= sizeof(a.sun_path))
+		fatal(EXIT_USAGE, "--vhost-user %s: socket path too long", spec);
+	memcpy(a.sun_path, spec, len);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) < 0)
+		fatal_errno(EXIT_USAGE, "--vhost-user %s: cannot connect to %s", spec, a.sun_path);
+	return s;
+}
 
 static void open_inputs(struct vm *vm, struct inputs *in)
 {
@@ -122,6 +144,37 @@ static void open_inputs(struct vm *vm, struct inputs *in)
 	for (int i = 0; i < vm->opt.nnets; i++)
 		in->nets[i] = virtio_net_open(vm->opt.nets[i]);
 	in->vsock = vm->opt.vsock ? virtio_vsock_open(vm->opt.vsock) : NULL;
+	for (int i = 0; i < vm->opt.nvhost_user; i++)
+		in->vhost_user[i] = connect_unix(vm->opt.vhost_user[i]);
+	/* before /dev/kvm is opened: no device process can inherit a KVM fd */
+	if (vm->opt.ndisks && !vm->opt.isolation_thread) {
+		int r = devproc_start(in->disks, (unsigned)vm->opt.ndisks, vm->opt.no_sandbox, in->disk_chan);
+		if (r < 0)
+			fatal(EXIT_RUNTIME, "cannot start the device processes: %s", strerror(-r));
+	}
+}
+
+static int respawn_disk(void *arg, char *why, size_t len)
+{
+	return devproc_spawn(*(int *)arg, why, len);
+}
+
+static void attach_disks(struct vm *vm, struct inputs *in)
+{
+	for (int i = 0; i < vm->opt.ndisks; i++) {
+		if (vm->opt.isolation_thread) {
+			virtio_blk_attach(vm, in->disks[i]);
+			continue;
+		}
+		struct vu_respawn rs = { respawn_disk, &in->disk_chan[i], vm->opt.crash_exit };
+		int sock = devproc_spawn(in->disk_chan[i], NULL, 0);
+		if (sock < 0)
+			fatal(EXIT_RUNTIME, "--disk %s: cannot start its device process: %s",
+			      vm->opt.disks[i], strerror(-sock));
+		vu_attach(vm, sock, VU_TYPE_BLK, virtio_blk_path(in->disks[i]), &rs);
+	}
+	for (int i = 0; i < vm->opt.nvhost_user; i++)
+		vu_attach(vm, in->vhost_user[i], VU_TYPE_BLK, vm->opt.vhost_user[i], NULL);
 }
 
 /* Load kernel, initrd, multiboot modules and ACPI tables into guest RAM; every bad input exits 2 here, before KVM. */
@@ -181,8 +234,7 @@ static void create_devices(struct vm *vm, struct console *con, struct inputs *in
 		fatal(EXIT_RUNTIME, "cannot create the platform devices");
 	if (pci_init(vm) < 0)
 		fatal(EXIT_RUNTIME, "cannot create the PCI bus");
-	for (int i = 0; i < vm->opt.ndisks; i++)
-		virtio_blk_attach(vm, in->disks[i]);
+	attach_disks(vm, in);
 	for (int i = 0; i < vm->opt.nnets; i++)
 		virtio_net_attach(vm, in->nets[i]);
 	if (in->vsock)
@@ -342,6 +394,8 @@ int main(int argc, char **argv)
 
 	parse_options(&vm->opt, argc, argv);
 	vmm_verbose = vm->opt.verbose;
+	if (vm->opt.serve)
+		_exit(devproc_serve(vm->opt.serve, vm->opt.disks[0], vm->opt.no_sandbox));
 	vm->ncpus = vm->opt.cpus;
 	check_memory_size(vm->opt.mem_size);
 	atomic_init(&vm->exit_code, -1);

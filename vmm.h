@@ -148,6 +148,11 @@ struct options {
 	const char *vsock;   /* --vsock spec, NULL for none */
 	const char *modules[8];   /* --module FILE[,CMDLINE] (multiboot) */
 	int nmodules;
+	const char *vhost_user[8];   /* --vhost-user SOCKET,type=blk */
+	int nvhost_user;
+	bool isolation_thread;    /* --device-isolation thread */
+	bool crash_exit;          /* --on-device-crash exit */
+	const char *serve;        /* --serve-vhost-user SOCKET */
 };
 
 struct vcpu {

@@ -23,6 +23,11 @@ void console_restore(void)
 	tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
 }
 
+void console_forget(void)
+{
+	tio_saved = 0;
+}
+
 static void restore_and_reraise(int sig)
 {
 	/* SA_RESETHAND put the default action back; SA_NODEFER lets raise() deliver it now. */

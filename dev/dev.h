@@ -87,5 +87,7 @@ bool console_wants_input(const struct console *c);
 int console_pump(struct console *c, struct serial *s, bool in_ready) MUST_CHECK;
 /* Restore the terminal; safe to call twice and from a signal handler. */
 void console_restore(void);
+/* In a forked process that must leave the terminal alone: make console_restore do nothing. */
+void console_forget(void);
 
 #endif

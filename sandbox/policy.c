@@ -129,6 +129,34 @@ static const struct sb_ioctl vsock_ioctl[] = {
 	{ SB_FD_VM, KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" }, SB_TTY_IOCTLS,
 };
 
+/*
+ * vhost-user front-end device thread (vmm): messages to its back-end over its
+ * socket (the guest RAM fd, the queues' ioeventfds and irqfd eventfds go
+ * along as SCM_RIGHTS), the shared in-flight record (mmap of an fd it got),
+ * and, when a device process died, the request for a new one to the
+ * spawner. No ioctl but the terminal restore.
+ */
+static const struct sb_syscall vhost_user_sys[] = {
+	{ SYS_epoll_wait, SB_ANY }, { SYS_epoll_pwait, SB_ANY }, { SYS_epoll_ctl, SB_ANY },
+	{ SYS_read, SB_ANY }, { SYS_recvmsg, SB_ANY }, { SYS_sendmsg, SB_ANY },
+	{ SYS_recvfrom, SB_ANY }, { SYS_ioctl, SB_IOCTL },
+	SB_COMMON,
+};
+static const struct sb_ioctl vhost_user_ioctl[] = { SB_TTY_IOCTLS };
+
+/*
+ * A block device process's vhost-user thread: messages from vmm (mapping the
+ * guest RAM and in-flight fds it is sent, creating the in-flight record),
+ * the ring, kicks in and interrupts out through eventfds. Its workers are
+ * blk-io threads. No ioctl at all: it holds no KVM fd and no terminal.
+ */
+static const struct sb_syscall blk_proc_sys[] = {
+	{ SYS_epoll_wait, SB_ANY }, { SYS_epoll_pwait, SB_ANY }, { SYS_epoll_ctl, SB_ANY },
+	{ SYS_read, SB_ANY }, { SYS_recvmsg, SB_ANY }, { SYS_sendmsg, SB_ANY },
+	{ SYS_recvfrom, SB_ANY }, { SYS_memfd_create, SB_ANY }, { SYS_ftruncate, SB_ANY },
+	SB_COMMON,
+};
+
 #define POLICY(n, s, i) { n, s, ARRAY_SIZE(s), i, ARRAY_SIZE(i) }
 static const struct sb_policy policies[SB_ROLE_COUNT] = {
 	[SB_ROLE_MAIN] = POLICY("main", main_sys, main_ioctl),
@@ -137,6 +165,8 @@ static const struct sb_policy policies[SB_ROLE_COUNT] = {
 	[SB_ROLE_BLK_IO] = POLICY("blk-io", blk_io_sys, blk_io_ioctl),
 	[SB_ROLE_NET] = POLICY("net", net_sys, net_ioctl),
 	[SB_ROLE_VSOCK] = POLICY("vsock", vsock_sys, vsock_ioctl),
+	[SB_ROLE_VHOST_USER] = POLICY("vhost-user", vhost_user_sys, vhost_user_ioctl),
+	[SB_ROLE_BLK_PROC] = { "blk-proc", blk_proc_sys, ARRAY_SIZE(blk_proc_sys), NULL, 0 },
 };
 
 const struct sb_policy *sandbox_policy(enum sb_role role)

@@ -39,6 +39,8 @@ enum sb_role {
 	SB_ROLE_BLK_IO, /* block I/O workers: preadv/pwritev/fdatasync on the image */
 	SB_ROLE_NET,    /* network device thread: the ring and the tap */
 	SB_ROLE_VSOCK,  /* vsock device thread: configures vhost-vsock, which serves the rings */
+	SB_ROLE_VHOST_USER, /* vhost-user front-end device thread: hands the rings to a back-end */
+	SB_ROLE_BLK_PROC,   /* a block device process: vhost-user back-end, the ring, no disk I/O */
 	SB_ROLE_COUNT
 };
 
@@ -88,7 +90,13 @@ void sandbox_selftest_fire(enum sb_role role, const struct sb_ids *ids);
  * Must be async-signal-safe and use only syscalls every role allows. */
 void sandbox_set_fatal_hook(void (*hook)(void));
 
-/* "main", "vcpu", "blk", "blk-io", "net", "vsock"; "?" for anything else. */
+/*
+ * The SIGSYS handler exits with `status` instead of EXIT_RUNTIME (a device
+ * process uses 128 + SIGSYS, so vmm can say its sandbox stopped it).
+ */
+void sandbox_set_exit_status(int status);
+
+/* "main", "vcpu", "blk", "blk-io", "net", "vsock", "vhost-user", "blk-proc"; "?" for anything else. */
 const char *sandbox_role_name(enum sb_role role);
 
 /* The name of x86-64 syscall `nr` ("openat"), or "?" if unknown. */

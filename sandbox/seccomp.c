@@ -29,6 +29,7 @@
 /* Read by the SIGSYS handler, so they cannot live in struct vm. */
 static _Thread_local int sb_thread_role = -1;
 static void (*_Atomic sb_fatal_hook)(void);
+static int sb_exit_status = EXIT_RUNTIME;
 /* Set by the main thread before other threads exist; read-only after. */
 static int sb_vm_fd = -1, sb_tty_fd = -1;
 
@@ -253,7 +254,12 @@ static void on_sigsys(int sig, siginfo_t *si, void *uctx)
 	if (hook)
 		hook();
 	for (;;)
-		raw3(SYS_exit_group, EXIT_RUNTIME, 0, 0);
+		raw3(SYS_exit_group, sb_exit_status, 0, 0);
+}
+
+void sandbox_set_exit_status(int status)
+{
+	sb_exit_status = status;
 }
 
 void sandbox_set_fatal_hook(void (*hook)(void))

@@ -727,18 +727,48 @@ struct blk *virtio_blk_open(const char *spec)
 	return b;
 }
 
-void virtio_blk_attach(struct vm *vm, struct blk *b)
+/* The pool's completion path on device d. */
+static void blk_bind(struct blk *b, struct virtio_dev *d)
 {
 	struct blk_pool *p = &b->pool;
 
-	b->dev = virtio_dev_create(vm, b->ro ? &blk_ops_ro : &blk_ops_rw, b, b->path);
+	b->dev = d;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->work, NULL);
 	p->done_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (p->done_efd < 0 || virtio_watch_fd(b->dev, p->done_efd, 0, blk_done, b) < 0)
-		fatal(EXIT_RUNTIME, "%s (%s): cannot set up the I/O workers", b->dev->name, b->path);
-	vlog("%s: %s, %llu sectors%s%s", b->dev->name, b->path, (unsigned long long)b->sectors,
+	if (p->done_efd < 0 || virtio_watch_fd(d, p->done_efd, 0, blk_done, b) < 0)
+		fatal(EXIT_RUNTIME, "%s (%s): cannot set up the I/O workers", d->name, b->path);
+	vlog("%s: %s, %llu sectors%s%s", d->name, b->path, (unsigned long long)b->sectors,
 	     b->ro ? ", read-only" : "", b->direct ? ", O_DIRECT" : "");
+}
+
+void virtio_blk_attach(struct vm *vm, struct blk *b)
+{
+	blk_bind(b, virtio_dev_create(vm, b->ro ? &blk_ops_ro : &blk_ops_rw, b, b->path));
+}
+
+struct virtio_dev *virtio_blk_backend(struct blk *b)
+{
+	static struct virtio_ops ops;   /* one disk per back-end process */
+	struct virtio_dev *d;
+
+	ops = b->ro ? blk_ops_ro : blk_ops_rw;
+	ops.sandbox_role = SB_ROLE_BLK_PROC;
+	d = virtio_dev_new(&ops, b, b->path);
+	if (!d)
+		fatal(EXIT_RUNTIME, "--disk %s: cannot create the device", b->path);
+	blk_bind(b, d);
+	return d;
+}
+
+int virtio_blk_fd(const struct blk *b)
+{
+	return b->fd;
+}
+
+const char *virtio_blk_path(const struct blk *b)
+{
+	return b->path;
 }
 
 void virtio_blk_create(struct vm *vm, const char *spec)

@@ -131,8 +131,18 @@ int virtio_watch_fd(struct virtio_dev *d, int fd, uint32_t events, virtio_watch_
 	d->watch[d->nwatch].fd = fd;
 	d->watch[d->nwatch].fn = fn;
 	d->watch[d->nwatch].arg = arg;
-	d->nwatch++;
-	return 0;
+	d->watch[d->nwatch].events = ev.events;
+	return d->nwatch++;
+}
+
+int virtio_watch_replace(struct virtio_dev *d, int idx, int fd)
+{
+	struct epoll_event ev = { .events = d->watch[idx].events,
+				  .data.u32 = VIRTIO_MAX_QUEUES + (uint32_t)idx };
+
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->watch[idx].fd, NULL);   /* gone already if it was closed */
+	d->watch[idx].fd = fd;
+	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
 static void handle_event(struct virtio_dev *d, uint32_t tag)

@@ -492,7 +492,6 @@ struct virtio_dev *virtio_dev_create(struct vm *vm, const struct virtio_ops *ops
 		fatal(EXIT_RUNTIME, "%s (%s): cannot create device (no PCI bus, bad ops or out of resources)",
 		      ops->name, label);
 	d->vm = vm;
-	d->no_sandbox = vm->opt.no_sandbox;
 	d->raise = vp_raise;
 	d->stop = vp_stop;
 	vp_pci_setup(d);
@@ -548,6 +547,7 @@ static int vp_start(struct pci_dev *p)
 
 	if (d->started)
 		return 0;
+	d->no_sandbox = d->vm->opt.no_sandbox;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);   /* signals belong to the main thread */
 	if (d->ops->start && (r = d->ops->start(d)) < 0) {
@@ -583,10 +583,13 @@ static void vp_print_stats(struct pci_dev *p, FILE *f)
 	struct virtio_stats *s = &d->stats;
 
 	fprintf(f, "%s (%s): requests %llu, bytes %llu, interrupts %llu (+%llu config), "
-		"notifications %llu (%llu via MMIO exits)\n", d->name, d->label,
+		"notifications %llu (%llu via MMIO exits)", d->name, d->label,
 		(unsigned long long)s->requests, (unsigned long long)s->bytes,
 		(unsigned long long)s->irqs, (unsigned long long)s->config_irqs,
 		(unsigned long long)s->kicks, (unsigned long long)s->kicks_exit);
+	if (d->ops->stats)
+		d->ops->stats(d, f);
+	fputc('\n', f);
 }
 
 void virtio_print_stats(struct vm *vm, FILE *f)

@@ -189,6 +189,8 @@ struct virtio_ops {
 	 * thing unless --no-sandbox). Optional. 0 or -errno (message printed).
 	 */
 	int (*start)(struct virtio_dev *d);
+	/* (main) --stats: append ", name value" fields to the device's line. Optional. */
+	void (*stats)(struct virtio_dev *d, FILE *f);
 };
 
 /* Counters for --stats (relaxed atomics: written by device threads). */
@@ -225,7 +227,7 @@ struct virtio_dev {
 	bool started;
 	int sandbox_fd;              /* the device thread's own fd for its role's ioctls (net: the tap), or -1 */
 	int epfd;
-	struct { int fd; virtio_watch_fn *fn; void *arg; } watch[VIRTIO_MAX_WATCH];
+	struct { int fd; uint32_t events; virtio_watch_fn *fn; void *arg; } watch[VIRTIO_MAX_WATCH];
 	int nwatch;
 	bool ioeventfd_any_len;
 
@@ -291,6 +293,9 @@ void virtio_process_queue(struct virtio_dev *d, unsigned qi);
  */
 int virtio_watch_fd(struct virtio_dev *d, int fd, uint32_t events, virtio_watch_fn *fn, void *arg) MUST_CHECK;
 
+/* Watch `fd` instead of what watch idx watched (a new back-end's socket). 0 or -errno. */
+int virtio_watch_replace(struct virtio_dev *d, int idx, int fd) MUST_CHECK;
+
 /*
  * Start one I/O thread per virtio device (after the vCPUs exist, before the
  * main thread enters its sandbox). Each thread blocks all signals and, unless
@@ -317,6 +322,11 @@ void virtio_blk_create(struct vm *vm, const char *spec);
 struct blk;
 struct blk *virtio_blk_open(const char *spec);
 void virtio_blk_attach(struct vm *vm, struct blk *b);
+/* The disk as a device of its own, for a vhost-user back-end (its thread's role is blk-proc). */
+struct virtio_dev *virtio_blk_backend(struct blk *b);
+/* The image's fd (a device process's siblings close it) and its path. */
+int virtio_blk_fd(const struct blk *b);
+const char *virtio_blk_path(const struct blk *b);
 
 /*
  * virtio-net on a tap from a --net spec "tap=IFNAME[,mac=MAC]": attaches to

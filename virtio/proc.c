@@ -1,0 +1,233 @@
+/* virtio/proc.c: device processes: a spawner, forked before KVM is opened, forks one sandboxed vhost-user back-end per disk, and a new one whenever vmm asks; and --serve-vhost-user. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../dev/dev.h"
+#include "../sandbox/sandbox.h"
+#include "proc.h"
+#include "vhost_user.h"
+
+#define MAX_FD_SCAN 4096
+
+/* What the spawner answers: the new process and how the old one ended (-1: there was none). */
+struct spawn_reply { int pid, old_pid, old_status; };
+
+static void lock_down(bool no_sandbox)
+{
+	if (no_sandbox)
+		return;
+	if (sandbox_no_new_privs() < 0)
+		fatal_errno(EXIT_RUNTIME, "sandbox: no_new_privs");
+	int lr = sandbox_landlock_deny_all();
+	if (lr < 0 && lr != -ENOSYS)
+		fatal(EXIT_RUNTIME, "sandbox: Landlock: %s", strerror(-lr));
+}
+
+/* A back-end's life: serve the disk on sock until vmm hangs up. Never returns. */
+static noreturn void serve_disk(struct blk *b, int sock, bool no_sandbox)
+{
+	struct virtio_dev *d = virtio_blk_backend(b);
+	int r;
+
+	d->no_sandbox = no_sandbox;
+	sandbox_set_exit_status(128 + SIGSYS);
+	lock_down(no_sandbox);
+	if (d->ops->start && d->ops->start(d) < 0)
+		_exit(EXIT_RUNTIME);
+	r = vu_serve(d, sock);
+	_exit(r < 0 ? EXIT_RUNTIME : 0);
+}
+
+/* Close every fd but 0-2 and those in keep[0..n). */
+static void close_others(const int *keep, int n)
+{
+	for (int fd = 3; fd < MAX_FD_SCAN; fd++) {
+		bool k = false;
+		for (int i = 0; i < n && !k; i++)
+			k = keep[i] == fd;
+		if (!k)
+			close(fd);
+	}
+}
+
+/* The spawner's answer to "another back-end for disk i". */
+static void respawn(struct blk **blks, unsigned n, int *chans, pid_t *pids, unsigned i,
+		    bool no_sandbox)
+{
+	struct spawn_reply rep = { -1, -1, -1 };
+	int sp[2] = { -1, -1 }, st;
+	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } c = { 0 };
+	struct iovec iov = { &rep, sizeof(rep) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (pids[i] > 0) {
+		kill(pids[i], SIGKILL);   /* it may only have closed its socket */
+		if (waitpid(pids[i], &st, 0) == pids[i])
+			rep.old_status = st;
+		rep.old_pid = pids[i];
+		pids[i] = -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			int keep[2] = { virtio_blk_fd(blks[i]), sp[1] };
+			close_others(keep, 2);
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			serve_disk(blks[i], sp[1], no_sandbox);
+		}
+		pids[i] = pid;
+		rep.pid = pid;
+		close(sp[1]);
+	}
+	if (rep.pid > 0) {
+		mh.msg_control = c.buf;
+		mh.msg_controllen = sizeof(c.buf);
+		struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(h), &sp[0], sizeof(int));
+	}
+	if (sendmsg(chans[i], &mh, MSG_NOSIGNAL) < 0)
+		_exit(0);   /* vmm is gone */
+	if (sp[0] >= 0)
+		close(sp[0]);
+	(void)n;
+}
+
+static noreturn void spawner(struct blk **blks, unsigned n, int *chans, bool no_sandbox)
+{
+	struct pollfd pfd[VMM_MAX_DISKS];
+	pid_t pids[VMM_MAX_DISKS];
+	int keep[2 * VMM_MAX_DISKS], nk = 0, null;
+
+	setpgid(0, 0);   /* the terminal's Ctrl-C is for the guest, not for us */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	prctl(PR_SET_NAME, "vmm-spawner");
+	console_forget();
+	sandbox_set_fatal_hook(NULL);
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		keep[nk++] = chans[i];
+		keep[nk++] = virtio_blk_fd(blks[i]);
+		pids[i] = -1;
+		pfd[i] = (struct pollfd){ .fd = chans[i], .events = POLLIN };
+	}
+	close_others(keep, nk);
+	lock_down(no_sandbox);
+	for (;;) {
+		if (poll(pfd, n, -1) < 0 && errno != EINTR)
+			_exit(EXIT_RUNTIME);
+		for (unsigned i = 0; i < n; i++) {
+			char cmd;
+			if (!pfd[i].revents)
+				continue;
+			if (recv(chans[i], &cmd, 1, 0) != 1)
+				_exit(0);   /* vmm is gone: PDEATHSIG ends the back-ends */
+			respawn(blks, n, chans, pids, i, no_sandbox);
+		}
+	}
+}
+
+int devproc_start(struct blk **blks, unsigned n, bool no_sandbox, int *chans)
+{
+	int sp[VMM_MAX_DISKS][2];
+	pid_t pid;
+
+	if (n > VMM_MAX_DISKS)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp[i]) < 0)
+			return -errno;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int mine[VMM_MAX_DISKS];
+		for (unsigned i = 0; i < n; i++) {
+			close(sp[i][0]);
+			mine[i] = sp[i][1];
+		}
+		spawner(blks, n, mine, no_sandbox);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		close(sp[i][1]);
+		chans[i] = sp[i][0];
+		close(virtio_blk_fd(blks[i]));   /* only the device process holds the disk */
+	}
+	return 0;
+}
+
+int devproc_spawn(int chan, char *why, size_t whylen)
+{
+	struct spawn_reply rep;
+	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } c;
+	struct iovec iov = { &rep, sizeof(rep) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf,
+			     .msg_controllen = sizeof(c.buf) };
+	int fd = -1;
+	char cmd = 's';
+
+	if (why && whylen)
+		snprintf(why, whylen, "ended");
+	if (send(chan, &cmd, 1, MSG_NOSIGNAL) != 1 || recvmsg(chan, &mh, MSG_CMSG_CLOEXEC) != sizeof(rep))
+		return -EPIPE;   /* the spawner is gone */
+	struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+	if (h && h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(h), sizeof(int));
+	if (why && whylen && rep.old_status != -1) {
+		char how[80];
+		vu_describe_status(rep.old_status, how, sizeof(how));
+		snprintf(why, whylen, "%d %s", rep.old_pid, how);
+	}
+	return rep.pid > 0 && fd >= 0 ? fd : -ECHILD;
+}
+
+int devproc_serve(const char *path, const char *disk, bool no_sandbox)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct blk *b = virtio_blk_open(disk);
+	struct stat st;
+	int l, s;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		fatal(EXIT_USAGE, "--serve-vhost-user %s: socket path too long", path);
+	strcpy(a.sun_path, path);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			fatal(EXIT_USAGE, "--serve-vhost-user %s: exists and is not a socket", path);
+		unlink(path);   /* a stale socket from an earlier run */
+	}
+	l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0)
+		fatal_errno(EXIT_USAGE, "--serve-vhost-user %s", path);
+	vlog("serving %s as vhost-user-blk on %s", disk, path);
+	do
+		s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	while (s < 0 && errno == EINTR);
+	if (s < 0)
+		fatal_errno(EXIT_RUNTIME, "--serve-vhost-user %s: accept", path);
+	close(l);
+	unlink(path);
+	struct virtio_dev *d = virtio_blk_backend(b);
+	d->no_sandbox = no_sandbox;
+	lock_down(no_sandbox);
+	if (d->ops->start && d->ops->start(d) < 0)
+		return EXIT_RUNTIME;
+	return vu_serve(d, s) < 0 ? EXIT_RUNTIME : 0;
+}

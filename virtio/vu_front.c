@@ -1,0 +1,437 @@
+/* virtio/vu_front.c: the vhost-user front-end: a virtio-pci device in vmm whose rings a back-end (a device process, or an external program) serves; kicks and interrupts go between KVM and the back-end directly. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../sandbox/sandbox.h"
+#include "vhost_user.h"
+
+#define VU_QUEUE_SIZE     256
+#define VU_RESTARTS_MAX   5     /* per device per minute */
+#define VU_DEVICE_BITS    0x00FFFFFFull
+#define VU_BLK_CONFIG_LEN 60    /* struct virtio_blk_config up to write_zeroes_may_unmap */
+
+/*
+ * Like vsock: the vCPU side (activate, reset) records what it wants and wakes
+ * the device thread, which alone talks to the back-end; `busy` (device_status
+ * reads non-zero) until it has.
+ */
+struct vu_front {
+	struct virtio_dev *dev;
+	struct virtio_ops ops;
+	const char *label;
+	int sock, sock_watch;
+	uint64_t features, protocol;
+	uint8_t config[VU_CONFIG_MAX];
+	int ctl_efd, err_efd;
+	bool want_running, running;   /* device lock */
+	bool started[VIRTIO_MAX_QUEUES];
+	atomic_bool busy;
+	int inflight_fd;
+	void *inflight;
+	uint64_t inflight_size;
+	struct vu_respawn rs;
+	atomic_uint restarts;
+	struct timespec restart_at[VU_RESTARTS_MAX];
+};
+
+/* One request; with a reply (or REPLY_ACK) read into *m. 0, -errno, or -EPROTO (a refusal included). */
+static int request(struct vu_front *f, struct vu_msg *m, const int *fds, int nfds, bool reply)
+{
+	uint32_t req = m->req;
+	int rfds[VU_MAX_FDS], rn, r;
+	bool ack = !reply && (f->protocol & VIRTIO_BIT(VU_PF_REPLY_ACK));
+
+	m->flags = VU_VERSION | (ack ? VU_FLAG_NEED_REPLY : 0);
+	if ((r = vu_send(f->sock, m, fds, nfds)) < 0)
+		return r;
+	if (!reply && !ack)
+		return 0;
+	r = vu_recv(f->sock, m, rfds, &rn);
+	if (r <= 0)
+		return r ? r : -ECONNRESET;
+	if (m->req != req || !(m->flags & VU_FLAG_REPLY)) {
+		for (int i = 0; i < rn; i++)
+			close(rfds[i]);
+		return -EPROTO;
+	}
+	if (rn && req == VU_GET_INFLIGHT_FD)
+		f->inflight_fd = rfds[0];
+	else
+		for (int i = 0; i < rn; i++)
+			close(rfds[i]);
+	if (ack && (m->size != 8 || m->u.u64))
+		return -EPROTO;
+	return 0;
+}
+
+static int req_u64(struct vu_front *f, uint32_t req, uint64_t v, bool reply, uint64_t *out)
+{
+	struct vu_msg m = { .req = req, .size = reply ? 0 : 8, .u.u64 = v };
+	int r = request(f, &m, NULL, 0, reply);
+
+	if (r == 0 && reply) {
+		if (m.size != 8)
+			return -EPROTO;
+		*out = m.u.u64;
+	}
+	return r;
+}
+
+static int req_state(struct vu_front *f, uint32_t req, unsigned i, unsigned num)
+{
+	struct vu_msg m = { .req = req, .size = sizeof(m.u.state), .u.state = { i, num } };
+	return request(f, &m, NULL, 0, req == VU_GET_VRING_BASE);
+}
+
+/* SET_VRING_KICK/CALL/ERR: queue index in the low byte, the fd or VU_VRING_NOFD. */
+static int req_fd(struct vu_front *f, uint32_t req, unsigned i, int fd)
+{
+	struct vu_msg m = { .req = req, .size = 8, .u.u64 = i | (fd < 0 ? VU_VRING_NOFD : 0) };
+	return request(f, &m, &fd, fd >= 0, false);
+}
+
+/* New connection: features, protocol features, owner. */
+static int handshake(struct vu_front *f)
+{
+	uint64_t p = 0;
+	int r;
+
+	if ((r = req_u64(f, VU_GET_FEATURES, 0, true, &f->features)) < 0)
+		return r;
+	f->protocol = 0;
+	if (f->features & VIRTIO_BIT(VU_F_PROTOCOL_FEATURES)) {
+		if ((r = req_u64(f, VU_GET_PROTOCOL_FEATURES, 0, true, &p)) < 0)
+			return r;
+		p &= VIRTIO_BIT(VU_PF_MQ) | VIRTIO_BIT(VU_PF_REPLY_ACK) | VIRTIO_BIT(VU_PF_CONFIG) |
+		     VIRTIO_BIT(VU_PF_INFLIGHT_SHMFD);
+		if ((r = req_u64(f, VU_SET_PROTOCOL_FEATURES, p, false, NULL)) < 0)
+			return r;
+		f->protocol = p;
+	}
+	return req_u64(f, VU_SET_OWNER, 0, false, NULL);
+}
+
+static int set_mem_table(struct vu_front *f)
+{
+	const struct vm *vm = f->dev->vm;
+	const struct guest_mem *gm = &vm->mem;
+	struct vu_msg m = { .req = VU_SET_MEM_TABLE };
+	int fds[2] = { vm->mem_fd, vm->mem_fd };
+
+	m.u.mem.r[0] = (struct vu_region){ 0, gm->low_size, (uintptr_t)gm->host, 0 };
+	m.u.mem.r[1] = (struct vu_region){ HIGH_RAM_START, gm->high_size,
+					   (uintptr_t)gm->host + gm->low_size, gm->low_size };
+	m.u.mem.n = gm->high_size ? 2 : 1;
+	m.size = 8 + m.u.mem.n * sizeof(struct vu_region);
+	return request(f, &m, fds, (int)m.u.mem.n, false);
+}
+
+/* The shared in-flight record: asked for once per device reset, handed to every new back-end. */
+static int set_inflight(struct vu_front *f)
+{
+	struct vu_msg m = { .req = VU_GET_INFLIGHT_FD, .size = sizeof(m.u.inflight) };
+	int r;
+
+	if (!(f->protocol & VIRTIO_BIT(VU_PF_INFLIGHT_SHMFD)))
+		return 0;
+	if (f->inflight_fd < 0) {
+		m.u.inflight.nqueues = (uint16_t)f->ops.nqueues;
+		m.u.inflight.queue_size = VU_QUEUE_SIZE;
+		if ((r = request(f, &m, NULL, 0, true)) < 0)
+			return r;
+		if (f->inflight_fd < 0 || m.size != sizeof(m.u.inflight) || !m.u.inflight.mmap_size)
+			return -EPROTO;
+		f->inflight_size = m.u.inflight.mmap_size + m.u.inflight.mmap_off;
+		f->inflight = mmap(NULL, f->inflight_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+				   f->inflight_fd, 0);
+		if (f->inflight == MAP_FAILED) {
+			f->inflight = NULL;
+			return -errno;
+		}
+		m.req = VU_SET_INFLIGHT_FD;
+	} else {
+		m = (struct vu_msg){ .req = VU_SET_INFLIGHT_FD, .size = sizeof(m.u.inflight) };
+		m.u.inflight.mmap_size = f->inflight_size;
+		m.u.inflight.nqueues = (uint16_t)f->ops.nqueues;
+		m.u.inflight.queue_size = VU_QUEUE_SIZE;
+	}
+	return request(f, &m, &f->inflight_fd, 1, false);
+}
+
+/* Hand queue i to the back-end: size, where to continue, ring addresses, kick, call, err. */
+static int start_queue(struct vu_front *f, unsigned i)
+{
+	struct virtio_dev *d = f->dev;
+	struct virtq *q = &d->vq[i];
+	uint16_t vec = __atomic_load_n(&q->msix_vector, __ATOMIC_RELAXED);
+	struct vu_msg m = { .req = VU_SET_VRING_ADDR, .size = sizeof(m.u.addr) };
+	int r;
+
+	m.u.addr.index = i;
+	m.u.addr.desc = (uintptr_t)q->desc;
+	m.u.addr.avail = (uintptr_t)q->avail;
+	m.u.addr.used = (uintptr_t)q->used;
+	if (vec >= d->msix.n)
+		guest_warn("%s: queue %u has no MSI-X vector: the guest gets no interrupts for it", d->name, i);
+	if ((r = req_state(f, VU_SET_VRING_NUM, i, q->size)) < 0 ||
+	    (r = req_state(f, VU_SET_VRING_BASE, i, __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE))) < 0 ||
+	    (r = request(f, &m, NULL, 0, false)) < 0 ||
+	    (r = req_fd(f, VU_SET_VRING_CALL, i, vec < d->msix.n ? d->msix.v[vec].efd : -1)) < 0 ||
+	    (r = req_fd(f, VU_SET_VRING_ERR, i, f->err_efd)) < 0 ||
+	    (r = req_fd(f, VU_SET_VRING_KICK, i, q->kick_efd)) < 0)
+		return r;
+	f->started[i] = true;
+	if (f->features & VIRTIO_BIT(VU_F_PROTOCOL_FEATURES))
+		r = req_state(f, VU_SET_VRING_ENABLE, i, 1);
+	return r;
+}
+
+static int start(struct vu_front *f)
+{
+	uint64_t feat = f->dev->driver_features | (f->features & VIRTIO_BIT(VU_F_PROTOCOL_FEATURES));
+	int r;
+
+	if ((r = req_u64(f, VU_SET_FEATURES, feat, false, NULL)) < 0 || (r = set_mem_table(f)) < 0 ||
+	    (r = set_inflight(f)) < 0)
+		return r;
+	for (unsigned i = 0; i < f->ops.nqueues; i++)
+		if (f->dev->vq[i].ready && (r = start_queue(f, i)) < 0)
+			return r;
+	return 0;
+}
+
+/* Take the rings back (a device reset): after this the back-end touches no guest memory. */
+static int stop(struct vu_front *f)
+{
+	int r = 0;
+
+	for (unsigned i = 0; i < f->ops.nqueues; i++) {
+		if (f->started[i] && r == 0)
+			r = req_state(f, VU_GET_VRING_BASE, i, 0);
+		f->started[i] = false;
+	}
+	if (r == 0 && f->inflight)
+		memset(f->inflight, 0, f->inflight_size);   /* a reset device has nothing in flight */
+	return r;
+}
+
+static const char *sig_name(int sig)
+{
+	switch (sig) {
+	case SIGKILL: return "SIGKILL";
+	case SIGSEGV: return "SIGSEGV";
+	case SIGABRT: return "SIGABRT";
+	case SIGBUS: return "SIGBUS";
+	case SIGSYS: return "SIGSYS";
+	case SIGTERM: return "SIGTERM";
+	case SIGILL: return "SIGILL";
+	case SIGFPE: return "SIGFPE";
+	}
+	return "?";
+}
+
+void vu_describe_status(int status, char *buf, size_t len)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, len, "was killed by signal %d (%s)", WTERMSIG(status), sig_name(WTERMSIG(status)));
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGSYS)
+		snprintf(buf, len, "was stopped by its sandbox (a forbidden system call)");
+	else if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else
+		snprintf(buf, len, "ended");
+}
+
+/* At most VU_RESTARTS_MAX restarts in any minute. */
+static bool restart_allowed(struct vu_front *f)
+{
+	struct timespec now;
+	unsigned n = atomic_load(&f->restarts), slot = n % VU_RESTARTS_MAX;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (n >= VU_RESTARTS_MAX && now.tv_sec - f->restart_at[slot].tv_sec < 60)
+		return false;
+	f->restart_at[slot] = now;
+	return true;
+}
+
+/*
+ * The back-end is gone (its socket hung up or a request failed): get a new
+ * one and give it everything the old one had, so the guest sees nothing;
+ * or stop the VM if that is not allowed or possible.
+ */
+static void replace_backend(struct vu_front *f, int err)
+{
+	struct virtio_dev *d = f->dev;
+	char why[96] = "";
+
+	for (;;) {
+		if (!f->rs.respawn) {
+			fprintf(stderr, "vmm: %s (%s): the vhost-user back-end went away (%s); stopping the VM\n",
+				d->name, f->label, err ? strerror(-err) : "connection closed");
+			d->stop(d, EXIT_RUNTIME);
+			return;
+		}
+		close(f->sock);
+		f->sock = f->rs.respawn(f->rs.arg, why, sizeof(why));
+		if (f->rs.exit_on_crash || !restart_allowed(f) || f->sock < 0) {
+			fprintf(stderr, "vmm: %s (%s): device process %s; %s\n", d->name, f->label, why,
+				f->rs.exit_on_crash ? "stopping the VM (--on-device-crash exit)" :
+				f->sock < 0 ? "cannot start a new one; stopping the VM" :
+				"it died 5 times within a minute; stopping the VM");
+			d->stop(d, EXIT_RUNTIME);
+			return;
+		}
+		atomic_fetch_add(&f->restarts, 1);
+		fprintf(stderr, "vmm: %s (%s): device process %s; restarted it\n", d->name, f->label, why);
+		if (virtio_watch_replace(d, f->sock_watch, f->sock) == 0 && (err = handshake(f)) == 0 &&
+		    (!f->running || (err = start(f)) == 0))
+			break;
+	}
+	/* buffers made available while no back-end was there */
+	for (unsigned i = 0; i < f->ops.nqueues; i++)
+		if (f->started[i] && eventfd_write(d->vq[i].kick_efd, 1) < 0)
+			guest_warn("%s: kick: %s", d->name, strerror(errno));
+}
+
+/* Device thread (ctl_efd): bring the back-end to the state the vCPU asked for. */
+static void on_ctl(struct virtio_dev *d, void *arg)
+{
+	struct vu_front *f = arg;
+	eventfd_t n;
+	int r = 0;
+
+	(void)!eventfd_read(f->ctl_efd, &n);
+	if (f->running) {
+		f->running = false;
+		if ((r = stop(f)) < 0)
+			replace_backend(f, r);
+	}
+	if (f->want_running) {
+		f->running = true;
+		if ((r = start(f)) < 0)
+			replace_backend(f, r);   /* which starts the new one */
+	}
+	atomic_store(&f->busy, false);
+}
+
+/* Device thread: the back-end found a broken ring. */
+static void on_err(struct virtio_dev *d, void *arg)
+{
+	struct vu_front *f = arg;
+	eventfd_t n;
+
+	if (eventfd_read(f->err_efd, &n) == 0)
+		virtio_dev_fail(d, "the back-end found a broken ring");
+}
+
+/* Device thread: the socket is readable only when the back-end hung up (it sends nothing unasked). */
+static void on_sock(struct virtio_dev *d, void *arg)
+{
+	struct vu_front *f = arg;
+	struct vu_msg m;
+	int fds[VU_MAX_FDS], n;
+	int r = vu_recv(f->sock, &m, fds, &n);
+
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	if (r <= 0)
+		replace_backend(f, r);
+}
+
+static void wake(struct vu_front *f, bool run)
+{
+	f->want_running = run;
+	atomic_store(&f->busy, true);
+	if (eventfd_write(f->ctl_efd, 1) < 0)
+		guest_warn("%s: wake: %s", f->dev->name, strerror(errno));
+}
+
+static void vf_activate(struct virtio_dev *d) { wake(d->priv, true); }
+static void vf_reset(struct virtio_dev *d) { wake(d->priv, false); }
+static bool vf_resetting(struct virtio_dev *d) { return atomic_load(&((struct vu_front *)d->priv)->busy); }
+static void vf_process(struct virtio_dev *d, struct virtq *q) { }
+
+static void vf_config_read(struct virtio_dev *d, unsigned off, void *buf, unsigned len)
+{
+	memcpy(buf, ((struct vu_front *)d->priv)->config + off, len);
+}
+
+static void vf_stats(struct virtio_dev *d, FILE *out)
+{
+	fprintf(out, ", restarts %u", vu_restarts(d));
+}
+
+unsigned vu_restarts(const struct virtio_dev *d)
+{
+	return atomic_load(&((struct vu_front *)d->priv)->restarts);
+}
+
+struct virtio_dev *vu_attach(struct vm *vm, int sock, enum vu_type type, const char *label,
+			     const struct vu_respawn *rs)
+{
+	struct vu_front *f = calloc(1, sizeof(*f));
+	struct vu_msg m = { .req = VU_GET_CONFIG };
+	uint64_t nq = 1;
+	int r;
+
+	if (!f)
+		fatal(EXIT_RUNTIME, "%s: out of memory", label);
+	if (type != VU_TYPE_BLK)
+		fatal(EXIT_USAGE, "%s: only type=blk is supported by vmm's vhost-user front-end so far", label);
+	f->label = label;
+	f->sock = sock;
+	f->inflight_fd = -1;
+	if (rs)
+		f->rs = *rs;
+	if ((r = handshake(f)) < 0)
+		fatal(EXIT_USAGE, "%s: no vhost-user back-end answers there: %s", label, strerror(-r));
+	if (!(f->features & VIRTIO_BIT(VIRTIO_F_VERSION_1)))
+		fatal(EXIT_USAGE, "%s: the back-end is not a virtio 1.x device", label);
+	if (!(f->protocol & VIRTIO_BIT(VU_PF_CONFIG)))
+		fatal(EXIT_USAGE, "%s: the back-end does not give its config space (VHOST_USER_PROTOCOL_F_CONFIG)",
+		      label);
+	if ((f->protocol & VIRTIO_BIT(VU_PF_MQ)) && (r = req_u64(f, VU_GET_QUEUE_NUM, 0, true, &nq)) < 0)
+		fatal(EXIT_USAGE, "%s: VHOST_USER_GET_QUEUE_NUM: %s", label, strerror(-r));
+	if (nq == 0)
+		fatal(EXIT_USAGE, "%s: the back-end has no queues", label);
+	if (nq > VIRTIO_MAX_QUEUES)
+		nq = VIRTIO_MAX_QUEUES;
+	m.size = 12 + VU_BLK_CONFIG_LEN;
+	m.u.config.size = VU_BLK_CONFIG_LEN;
+	if ((r = request(f, &m, NULL, 0, true)) < 0 || m.size != 12 + VU_BLK_CONFIG_LEN)
+		fatal(EXIT_USAGE, "%s: VHOST_USER_GET_CONFIG: %s", label, r < 0 ? strerror(-r) : "refused");
+	memcpy(f->config, m.u.config.data, VU_BLK_CONFIG_LEN);
+
+	f->ops = (struct virtio_ops){
+		.name = "virtio-blk", .device_id = 2, .pci_class = 0x018000,
+		.features = f->features & VU_DEVICE_BITS,
+		.nqueues = (unsigned)nq, .kernel_queues = (1u << nq) - 1, .queue_size = VU_QUEUE_SIZE,
+		.config_len = VU_BLK_CONFIG_LEN, .sandbox_role = SB_ROLE_VHOST_USER,
+		.config_read = vf_config_read, .process = vf_process, .reset = vf_reset,
+		.resetting = vf_resetting, .activate = vf_activate, .stats = vf_stats,
+	};
+	f->ctl_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	f->err_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (f->ctl_efd < 0 || f->err_efd < 0)
+		fatal_errno(EXIT_RUNTIME, "%s: eventfd", label);
+	f->dev = virtio_dev_create(vm, &f->ops, f, label);
+	/* offer the guest only what the back-end serves, and only split rings */
+	f->dev->offered &= f->features | ~(VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC));
+	if (virtio_watch_fd(f->dev, f->ctl_efd, 0, on_ctl, f) < 0 ||
+	    virtio_watch_fd(f->dev, f->err_efd, 0, on_err, f) < 0 ||
+	    (f->sock_watch = virtio_watch_fd(f->dev, f->sock, EPOLLRDHUP, on_sock, f)) < 0)
+		fatal(EXIT_RUNTIME, "%s: cannot watch its eventfds", f->dev->name);
+	vlog("%s (%s): vhost-user back-end, features %#llx, protocol features %#llx, %llu queue(s)",
+	     f->dev->name, label, (unsigned long long)f->features, (unsigned long long)f->protocol,
+	     (unsigned long long)nq);
+	return f->dev;
+}
