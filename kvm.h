@@ -2,7 +2,7 @@
 #ifndef KVM_H
 #define KVM_H
 
-#include "vmm.h"
+#include "vm.h"
 #include "boot/boot.h"
 
 /*

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -16,7 +15,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "vmm.h"
+#include "vm.h"
 #include "options.h"
 #include "sandbox/sandbox.h"
 #include "kvm.h"
@@ -91,21 +90,6 @@ static struct mapped_file map_file(const char *path, const char *what)
 		fatal_errno(EXIT_USAGE, "%s %s", what, path);
 	close(fd);
 	return f;
-}
-
-void vm_request_exit(struct vm *vm, int code)
-{
-	int expected = -1;
-	if (atomic_compare_exchange_strong(&vm->exit_code, &expected, code)) {
-		uint64_t one = 1;
-		if (write(vm->stop_efd, &one, sizeof(one)) < 0)
-			_exit(code);
-	}
-}
-
-void vm_set_irq(struct vm *vm, unsigned pin, int level)
-{
-	ioapic_set_irq(vm->ioapic, pin, level);
 }
 
 /* Disks and taps, opened and checked before the VM exists. */
@@ -252,7 +236,7 @@ static int main_loop(struct vm *vm, struct console *con, int sig_fd, int timer_f
 	int space_fd = serial_rx_space_fd(vm->serial);
 	int64_t deadline = 0;   /* of a SIGTERM's grace period */
 
-	while (atomic_load(&vm->exit_code) < 0) {
+	while (vm_exit_code(vm) < 0) {
 		struct pollfd p[5] = {
 			{ vm->stop_efd, POLLIN, 0 }, { sig_fd, POLLIN, 0 }, { timer_fd, POLLIN, 0 },
 			{ console_wants_input(con) ? con->in_fd : -1, POLLIN, 0 },
@@ -280,7 +264,7 @@ static int main_loop(struct vm *vm, struct console *con, int sig_fd, int timer_f
 		    console_pump(con, vm->serial, p[3].revents != 0) < 0)
 			vm_request_exit(vm, EXIT_GUEST_OFF);
 	}
-	return atomic_load(&vm->exit_code);
+	return vm_exit_code(vm);
 }
 
 /* The process's own memory: /proc/self/status, opened before the sandbox closes paths. */
@@ -344,12 +328,7 @@ int main(int argc, char **argv)
 	vmm_verbose = vm->opt.verbose;
 	vm->ncpus = vm->opt.cpus;
 	check_memory_size(vm->opt.mem_size);
-	atomic_init(&vm->exit_code, -1);
-	pthread_mutex_init(&vm->io_lock, NULL);
-	pthread_mutex_init(&vm->route_lock, NULL);
-	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->stop_efd < 0)
-		fatal_errno(EXIT_RUNTIME, "eventfd");
+	vm_init(vm);
 
 	console_open(&con, vm->opt.console);
 	vlog("options parsed");

@@ -4,6 +4,9 @@
 
 #include "../vmm.h"
 
+struct vm;
+struct vcpu;
+
 #define IOAPIC_PINS 24
 #define IOAPIC_ID   0     /* MADT's IOAPIC ID (x2APIC IDs use 0..n-1, separate namespace) */
 #define IOAPIC_SIZE 0x1000 /* MMIO window at IOAPIC_ADDR */

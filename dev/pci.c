@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "pci.h"
+#include "../vm.h"
 
 static void put_le(uint8_t *p, unsigned size, uint32_t v)
 {

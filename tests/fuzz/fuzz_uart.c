@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dev/dev.h"
+#include "vm.h"
 
 static int level = 0;
 void vm_set_irq(struct vm *vm, unsigned pin, int l)

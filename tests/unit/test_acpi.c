@@ -6,6 +6,7 @@
 #include "boot/boot.h"
 #include "boot/aml.h"
 #include "dev/pci.h"
+#include "vm.h"
 
 #define MEM_SIZE (2u << 20)
 #define ACPI_END (ACPI_TABLES_ADDR + ACPI_TABLES_SIZE)

@@ -6,6 +6,7 @@
 #include <linux/kvm.h>
 
 #include "apic/apic.h"
+#include "vm.h"
 #include "unit.h"
 
 /* kvm.c (the ioctl wrappers) comes with the run loop, which ends the VM through vmm.c. */

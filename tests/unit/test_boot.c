@@ -8,6 +8,7 @@
 
 #include "unit.h"
 #include "boot/boot.h"
+#include "vm.h"
 
 /* loaders do not raise interrupts, but libvmm.a objects may reference these */
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; (void)pin; (void)level; }

@@ -16,6 +16,7 @@
 /* The device's static helpers (spec, MAC, offload mapping) are tested directly:
  * net.c is compiled into this test, so libvmm.a's copy is never linked. */
 #include "../../virtio/net.c"
+#include "vm.h"
 
 void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; (void)pin; (void)level; }

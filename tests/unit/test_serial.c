@@ -12,6 +12,7 @@
 
 #include "dev/dev.h"
 #include "unit.h"
+#include "vm.h"
 
 /* ---- stubs for vmm.c ---- */
 static int irq_level = -1, irq_pin = -1, irq_calls;
