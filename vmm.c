@@ -19,6 +19,7 @@
 #include "options.h"
 #include "sandbox/sandbox.h"
 #include "kvm.h"
+#include "vcpu.h"
 #include "apic/apic.h"
 #include "boot/boot.h"
 #include "dev/dev.h"
@@ -176,7 +177,7 @@ static void create_devices(struct vm *vm, struct console *con, struct inputs *in
 static void start_vcpus(struct vm *vm)
 {
 	for (int i = 0; i < vm->ncpus; i++) {
-		int r = pthread_create(&vm->vcpu[i].thread, NULL, kvm_vcpu_thread, &vm->vcpu[i]);
+		int r = pthread_create(&vm->vcpu[i].thread, NULL, vcpu_thread, &vm->vcpu[i]);
 		if (r)
 			fatal(EXIT_RUNTIME, "cannot start vCPU thread %d: %s", i, strerror(r));
 	}
@@ -345,11 +346,11 @@ int main(int argc, char **argv)
 	create_devices(vm, &con, &inputs);
 	vlog("devices created");
 	for (int i = 0; i < vm->ncpus; i++) {
-		kvm_create_vcpu(vm, i);
+		vcpu_create(vm, i);
 		if (apic_vcpu_setup(vm, &vm->vcpu[i]) < 0)
 			fatal(EXIT_RUNTIME, "cannot set up CPUID and local APIC of vCPU %d", i);
 	}
-	kvm_set_boot_regs(&vm->vcpu[0], &entry);
+	vcpu_set_boot_regs(&vm->vcpu[0], &entry);
 	vlog("%d vCPUs created", vm->ncpus);
 
 	block_signals(&sigs);

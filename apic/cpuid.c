@@ -8,6 +8,7 @@
 
 #include "apic.h"
 #include "../kvm.h"
+#include "../vm.h"
 
 #define CPUID_CAP_START 256
 #define CPUID_CAP_MAX   4096

@@ -9,9 +9,6 @@
 #include "vm.h"
 #include "unit.h"
 
-/* kvm.c (the ioctl wrappers) comes with the run loop, which ends the VM through vmm.c. */
-void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
-
 /* ---- the fake KVM: this definition of ioctl() overrides libc's for the whole test binary ---- */
 static unsigned long fail_req;           /* this request fails with EINVAL */
 static int ncalls, nroutes_calls, nmsr_sets;
