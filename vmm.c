@@ -20,6 +20,7 @@
 #include "sandbox/sandbox.h"
 #include "kvm.h"
 #include "vcpu.h"
+#include "cpu.h"
 #include "apic/apic.h"
 #include "boot/boot.h"
 #include "dev/dev.h"
@@ -347,7 +348,7 @@ int main(int argc, char **argv)
 	vlog("devices created");
 	for (int i = 0; i < vm->ncpus; i++) {
 		vcpu_create(vm, i);
-		if (apic_vcpu_setup(vm, &vm->vcpu[i]) < 0)
+		if (cpu_vcpu_setup(vm, &vm->vcpu[i]) < 0)
 			fatal(EXIT_RUNTIME, "cannot set up CPUID and local APIC of vCPU %d", i);
 	}
 	vcpu_set_boot_regs(&vm->vcpu[0], &entry);
