@@ -5,12 +5,7 @@
 
 #include "pci.h"
 #include "../vm.h"
-
-static void put_le(uint8_t *p, unsigned size, uint32_t v)
-{
-	for (unsigned i = 0; i < size; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
+#include "../le.h"
 
 static uint64_t bar_addr(const struct pci_dev *d, int i)
 {
