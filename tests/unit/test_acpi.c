@@ -13,7 +13,7 @@
 #define ACPI_END (ACPI_TABLES_ADDR + ACPI_TABLES_SIZE)
 #define OUT_DIR "build/acpi"
 
-/* The ACPI code does not call into vmm.c, but libvmm.a members it pulls in might. */
+/* The ACPI code does not call into vm.c, but libvmm.a members it pulls in might. */
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; (void)pin; (void)level; }
 void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
 

@@ -14,7 +14,7 @@
 #include "unit.h"
 #include "vm.h"
 
-/* ---- stubs for vmm.c ---- */
+/* ---- stubs for vm.c ---- */
 static int irq_level = -1, irq_pin = -1, irq_calls;
 static int irq_hist[64];
 void vm_set_irq(struct vm *vm, unsigned pin, int level)
