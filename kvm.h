@@ -1,9 +1,10 @@
-/* kvm.h: the thin KVM layer: VM, memory, vCPU creation and the vCPU run loop. */
+/* kvm.h: the thin KVM layer: ioctl wrappers that name the ioctl, the VM and its memory slots (vCPUs: vcpu.h). */
 #ifndef KVM_H
 #define KVM_H
 
 #include "vmm.h"
-#include "boot/boot.h"
+
+struct vm;
 
 /*
  * ioctl wrapper that names the failing ioctl: returns the ioctl's result, or
@@ -22,13 +23,5 @@ void kvm_create_vm(struct vm *vm);
 void kvm_alloc_memory(struct vm *vm, uint64_t size);
 /* Register the guest RAM with the VM as memory slots 0 (low) and 1 (high). Exits on failure. */
 void kvm_register_memory(struct vm *vm);
-/* Create vCPU `id` and map its kvm_run. Exits on failure. */
-void kvm_create_vcpu(struct vm *vm, int id);
-/* Put the boot vCPU into the entry state the loader asked for. Exits on failure. */
-void kvm_set_boot_regs(struct vcpu *v, const struct boot_entry *e);
-/* The vCPU thread body: KVM_RUN until the VM stops. */
-void *kvm_vcpu_thread(void *arg);
-/* Print a vCPU's registers to stderr (for runtime failures). */
-void kvm_dump_regs(struct vcpu *v);
 
 #endif

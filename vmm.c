@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -18,12 +17,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "vmm.h"
+#include "vm.h"
 #include "options.h"
 #include "sandbox/sandbox.h"
 #include "virtio/proc.h"
 #include "virtio/vhost_user.h"
 #include "kvm.h"
+#include "vcpu.h"
+#include "cpu.h"
 #include "apic/apic.h"
 #include "boot/boot.h"
 #include "dev/dev.h"
@@ -95,21 +96,6 @@ static struct mapped_file map_file(const char *path, const char *what)
 		fatal_errno(EXIT_USAGE, "%s %s", what, path);
 	close(fd);
 	return f;
-}
-
-void vm_request_exit(struct vm *vm, int code)
-{
-	int expected = -1;
-	if (atomic_compare_exchange_strong(&vm->exit_code, &expected, code)) {
-		uint64_t one = 1;
-		if (write(vm->stop_efd, &one, sizeof(one)) < 0)
-			_exit(code);
-	}
-}
-
-void vm_set_irq(struct vm *vm, unsigned pin, int level)
-{
-	ioapic_set_irq(vm->ioapic, pin, level);
 }
 
 /* Disks and taps, opened and checked before the VM exists. */
@@ -244,7 +230,7 @@ static void create_devices(struct vm *vm, struct console *con, struct inputs *in
 static void start_vcpus(struct vm *vm)
 {
 	for (int i = 0; i < vm->ncpus; i++) {
-		int r = pthread_create(&vm->vcpu[i].thread, NULL, kvm_vcpu_thread, &vm->vcpu[i]);
+		int r = pthread_create(&vm->vcpu[i].thread, NULL, vcpu_thread, &vm->vcpu[i]);
 		if (r)
 			fatal(EXIT_RUNTIME, "cannot start vCPU thread %d: %s", i, strerror(r));
 	}
@@ -304,7 +290,7 @@ static int main_loop(struct vm *vm, struct console *con, int sig_fd, int timer_f
 	int space_fd = serial_rx_space_fd(vm->serial);
 	int64_t deadline = 0;   /* of a SIGTERM's grace period */
 
-	while (atomic_load(&vm->exit_code) < 0) {
+	while (vm_exit_code(vm) < 0) {
 		struct pollfd p[5] = {
 			{ vm->stop_efd, POLLIN, 0 }, { sig_fd, POLLIN, 0 }, { timer_fd, POLLIN, 0 },
 			{ console_wants_input(con) ? con->in_fd : -1, POLLIN, 0 },
@@ -332,7 +318,7 @@ static int main_loop(struct vm *vm, struct console *con, int sig_fd, int timer_f
 		    console_pump(con, vm->serial, p[3].revents != 0) < 0)
 			vm_request_exit(vm, EXIT_GUEST_OFF);
 	}
-	return atomic_load(&vm->exit_code);
+	return vm_exit_code(vm);
 }
 
 /* The process's own memory: /proc/self/status, opened before the sandbox closes paths. */
@@ -398,12 +384,7 @@ int main(int argc, char **argv)
 		_exit(devproc_serve(vm->opt.serve, vm->opt.disks[0], vm->opt.no_sandbox));
 	vm->ncpus = vm->opt.cpus;
 	check_memory_size(vm->opt.mem_size);
-	atomic_init(&vm->exit_code, -1);
-	pthread_mutex_init(&vm->io_lock, NULL);
-	pthread_mutex_init(&vm->route_lock, NULL);
-	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->stop_efd < 0)
-		fatal_errno(EXIT_RUNTIME, "eventfd");
+	vm_init(vm);
 
 	console_open(&con, vm->opt.console);
 	vlog("options parsed");
@@ -420,11 +401,11 @@ int main(int argc, char **argv)
 	create_devices(vm, &con, &inputs);
 	vlog("devices created");
 	for (int i = 0; i < vm->ncpus; i++) {
-		kvm_create_vcpu(vm, i);
-		if (apic_vcpu_setup(vm, &vm->vcpu[i]) < 0)
+		vcpu_create(vm, i);
+		if (cpu_vcpu_setup(vm, &vm->vcpu[i]) < 0)
 			fatal(EXIT_RUNTIME, "cannot set up CPUID and local APIC of vCPU %d", i);
 	}
-	kvm_set_boot_regs(&vm->vcpu[0], &entry);
+	vcpu_set_boot_regs(&vm->vcpu[0], &entry);
 	vlog("%d vCPUs created", vm->ncpus);
 
 	block_signals(&sigs);

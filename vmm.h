@@ -1,4 +1,4 @@
-/* vmm.h: struct vm, guest-memory helpers, the I/O registry and logging: what every file needs. */
+/* vmm.h: guest-memory helpers, the I/O registry, struct options, exit codes and logging: what every file needs (struct vm is in vm.h). */
 #ifndef VMM_H
 #define VMM_H
 
@@ -132,7 +132,7 @@ int io_move(struct io_registry *io, enum io_space sp, void *opaque, uint64_t old
 bool io_dispatch(struct io_registry *io, enum io_space sp, uint64_t addr, uint64_t *val,
 		 unsigned size, bool is_write);
 
-/* ---- the VM ---- */
+/* ---- the command line (options.c fills it) ---- */
 struct options {
 	const char *kernel, *initrd, *append, *console;
 	uint64_t mem_size;
@@ -155,56 +155,7 @@ struct options {
 	const char *serve;        /* --serve-vhost-user SOCKET */
 };
 
-struct vcpu {
-	struct vm *vm;
-	int id;
-	int fd;
-	struct kvm_run *run;
-	pthread_t thread;
-	uint64_t exits_io, exits_mmio, exits_other, exits_hlt, exits_eoi;
-};
-
-struct ioapic;
-struct serial;
-struct pci_bus;
-
-#define MAX_CPUS 64
-#define MAX_GSI 256
-
-struct vm {
-	struct options opt;
-	int kvm_fd, vm_fd;
-	int mem_fd;
-	enum ram_backing mem_backing;
-	struct guest_mem mem;
-	int ncpus;
-	struct vcpu vcpu[MAX_CPUS];
-	size_t run_size;
-
-	pthread_mutex_t io_lock;   /* serialises slow-path device emulation */
-	struct io_registry io;
-
-	struct ioapic *ioapic;
-	struct serial *serial;
-	struct pci_bus *pci;
-
-	/* MSI routing table mirrored to KVM_SET_GSI_ROUTING */
-	pthread_mutex_t route_lock;
-	struct { bool used; uint32_t addr_lo, addr_hi, data; } routes[MAX_GSI];
-
-	/* How the VM ends: first writer wins. */
-	atomic_int exit_code;      /* -1 while running */
-	int stop_efd;              /* eventfd the main loop waits on */
-};
-
-/*
- * Ask the VM to stop with `code` (first caller wins) and wake the main loop.
- * Safe from any thread.
- */
-void vm_request_exit(struct vm *vm, int code);
-
-/* Raise/lower an IOAPIC pin (legacy devices). Safe from any thread. */
-void vm_set_irq(struct vm *vm, unsigned pin, int level);
+#define MAX_CPUS 64   /* --cpus, the MADT, struct vm */
 
 /* ---- logging ---- */
 extern int vmm_verbose;

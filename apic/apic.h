@@ -1,8 +1,11 @@
-/* apic/apic.h: the interrupt path: userspace IOAPIC, x2APIC CPUID/LAPIC set-up, MSI routes and irqfds. */
+/* apic/apic.h: the interrupt path: userspace IOAPIC, split irqchip + x2APIC API, LAPIC set-up, MSI routes and irqfds. */
 #ifndef APIC_H
 #define APIC_H
 
 #include "../vmm.h"
+
+struct vm;
+struct vcpu;
 
 #define IOAPIC_PINS 24
 #define IOAPIC_ID   0     /* MADT's IOAPIC ID (x2APIC IDs use 0..n-1, separate namespace) */
@@ -58,13 +61,11 @@ int apic_ioapic_setup(struct vm *vm) MUST_CHECK;
  * Must run before the first vCPU is created. -errno (message printed naming the ioctl). */
 int apic_vm_setup(struct vm *vm) MUST_CHECK;
 /*
- * Per vCPU, after it is created and before it runs: CPUID from
- * KVM_GET_SUPPORTED_CPUID with topology (one package, ncpus cores, one thread
- * each), APIC ID = v->id, x2APIC, KVM leaves; LAPIC LVTs as firmware leaves
- * them (LINT0 ExtINT masked, LINT1 NMI); MISC_ENABLE fast strings on Intel if
- * KVM lists that MSR. -errno (message printed naming the ioctl).
+ * Per vCPU, after its CPUID is set (cpu_vcpu_setup calls it): LAPIC LVTs as
+ * firmware leaves them (LINT0 ExtINT masked, LINT1 NMI). -errno (message
+ * printed naming the ioctl).
  */
-int apic_vcpu_setup(struct vm *vm, struct vcpu *v) MUST_CHECK;
+int apic_lapic_setup(struct vcpu *v) MUST_CHECK;
 
 /*
  * MSI routing, mirrored in vm->routes under vm->route_lock and pushed whole
@@ -95,15 +96,5 @@ int msi_signal(struct vm *vm, uint64_t addr, uint32_t data) MUST_CHECK;
  * false if addr is not an interrupt message. Pure; exported for tests.
  */
 bool msi_addr_to_kvm(uint64_t addr, uint32_t *lo, uint32_t *hi);
-/*
- * Rewrite KVM_GET_SUPPORTED_CPUID output for vCPU `id` of `ncpus` (one package,
- * one thread per core): leaf 1 APIC ID/count/HTT/x2APIC/hypervisor (TSC
- * deadline if asked), leaf 4 core counts, leaves 0xB/0x1F rebuilt (if the max
- * basic leaf reaches them), AMD NC/CmpLegacy, TOPOEXT cleared with
- * 0x8000001D/1E zeroed, the KVM signature leaf. c has room for cap entries.
- * 0, -E2BIG if the added leaves do not fit, -EINVAL on bad arguments. Pure.
- */
-struct kvm_cpuid2;
-int apic_cpuid_fixup(struct kvm_cpuid2 *c, unsigned cap, int ncpus, int id, bool tsc_deadline) MUST_CHECK;
 
 #endif

@@ -2,6 +2,7 @@
 #include <errno.h>
 
 #include "apic.h"
+#include "../vm.h"
 
 static void kvm_send(void *opaque, uint64_t addr, uint32_t data)
 {

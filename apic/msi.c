@@ -7,6 +7,7 @@
 
 #include "apic.h"
 #include "../kvm.h"
+#include "../vm.h"
 
 #define MSI_ADDR_BASE  0xfee00000u
 #define MSI_ADDR_MASK  0xfff00000u

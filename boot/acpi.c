@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "boot.h"
+#include "../le.h"
 #include "aml.h"
 #include "../apic/apic.h"
 #include "../dev/dev.h"
@@ -58,9 +59,6 @@ struct stage {
 	unsigned nxsdt;
 };
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
 
 static uint8_t sum8(const uint8_t *p, size_t len)
 {
@@ -84,20 +82,20 @@ static size_t stage_alloc(struct stage *st, size_t len)
 static void table_header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
 {
 	memcpy(t, sig, 4);
-	put32(t + 4, len);
+	put_le32(t + 4, len);
 	t[8] = rev;
 	memcpy(t + 10, ACPI_OEM_ID, 6);
 	memcpy(t + 16, ACPI_OEM_TABLE_ID, 8);
-	put32(t + 24, 1);
+	put_le32(t + 24, 1);
 	memcpy(t + 28, ACPI_CREATOR_ID, 4);
-	put32(t + 32, 1);
+	put_le32(t + 32, 1);
 }
 
 /* Checksum the table at off and list it in the XSDT (unless it is the DSDT). */
 static void table_done(struct stage *st, size_t off, bool in_xsdt)
 {
 	uint8_t *t = st->buf + off;
-	uint32_t len = (uint32_t)t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 | (uint32_t)t[7] << 24;
+	uint32_t len = get_le32(t + 4);
 	t[9] = 0;
 	t[9] = (uint8_t)-sum8(t, len);
 	if (in_xsdt && st->nxsdt < XSDT_MAX_ENTRIES)
@@ -111,7 +109,7 @@ static void gas_io8(uint8_t *p, uint16_t port)
 	p[1] = 8;   /* bit width */
 	p[2] = 0;   /* bit offset */
 	p[3] = GAS_ACCESS_BYTE;
-	put64(p + 4, port);
+	put_le64(p + 4, port);
 }
 
 static bool build_fadt(struct stage *st, const struct acpi_config *cfg, gpa_t dsdt)
@@ -121,13 +119,13 @@ static bool build_fadt(struct stage *st, const struct acpi_config *cfg, gpa_t ds
 		return false;
 	uint8_t *t = st->buf + off;
 	table_header(t, "FACP", FADT_LEN, 6);
-	put16(t + FADT_IAPC_BOOT_ARCH, IAPC_VGA_NOT_PRESENT | IAPC_CMOS_RTC_ABSENT);
-	put32(t + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON |
+	put_le16(t + FADT_IAPC_BOOT_ARCH, IAPC_VGA_NOT_PRESENT | IAPC_CMOS_RTC_ABSENT);
+	put_le32(t + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON |
 			      FADT_F_RESET_REG_SUP | FADT_F_HW_REDUCED);
 	gas_io8(t + FADT_RESET_REG, (uint16_t)(cfg->pm_port + 2));
 	t[FADT_RESET_VALUE] = ACPI_RESET_VALUE;
 	t[FADT_MINOR_VERSION] = FADT_MINOR;
-	put64(t + FADT_X_DSDT, dsdt);   /* the 32-bit DSDT field stays 0: X_DSDT is used */
+	put_le64(t + FADT_X_DSDT, dsdt);   /* the 32-bit DSDT field stays 0: X_DSDT is used */
 	gas_io8(t + FADT_SLEEP_CONTROL, cfg->pm_port);
 	gas_io8(t + FADT_SLEEP_STATUS, (uint16_t)(cfg->pm_port + 1));
 	memcpy(t + FADT_HYPERVISOR_ID, "VMM", 3);
@@ -149,26 +147,26 @@ static bool build_madt(struct stage *st, int ncpus)
 		return false;
 	uint8_t *t = st->buf + off;
 	table_header(t, "APIC", (uint32_t)len, MADT_REVISION);
-	put32(t + 36, (uint32_t)LAPIC_ADDR);
-	put32(t + 40, 0);   /* no PCAT_COMPAT: there is no 8259 PIC */
+	put_le32(t + 36, (uint32_t)LAPIC_ADDR);
+	put_le32(t + 40, 0);   /* no PCAT_COMPAT: there is no 8259 PIC */
 	uint8_t *e = t + MADT_HDR_LEN;
 	for (int i = 0; i < ncpus; i++, e += MADT_X2APIC_LEN) {
 		e[0] = MADT_X2APIC;
 		e[1] = MADT_X2APIC_LEN;
-		put32(e + 4, (uint32_t)i);   /* x2APIC ID */
-		put32(e + 8, 1);             /* enabled */
-		put32(e + 12, (uint32_t)i);  /* ACPI processor UID */
+		put_le32(e + 4, (uint32_t)i);   /* x2APIC ID */
+		put_le32(e + 8, 1);             /* enabled */
+		put_le32(e + 12, (uint32_t)i);  /* ACPI processor UID */
 	}
 	e[0] = MADT_IOAPIC;
 	e[1] = MADT_IOAPIC_LEN;
 	e[2] = IOAPIC_ID;
-	put32(e + 4, (uint32_t)IOAPIC_ADDR);
-	put32(e + 8, 0);   /* GSI base */
+	put_le32(e + 4, (uint32_t)IOAPIC_ADDR);
+	put_le32(e + 8, 0);   /* GSI base */
 	e += MADT_IOAPIC_LEN;
 	e[0] = MADT_X2APIC_NMI;
 	e[1] = MADT_X2NMI_LEN;
-	put16(e + 2, 0);             /* polarity and trigger conform to the bus */
-	put32(e + 4, 0xFFFFFFFF);    /* all processors */
+	put_le16(e + 2, 0);             /* polarity and trigger conform to the bus */
+	put_le32(e + 4, 0xFFFFFFFF);    /* all processors */
 	e[8] = 1;                    /* LINT1 */
 	table_done(st, off, true);
 	return true;
@@ -182,8 +180,8 @@ static bool build_mcfg(struct stage *st)
 	uint8_t *t = st->buf + off;
 	table_header(t, "MCFG", MCFG_LEN, 1);
 	uint8_t *e = t + 44;
-	put64(e, PCI_ECAM_START);
-	put16(e + 8, 0);   /* segment */
+	put_le64(e, PCI_ECAM_START);
+	put_le16(e + 8, 0);   /* segment */
 	e[10] = 0;         /* first bus */
 	e[11] = (uint8_t)(PCI_ECAM_SIZE >> 20) - 1;   /* last bus: 1 MiB of ECAM per bus */
 	table_done(st, off, true);
@@ -417,7 +415,7 @@ static void build_xsdt(struct stage *st, size_t off)
 	uint8_t *t = st->buf + off;
 	table_header(t, "XSDT", len, 1);
 	for (unsigned i = 0; i < st->nxsdt; i++)
-		put64(t + ACPI_HDR_LEN + 8 * i, st->xsdt[i]);
+		put_le64(t + ACPI_HDR_LEN + 8 * i, st->xsdt[i]);
 	table_done(st, off, false);
 }
 
@@ -427,8 +425,8 @@ static void build_rsdp(struct stage *st, gpa_t xsdt)
 	memcpy(t, "RSD PTR ", 8);
 	memcpy(t + 9, ACPI_OEM_ID, 6);
 	t[15] = 2;              /* revision: ACPI 2.0+ with an XSDT (no RSDT) */
-	put32(t + 20, RSDP_LEN);
-	put64(t + 24, xsdt);
+	put_le32(t + 20, RSDP_LEN);
+	put_le64(t + 24, xsdt);
 	t[8] = (uint8_t)-sum8(t, 20);
 	t[32] = (uint8_t)-sum8(t, RSDP_LEN);
 }

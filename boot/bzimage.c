@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "boot.h"
+#include "../le.h"
 
 /* Setup header fields: offsets in the file's first sector and in the zero page alike. */
 #define HDR_START           0x1f1
@@ -39,14 +40,14 @@ static int check_magic(const struct bz *b, char *err, size_t errlen)
 	if (b->len < HDR_MIN_END)
 		return boot_err(err, errlen, "bzImage truncated: %zu bytes, too short for a setup header",
 				b->len);
-	if (ld16(b->f + HDR_BOOT_FLAG) != BOOT_FLAG_MAGIC)
+	if (get_le16(b->f + HDR_BOOT_FLAG) != BOOT_FLAG_MAGIC)
 		return boot_err(err, errlen, "bad bzImage boot_flag 0x%04x (want 0xAA55)",
-				ld16(b->f + HDR_BOOT_FLAG));
-	ver = ld16(b->f + HDR_VERSION);
+				get_le16(b->f + HDR_BOOT_FLAG));
+	ver = get_le16(b->f + HDR_VERSION);
 	if (ver < MIN_VERSION)
 		return boot_err(err, errlen, "boot protocol %u.%02u too old (need 2.12 or later)",
 				ver >> 8, ver & 0xff);
-	if (!(ld16(b->f + HDR_XLOADFLAGS) & XLF_KERNEL_64))
+	if (!(get_le16(b->f + HDR_XLOADFLAGS) & XLF_KERNEL_64))
 		return boot_err(err, errlen, "bzImage has no 64-bit entry point (XLF_KERNEL_64 clear)");
 	return 0;
 }
@@ -54,7 +55,7 @@ static int check_magic(const struct bz *b, char *err, size_t errlen)
 static int check_sizes(struct bz *b, char *err, size_t errlen)
 {
 	unsigned sects = b->f[HDR_SETUP_SECTS] ? b->f[HDR_SETUP_SECTS] : 4;
-	uint64_t sys = (uint64_t)ld32(b->f + HDR_SYSSIZE) * 16;
+	uint64_t sys = (uint64_t)get_le32(b->f + HDR_SYSSIZE) * 16;
 
 	b->setup_size = (sects + 1ull) * 512;
 	b->hdr_end = 0x202ull + b->f[HDR_JUMP_LEN];
@@ -76,7 +77,7 @@ static int check_sizes(struct bz *b, char *err, size_t errlen)
 /* The 64-bit entry relocates itself to pref_address and runs in [pref, pref + init_size). */
 static int check_ram(const struct guest_mem *m, struct bz *b, char *err, size_t errlen)
 {
-	uint64_t pref = ld64(b->f + HDR_PREF_ADDRESS), init = ld32(b->f + HDR_INIT_SIZE);
+	uint64_t pref = get_le64(b->f + HDR_PREF_ADDRESS), init = get_le32(b->f + HDR_INIT_SIZE);
 	uint64_t load_end = BOOT_KERNEL_ADDR + b->pm_len;
 
 	if (pref < BOOT_KERNEL_ADDR)
@@ -113,11 +114,11 @@ int boot_load_bzimage(const struct guest_mem *m, const struct boot_input *in,
 	if (check_magic(&b, err, errlen) || check_sizes(&b, err, errlen) ||
 	    check_ram(m, &b, err, errlen))
 		return -1;
-	if (boot_write_cmdline(m, in->cmdline, ld32(b.f + HDR_CMDLINE_SIZE), err, errlen))
+	if (boot_write_cmdline(m, in->cmdline, get_le32(b.f + HDR_CMDLINE_SIZE), err, errlen))
 		return -1;
 	if (gm_write(m, BOOT_KERNEL_ADDR, b.f + b.setup_size, b.pm_len))
 		return boot_err(err, errlen, "kernel does not fit in guest RAM");
-	rd_max = (uint64_t)ld32(b.f + HDR_INITRD_ADDR_MAX) + 1;
+	rd_max = (uint64_t)get_le32(b.f + HDR_INITRD_ADDR_MAX) + 1;
 	if (boot_place_initrd(m, in, b.kernel_end, rd_max, &initrd, err, errlen) ||
 	    setup_zero_page(m, in, &b, initrd, err, errlen))
 		return -1;

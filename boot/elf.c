@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "boot.h"
+#include "../le.h"
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 #define HVM_START_MAGIC          0x336ec578u
@@ -147,7 +148,7 @@ static int scan_notes(struct boot_elf *e, int i, const Elf64_Phdr *p, char *err,
 		    !memcmp(e->f + name, "Xen", 4)) {
 			if (n.n_descsz != 4 && n.n_descsz != 8)
 				return boot_err(err, errlen, "PVH entry note has size %u", n.n_descsz);
-			e->pvh_entry = n.n_descsz == 4 ? ld32(e->f + desc) : ld64(e->f + desc);
+			e->pvh_entry = n.n_descsz == 4 ? get_le32(e->f + desc) : get_le64(e->f + desc);
 			e->pvh = true;
 		}
 		off = desc + align4(n.n_descsz);
@@ -201,23 +202,23 @@ static int write_start_info(const struct guest_mem *m, const struct boot_input *
 	int n = boot_e820(m, e);
 
 	memset(si, 0, sizeof(si));
-	st32(si + SI_MAGIC, HVM_START_MAGIC);
-	st32(si + SI_VERSION, 1);
-	st64(si + SI_CMDLINE, BOOT_CMDLINE_ADDR);
-	st64(si + SI_RSDP, in->rsdp);
+	put_le32(si + SI_MAGIC, HVM_START_MAGIC);
+	put_le32(si + SI_VERSION, 1);
+	put_le64(si + SI_CMDLINE, BOOT_CMDLINE_ADDR);
+	put_le64(si + SI_RSDP, in->rsdp);
 	if (initrd) {
-		st32(si + SI_NR_MODULES, 1);
-		st64(si + SI_MODLIST, BOOT_START_INFO + SI_MODLIST_OFF);
-		st64(si + SI_MODLIST_OFF, initrd);
-		st64(si + SI_MODLIST_OFF + 8, in->initrd_len);
+		put_le32(si + SI_NR_MODULES, 1);
+		put_le64(si + SI_MODLIST, BOOT_START_INFO + SI_MODLIST_OFF);
+		put_le64(si + SI_MODLIST_OFF, initrd);
+		put_le64(si + SI_MODLIST_OFF + 8, in->initrd_len);
 	}
-	st64(si + SI_MEMMAP, BOOT_START_INFO + SI_MEMMAP_OFF);
-	st32(si + SI_MEMMAP_COUNT, (uint32_t)n);
+	put_le64(si + SI_MEMMAP, BOOT_START_INFO + SI_MEMMAP_OFF);
+	put_le32(si + SI_MEMMAP_COUNT, (uint32_t)n);
 	for (int i = 0; i < n; i++) {
 		uint8_t *p = si + SI_MEMMAP_OFF + i * SI_MEMMAP_ENTRY;
-		st64(p, e[i].addr);
-		st64(p + 8, e[i].size);
-		st32(p + 16, e[i].type);
+		put_le64(p, e[i].addr);
+		put_le64(p + 8, e[i].size);
+		put_le32(p + 16, e[i].type);
 	}
 	return gm_write(m, BOOT_START_INFO, si, sizeof(si)) ? -1 : 0;
 }
@@ -227,14 +228,14 @@ static int write_elf_zero_page(const struct guest_mem *m, const struct boot_inpu
 	uint8_t zp[4096];
 
 	memset(zp, 0, sizeof(zp));
-	st16(zp + ZP_BOOT_FLAG, 0xAA55);
+	put_le16(zp + ZP_BOOT_FLAG, 0xAA55);
 	memcpy(zp + ZP_HEADER, "HdrS", 4);
-	st16(zp + ZP_VERSION, 0x020f);
+	put_le16(zp + ZP_VERSION, 0x020f);
 	zp[ZP_LOADFLAGS] = 0x01;   /* LOADED_HIGH */
-	st32(zp + ZP_INITRD_ADDR_MAX, (uint32_t)ELF_INITRD_MAX);
-	st32(zp + ZP_KERNEL_ALIGN, 0x200000);
-	st16(zp + ZP_XLOADFLAGS, 0x0001);   /* XLF_KERNEL_64 */
-	st32(zp + ZP_CMDLINE_SIZE, (uint32_t)ELF_CMDLINE_MAX);
+	put_le32(zp + ZP_INITRD_ADDR_MAX, (uint32_t)ELF_INITRD_MAX);
+	put_le32(zp + ZP_KERNEL_ALIGN, 0x200000);
+	put_le16(zp + ZP_XLOADFLAGS, 0x0001);   /* XLF_KERNEL_64 */
+	put_le32(zp + ZP_CMDLINE_SIZE, (uint32_t)ELF_CMDLINE_MAX);
 	return boot_write_zero_page(m, in, zp, initrd);
 }
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "boot.h"
+#include "../le.h"
 
 #define MB_MAGIC         0x1BADB002u
 #define MB_BOOT_MAGIC    0x2BADB002u
@@ -44,9 +45,9 @@ long boot_multiboot_find(const struct boot_input *in, long *bad_off)
 	*bad_off = -1;
 	for (size_t off = 0; off + 12 <= lim; off += 4) {
 		const uint8_t *h = in->kernel + off;
-		if (ld32(h) != MB_MAGIC)
+		if (get_le32(h) != MB_MAGIC)
 			continue;
-		if ((uint32_t)(ld32(h) + ld32(h + 4) + ld32(h + 8)) == 0)
+		if ((uint32_t)(get_le32(h) + get_le32(h + 4) + get_le32(h + 8)) == 0)
 			return (long)off;
 		if (*bad_off < 0)
 			*bad_off = (long)off;
@@ -65,8 +66,8 @@ static int load_aout(const struct guest_mem *m, const struct boot_input *in, siz
 	if (off + 32 > in->kernel_len || off + 32 > MB_SEARCH)
 		return boot_err(err, errlen, "multiboot header at 0x%zx: its a.out fields (flag 16) run past %s",
 				off, off + 32 > in->kernel_len ? "the end of the file" : "the first 8192 bytes");
-	hdr = ld32(h + 12), load = ld32(h + 16), load_end = ld32(h + 20);
-	bss_end = ld32(h + 24), ent = ld32(h + 28);
+	hdr = get_le32(h + 12), load = get_le32(h + 16), load_end = get_le32(h + 20);
+	bss_end = get_le32(h + 24), ent = get_le32(h + 28);
 	if (load > hdr || hdr - load > off)
 		return boot_err(err, errlen, "multiboot a.out fields: load_addr 0x%x and header_addr 0x%x put "
 				"the load start outside the file (header at offset 0x%zx)", load, hdr, off);
@@ -160,10 +161,10 @@ static int place_modules(const struct guest_mem *m, const struct boot_input *in,
 					BOOT_MB_STRINGS_MAX);
 		if (gm_write(m, at, all[i].data, all[i].len) || gm_write(m, str, s, slen))
 			return boot_err(err, errlen, "%s at 0x%llx is outside guest RAM", who, (unsigned long long)at);
-		st32(mods + 16 * i, (uint32_t)at);
-		st32(mods + 16 * i + 4, (uint32_t)(at + all[i].len));
-		st32(mods + 16 * i + 8, (uint32_t)str);
-		st32(mods + 16 * i + 12, 0);
+		put_le32(mods + 16 * i, (uint32_t)at);
+		put_le32(mods + 16 * i + 4, (uint32_t)(at + all[i].len));
+		put_le32(mods + 16 * i + 8, (uint32_t)str);
+		put_le32(mods + 16 * i + 12, 0);
 		at = (at + all[i].len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
 		str += slen;
 	}
@@ -174,7 +175,7 @@ static int place_modules(const struct guest_mem *m, const struct boot_input *in,
 int boot_load_multiboot(const struct guest_mem *m, const struct boot_input *in, size_t off,
 			struct boot_entry *out, char *err, size_t errlen)
 {
-	uint32_t flags = ld32(in->kernel + off + 4), unknown = flags & MB_REQUIRED_MASK &
+	uint32_t flags = get_le32(in->kernel + off + 4), unknown = flags & MB_REQUIRED_MASK &
 		~(MB_PAGE_ALIGN | MB_MEMORY_INFO | MB_VIDEO_MODE), nmods = 0;
 	uint64_t entry = 0, kend = 0;
 	uint8_t area[MB_AREA];
@@ -194,20 +195,20 @@ int boot_load_multiboot(const struct guest_mem *m, const struct boot_input *in, 
 	n = boot_e820(m, e);
 	for (int i = 0; i < n; i++) {
 		uint8_t *p = area + MB_MMAP_OFF + 24 * i;
-		st32(p, 20);
-		st64(p + 4, e[i].addr);
-		st64(p + 12, e[i].size);
-		st32(p + 20, e[i].type);
+		put_le32(p, 20);
+		put_le64(p + 4, e[i].addr);
+		put_le64(p + 12, e[i].size);
+		put_le32(p + 20, e[i].type);
 	}
-	st32(area + MBI_FLAGS, MBI_F_MEMORY | MBI_F_CMDLINE | MBI_F_MODS | MBI_F_MMAP | MBI_F_LOADER);
-	st32(area + MBI_MEM_LOWER, (uint32_t)(EBDA_START >> 10));
-	st32(area + MBI_MEM_UPPER, (uint32_t)((m->low_size - BOOT_KERNEL_ADDR) >> 10));
-	st32(area + MBI_CMDLINE, (uint32_t)BOOT_CMDLINE_ADDR);
-	st32(area + MBI_MODS_COUNT, nmods);
-	st32(area + MBI_MODS_ADDR, (uint32_t)(BOOT_START_INFO + MB_MODS_OFF));
-	st32(area + MBI_MMAP_LENGTH, (uint32_t)(24 * n));
-	st32(area + MBI_MMAP_ADDR, (uint32_t)(BOOT_START_INFO + MB_MMAP_OFF));
-	st32(area + MBI_LOADER_NAME, (uint32_t)(BOOT_START_INFO + MB_NAME_OFF));
+	put_le32(area + MBI_FLAGS, MBI_F_MEMORY | MBI_F_CMDLINE | MBI_F_MODS | MBI_F_MMAP | MBI_F_LOADER);
+	put_le32(area + MBI_MEM_LOWER, (uint32_t)(EBDA_START >> 10));
+	put_le32(area + MBI_MEM_UPPER, (uint32_t)((m->low_size - BOOT_KERNEL_ADDR) >> 10));
+	put_le32(area + MBI_CMDLINE, (uint32_t)BOOT_CMDLINE_ADDR);
+	put_le32(area + MBI_MODS_COUNT, nmods);
+	put_le32(area + MBI_MODS_ADDR, (uint32_t)(BOOT_START_INFO + MB_MODS_OFF));
+	put_le32(area + MBI_MMAP_LENGTH, (uint32_t)(24 * n));
+	put_le32(area + MBI_MMAP_ADDR, (uint32_t)(BOOT_START_INFO + MB_MMAP_OFF));
+	put_le32(area + MBI_LOADER_NAME, (uint32_t)(BOOT_START_INFO + MB_NAME_OFF));
 	memcpy(area + MB_NAME_OFF, "vmm", 4);
 	if (gm_write(m, BOOT_START_INFO, area, sizeof(area)))
 		return boot_err(err, errlen, "no guest RAM for the multiboot info");

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "boot.h"
+#include "../le.h"
 
 /* Offsets in struct boot_params (Documentation/arch/x86/zero-page.rst, boot.rst). */
 #define ZP_ACPI_RSDP        0x070
@@ -31,9 +32,9 @@ static void put_e820(const struct guest_mem *m, uint8_t *zp)
 	zp[ZP_E820_ENTRIES] = (uint8_t)n;
 	for (int i = 0; i < n; i++) {
 		uint8_t *p = zp + ZP_E820_TABLE + i * E820_ENTRY_SIZE;
-		st64(p, e[i].addr);
-		st64(p + 8, e[i].size);
-		st32(p + 16, e[i].type);
+		put_le64(p, e[i].addr);
+		put_le64(p + 8, e[i].size);
+		put_le32(p + 16, e[i].type);
 	}
 }
 
@@ -44,15 +45,15 @@ int boot_write_zero_page(const struct guest_mem *m, const struct boot_input *in,
 
 	zp[ZP_TYPE_OF_LOADER] = LOADER_UNDEFINED;
 	zp[ZP_LOADFLAGS] |= CAN_USE_HEAP;
-	st16(zp + ZP_HEAP_END_PTR, HEAP_END);
-	st32(zp + ZP_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE_ADDR);
-	st32(zp + ZP_EXT_CMD_LINE, 0);
-	st32(zp + ZP_RAMDISK_IMAGE, (uint32_t)initrd);
-	st32(zp + ZP_EXT_RAMDISK_IMG, (uint32_t)(initrd >> 32));
-	st32(zp + ZP_RAMDISK_SIZE, (uint32_t)rd_size);
-	st32(zp + ZP_EXT_RAMDISK_SIZE, (uint32_t)(rd_size >> 32));
-	st64(zp + ZP_SETUP_DATA, 0);   /* we pass no setup_data chain */
-	st64(zp + ZP_ACPI_RSDP, in->rsdp);
+	put_le16(zp + ZP_HEAP_END_PTR, HEAP_END);
+	put_le32(zp + ZP_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE_ADDR);
+	put_le32(zp + ZP_EXT_CMD_LINE, 0);
+	put_le32(zp + ZP_RAMDISK_IMAGE, (uint32_t)initrd);
+	put_le32(zp + ZP_EXT_RAMDISK_IMG, (uint32_t)(initrd >> 32));
+	put_le32(zp + ZP_RAMDISK_SIZE, (uint32_t)rd_size);
+	put_le32(zp + ZP_EXT_RAMDISK_SIZE, (uint32_t)(rd_size >> 32));
+	put_le64(zp + ZP_SETUP_DATA, 0);   /* we pass no setup_data chain */
+	put_le64(zp + ZP_ACPI_RSDP, in->rsdp);
 	put_e820(m, zp);
 	return gm_write(m, BOOT_ZERO_PAGE, zp, 4096) ? -1 : 0;
 }

@@ -4,6 +4,8 @@
 
 #include "../vmm.h"
 
+struct vm;
+
 #define COM1_PORT 0x3F8
 #define COM1_IRQ  4
 #define DEBUG_EXIT_PORT 0xF4

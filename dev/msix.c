@@ -7,6 +7,7 @@
 
 #include "../apic/apic.h"
 #include "pci.h"
+#include "../vm.h"
 
 #define MSIX_CTRL_ENABLE  0x8000
 #define MSIX_CTRL_FMASK   0x4000

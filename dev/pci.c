@@ -4,12 +4,8 @@
 #include <string.h>
 
 #include "pci.h"
-
-static void put_le(uint8_t *p, unsigned size, uint32_t v)
-{
-	for (unsigned i = 0; i < size; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
+#include "../vm.h"
+#include "../le.h"
 
 static uint64_t bar_addr(const struct pci_dev *d, int i)
 {

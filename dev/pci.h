@@ -5,6 +5,8 @@
 #include <stdio.h>
 
 #include "../vmm.h"
+/* pci.h itself needs only `struct vm;`; virtio/ still finds struct vm through virtio.h -> here */
+#include "../vm.h"
 
 #define PCI_SLOTS      32
 #define PCI_CFG_SIZE   256     /* emulated config bytes; extended space reads 0 */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "dev.h"
+#include "../vm.h"
 #include "../boot/boot.h"
 
 #define I8042_DATA_PORT 0x60

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "dev.h"
+#include "../vm.h"
 
 /* Register offsets (DLAB=0 unless noted). */
 enum { UART_RBR_THR = 0, UART_IER = 1, UART_IIR_FCR = 2, UART_LCR = 3, UART_MCR = 4,

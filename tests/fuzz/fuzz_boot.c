@@ -2,6 +2,7 @@
 #include <sys/mman.h>
 #include <string.h>
 #include "boot/boot.h"
+#include "vm.h"
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; (void)pin; (void)level; }
 void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "apic/apic.h"
+#include "le.h"
 
 static void send(void *opaque, uint64_t addr, uint32_t data)
 {
@@ -64,8 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 		ioapic_set_route_hook(io, route);
 	for (size_t off = 0; off + 6 <= n; off += 6) {
 		const uint8_t *p = data + off;
-		uint32_t v;
-		memcpy(&v, p + 2, 4);
+		uint32_t v = get_le32(p + 2);
 		switch (p[0] & 7) {
 		case 0:   /* select a register, then write it through IOWIN */
 			mmio(io, 0x00, 4, true, p[1]);

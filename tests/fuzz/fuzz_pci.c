@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include "virtio/virtio.h"
+#include "vm.h"
 
 void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; (void)pin; (void)level; }
 #include "tests/unit/no_kvm_msi.h"
 #include "tests/fuzz/fuzz_dev.h"
+#include "le.h"
 int sandbox_enter(int role, int own_fd);
 int sandbox_enter(int role, int own_fd) { (void)role; (void)own_fd; return 0; }
 
@@ -94,10 +96,9 @@ static void op(const uint8_t *p)
 	unsigned kind = p[0] & 7, size = 1u << ((p[0] >> 3) & 3);
 	bool wr = p[0] & 0x20;
 	struct virtio_dev *d = dev[(p[0] >> 6) & 1];
-	uint32_t off = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16;
-	uint64_t v;
+	uint32_t off = (uint32_t)get_le(p + 1, 3);
+	uint64_t v = get_le64(p + 4);
 
-	memcpy(&v, p + 4, 8);
 	switch (kind) {
 	case 0:   /* the type-1 ports, raw */
 		io_dispatch(&vm.io, IO_PIO, PCI_CFG_PORT + (off & 7), &v, size > 4 ? 4 : size, wr);

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "dev/dev.h"
+#include "vm.h"
+#include "le.h"
 
 static int level = 0;
 void vm_set_irq(struct vm *vm, unsigned pin, int l)
@@ -45,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	while (off + 3 <= n) {
 		const uint8_t *p = data + off;
 		unsigned port = p[0] & 7, size = 1u << ((p[0] >> 3) & 3);
-		uint64_t v = (uint64_t)p[1] | (uint64_t)p[2] << 8;
+		uint64_t v = get_le16(p + 1);
 		off += 3;
 		switch (p[0] >> 5) {
 		case 0: case 1: case 2:   /* a byte access, as Linux makes */

@@ -13,10 +13,12 @@
 #include <unistd.h>
 
 #include "virtio/virtio.h"
+#include "vm.h"
 
 void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; (void)pin; (void)level; }
 #include "tests/unit/no_kvm_msi.h"
+#include "le.h"
 int sandbox_enter(int role, int own_fd);
 int sandbox_enter(int role, int own_fd) { (void)role; (void)own_fd; return 0; }
 
@@ -37,10 +39,9 @@ static void wr(uint64_t off, unsigned size, uint64_t v)
 /* One fuzzed access: BAR0 write, BAR0 read, or config-space write/read of the device. */
 static void fuzz_op(const uint8_t *op)
 {
-	unsigned off = ((unsigned)op[0] | (unsigned)op[1] << 8) & 0x7FFF, size = 1u << (op[2] & 3);
-	uint64_t v = 0;
+	unsigned off = get_le16(op) & 0x7FFF, size = 1u << (op[2] & 3);
+	uint64_t v = get_le(op + 3, 5);
 
-	memcpy(&v, op + 3, 5);
 	switch ((op[2] >> 2) & 3) {
 	case 0: wr(off, size, v); break;
 	case 1: io_dispatch(&vm.io, IO_MMIO, bar + off, &v, size, false); break;

@@ -17,11 +17,13 @@
 #include <sys/socket.h>
 
 #include "virtio/net.c"
+#include "vm.h"
 
 void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; (void)pin; (void)level; }
 #include "tests/unit/no_kvm_msi.h"
 #include "tests/fuzz/fuzz_dev.h"
+#include "le.h"
 
 int sandbox_enter(enum sb_role role, int own_fd) { (void)role; (void)own_fd; return 0; }
 
@@ -155,7 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	uint8_t flags = data[10];
 	bring_up(f, rxs, txs, flags & 8);
 	for (unsigned i = 0; i < (flags & 3u) && off + 2 <= n; i++) {
-		size_t len = ((size_t)data[off] | (size_t)data[off + 1] << 8) % 4096;
+		size_t len = get_le16(data + off) % 4096;
 		off += 2;
 		if (len > n - off)
 			len = n - off;

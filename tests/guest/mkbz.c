@@ -5,15 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../le.h"
+
 #define SETUP_SECTS 1
 #define SETUP_SIZE  ((SETUP_SECTS + 1) * 512)
 
 static uint8_t *img;   /* setup + protected-mode part */
 static size_t img_len;
 
-static void st16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void st32(uint8_t *p, uint32_t v) { st16(p, (uint16_t)v); st16(p + 2, (uint16_t)(v >> 16)); }
-static void st64(uint8_t *p, uint64_t v) { st32(p, (uint32_t)v); st32(p + 4, (uint32_t)(v >> 32)); }
 
 static void put(const char *path, const uint8_t *b, size_t len)
 {
@@ -29,21 +28,21 @@ static void put(const char *path, const uint8_t *b, size_t len)
 static void header(uint8_t *h, size_t pm_len, uint32_t init_size)
 {
 	h[0x1f1] = SETUP_SECTS;
-	st32(h + 0x1f4, (uint32_t)(pm_len / 16));      /* syssize */
-	st16(h + 0x1fe, 0xAA55);                       /* boot_flag */
+	put_le32(h + 0x1f4, (uint32_t)(pm_len / 16));      /* syssize */
+	put_le16(h + 0x1fe, 0xAA55);                       /* boot_flag */
 	h[0x200] = 0xEB;                               /* jump over the header ... */
 	h[0x201] = 0x66;                               /* ... which ends at 0x268 */
 	memcpy(h + 0x202, "HdrS", 4);
-	st16(h + 0x206, 0x020F);                       /* protocol 2.15 */
+	put_le16(h + 0x206, 0x020F);                       /* protocol 2.15 */
 	h[0x211] = 0x01;                               /* loadflags: LOADED_HIGH */
-	st32(h + 0x214, 0x100000);                     /* code32_start */
-	st32(h + 0x22c, 0x7FFFFFFF);                   /* initrd_addr_max */
-	st32(h + 0x230, 0x200000);                     /* kernel_alignment */
+	put_le32(h + 0x214, 0x100000);                     /* code32_start */
+	put_le32(h + 0x22c, 0x7FFFFFFF);                   /* initrd_addr_max */
+	put_le32(h + 0x230, 0x200000);                     /* kernel_alignment */
 	h[0x234] = 0;                                  /* not relocatable: load at 1 MiB */
-	st16(h + 0x236, 0x0001);                       /* xloadflags: XLF_KERNEL_64 */
-	st32(h + 0x238, 2047);                         /* cmdline_size */
-	st64(h + 0x258, 0x100000);                     /* pref_address */
-	st32(h + 0x260, init_size);                    /* init_size */
+	put_le16(h + 0x236, 0x0001);                       /* xloadflags: XLF_KERNEL_64 */
+	put_le32(h + 0x238, 2047);                         /* cmdline_size */
+	put_le64(h + 0x258, 0x100000);                     /* pref_address */
+	put_le32(h + 0x260, init_size);                    /* init_size */
 }
 
 static void read_pm(const char *path)
@@ -66,14 +65,14 @@ typedef void mutate_fn(uint8_t *b, size_t *len);
 static void m_trunc_header(uint8_t *b, size_t *len) { *len = 0x240; }
 static void m_trunc_setup(uint8_t *b, size_t *len) { *len = SETUP_SIZE - 100; }
 static void m_trunc_kernel(uint8_t *b, size_t *len) { *len -= 64; }
-static void m_boot_flag(uint8_t *b, size_t *len) { st16(b + 0x1fe, 0); }
-static void m_old_protocol(uint8_t *b, size_t *len) { st16(b + 0x206, 0x0200); }
-static void m_no_64bit(uint8_t *b, size_t *len) { st16(b + 0x236, 0); }
+static void m_boot_flag(uint8_t *b, size_t *len) { put_le16(b + 0x1fe, 0); }
+static void m_old_protocol(uint8_t *b, size_t *len) { put_le16(b + 0x206, 0x0200); }
+static void m_no_64bit(uint8_t *b, size_t *len) { put_le16(b + 0x236, 0); }
 static void m_short_header(uint8_t *b, size_t *len) { b[0x201] = 0; }
 static void m_setup_sects(uint8_t *b, size_t *len) { b[0x1f1] = 255; }
-static void m_syssize_huge(uint8_t *b, size_t *len) { st32(b + 0x1f4, 0xFFFFFFFF); }
-static void m_init_size_huge(uint8_t *b, size_t *len) { st32(b + 0x260, 0xFFFFFFFF); }
-static void m_pref_wrap(uint8_t *b, size_t *len) { st64(b + 0x258, 0xFFFFFFFFFFFFF000ull); }
+static void m_syssize_huge(uint8_t *b, size_t *len) { put_le32(b + 0x1f4, 0xFFFFFFFF); }
+static void m_init_size_huge(uint8_t *b, size_t *len) { put_le32(b + 0x260, 0xFFFFFFFF); }
+static void m_pref_wrap(uint8_t *b, size_t *len) { put_le64(b + 0x258, 0xFFFFFFFFFFFFF000ull); }
 
 static const struct { const char *name; mutate_fn *fn; } mutations[] = {
 	{ "bz-trunc-header", m_trunc_header },

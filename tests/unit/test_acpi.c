@@ -6,20 +6,19 @@
 #include "boot/boot.h"
 #include "boot/aml.h"
 #include "dev/pci.h"
+#include "vm.h"
+#include "le.h"
 
 #define MEM_SIZE (2u << 20)
 #define ACPI_END (ACPI_TABLES_ADDR + ACPI_TABLES_SIZE)
 #define OUT_DIR "build/acpi"
 
-/* The ACPI code does not call into vmm.c, but libvmm.a members it pulls in might. */
+/* The ACPI code does not call into vm.c, but libvmm.a members it pulls in might. */
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; (void)pin; (void)level; }
 void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
 
 static struct guest_mem mem;
 
-static uint32_t le32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t le64(const uint8_t *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 
 static uint8_t sum(const uint8_t *p, size_t n)
 {
@@ -47,7 +46,7 @@ static const uint8_t *table_at(gpa_t gpa)
 	if (gpa < ACPI_TABLES_ADDR || gpa + 36 > ACPI_END)
 		return NULL;
 	const uint8_t *t = mem.host + gpa;
-	uint32_t len = le32(t + 4);
+	uint32_t len = get_le32(t + 4);
 	if (len < 36 || gpa + len > ACPI_END || sum(t, len) != 0)
 		return NULL;
 	return t;
@@ -57,11 +56,11 @@ static const uint8_t *table_at(gpa_t gpa)
 static const uint8_t *find_table(gpa_t rsdp, const char *sig)
 {
 	const uint8_t *r = mem.host + rsdp;
-	const uint8_t *x = table_at(le64(r + 24));
+	const uint8_t *x = table_at(get_le64(r + 24));
 	if (!x)
 		return NULL;
-	for (uint32_t off = 36; off + 8 <= le32(x + 4); off += 8) {
-		const uint8_t *t = table_at(le64(x + off));
+	for (uint32_t off = 36; off + 8 <= get_le32(x + 4); off += 8) {
+		const uint8_t *t = table_at(get_le64(x + off));
 		if (t && memcmp(t, sig, 4) == 0)
 			return t;
 	}
@@ -71,7 +70,7 @@ static const uint8_t *find_table(gpa_t rsdp, const char *sig)
 static const uint8_t *find_dsdt(gpa_t rsdp)
 {
 	const uint8_t *f = find_table(rsdp, "FACP");
-	return f ? table_at(le64(f + 140)) : NULL;
+	return f ? table_at(get_le64(f + 140)) : NULL;
 }
 
 static bool contains(const uint8_t *p, size_t n, const char *s)
@@ -88,11 +87,11 @@ static void test_rsdp(void)
 	const uint8_t *r = mem.host + rsdp;
 	CHECK(memcmp(r, "RSD PTR ", 8) == 0);
 	CHECK(r[15] == 2);
-	CHECK(le32(r + 20) == 36);
+	CHECK(get_le32(r + 20) == 36);
 	CHECK(sum(r, 20) == 0);
 	CHECK(sum(r, 36) == 0);
-	CHECK(table_at(le64(r + 24)) != NULL);
-	CHECK(memcmp(mem.host + le64(r + 24), "XSDT", 4) == 0);
+	CHECK(table_at(get_le64(r + 24)) != NULL);
+	CHECK(memcmp(mem.host + get_le64(r + 24), "XSDT", 4) == 0);
 }
 
 static void test_walk(void)
@@ -103,8 +102,8 @@ static void test_walk(void)
 	const char *sigs[] = { "FACP", "APIC", "MCFG" };
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		CHECK(find_table(rsdp, sigs[i]) != NULL);
-	const uint8_t *x = table_at(le64(mem.host + rsdp + 24));
-	CHECK(x && le32(x + 4) == 36 + 3 * 8);
+	const uint8_t *x = table_at(get_le64(mem.host + rsdp + 24));
+	CHECK(x && get_le32(x + 4) == 36 + 3 * 8);
 	const uint8_t *d = find_dsdt(rsdp);
 	CHECK(d && memcmp(d, "DSDT", 4) == 0 && d[8] == 2);
 	/* only the tables are written: the rest of the area (fresh, zero RAM) is not touched */
@@ -119,19 +118,19 @@ static void test_fadt(void)
 	CHECK(f != NULL);
 	if (!f)
 		return;
-	CHECK(le32(f + 4) == 276 && f[8] == 6);
-	uint32_t flags = le32(f + 112);
+	CHECK(get_le32(f + 4) == 276 && f[8] == 6);
+	uint32_t flags = get_le32(f + 112);
 	CHECK(flags & (1u << 20));   /* HW_REDUCED_ACPI */
 	CHECK(flags & (1u << 10));   /* RESET_REG_SUP */
-	uint16_t boot_arch = le16(f + 109);
+	uint16_t boot_arch = get_le16(f + 109);
 	CHECK(boot_arch & (1u << 5));   /* no CMOS RTC */
 	CHECK(!(boot_arch & (1u << 3)));   /* MSI supported */
 	/* reset register: SystemIO, 8 bits, pm_port + 2, value ACPI_RESET_VALUE */
-	CHECK(f[116] == 1 && f[117] == 8 && le64(f + 120) == ACPI_PM_PORT + 2);
+	CHECK(f[116] == 1 && f[117] == 8 && get_le64(f + 120) == ACPI_PM_PORT + 2);
 	CHECK(f[128] == ACPI_RESET_VALUE);
-	CHECK(f[244] == 1 && f[245] == 8 && le64(f + 248) == ACPI_PM_PORT);
-	CHECK(f[256] == 1 && f[257] == 8 && le64(f + 260) == ACPI_PM_PORT + 1);
-	CHECK(le32(f + 40) == 0 && le64(f + 140) != 0);   /* X_DSDT only */
+	CHECK(f[244] == 1 && f[245] == 8 && get_le64(f + 248) == ACPI_PM_PORT);
+	CHECK(f[256] == 1 && f[257] == 8 && get_le64(f + 260) == ACPI_PM_PORT + 1);
+	CHECK(get_le32(f + 40) == 0 && get_le64(f + 140) != 0);   /* X_DSDT only */
 }
 
 /* Count MADT entries of each type and check the x2APIC ones. */
@@ -142,9 +141,9 @@ static void check_madt(int ncpus)
 	CHECK(t != NULL);
 	if (!t)
 		return;
-	CHECK(le32(t + 36) == LAPIC_ADDR && le32(t + 40) == 0);
+	CHECK(get_le32(t + 36) == LAPIC_ADDR && get_le32(t + 40) == 0);
 	int nx2 = 0, nio = 0, nnmi = 0, bad = 0;
-	uint32_t len = le32(t + 4);
+	uint32_t len = get_le32(t + 4);
 	for (uint32_t off = 44; off < len; off += t[off + 1]) {
 		const uint8_t *e = t + off;
 		if (e[1] < 2 || off + e[1] > len) {
@@ -152,13 +151,13 @@ static void check_madt(int ncpus)
 			break;
 		}
 		if (e[0] == 9) {
-			bad += le32(e + 4) != (uint32_t)nx2 || le32(e + 8) != 1 || le32(e + 12) != (uint32_t)nx2;
+			bad += get_le32(e + 4) != (uint32_t)nx2 || get_le32(e + 8) != 1 || get_le32(e + 12) != (uint32_t)nx2;
 			nx2++;
 		} else if (e[0] == 1) {
-			bad += e[2] != 0 || le32(e + 4) != IOAPIC_ADDR || le32(e + 8) != 0;
+			bad += e[2] != 0 || get_le32(e + 4) != IOAPIC_ADDR || get_le32(e + 8) != 0;
 			nio++;
 		} else if (e[0] == 0x0A) {
-			bad += le32(e + 4) != 0xFFFFFFFF || e[8] != 1;
+			bad += get_le32(e + 4) != 0xFFFFFFFF || e[8] != 1;
 			nnmi++;
 		} else {
 			bad++;
@@ -184,8 +183,8 @@ static void test_mcfg(void)
 	CHECK(t != NULL);
 	if (!t)
 		return;
-	CHECK(le32(t + 4) == 60);
-	CHECK(le64(t + 44) == PCI_ECAM_START && le16(t + 52) == 0 && t[54] == 0 && t[55] == 0);
+	CHECK(get_le32(t + 4) == 60);
+	CHECK(get_le64(t + 44) == PCI_ECAM_START && get_le16(t + 52) == 0 && t[54] == 0 && t[55] == 0);
 }
 
 static void test_dsdt_contents(void)
@@ -196,7 +195,7 @@ static void test_dsdt_contents(void)
 	CHECK(d != NULL);
 	if (!d)
 		return;
-	size_t n = le32(d + 4);
+	size_t n = get_le32(d + 4);
 	CHECK(contains(d, n, "_S5_") && contains(d, n, "COM1") && contains(d, n, "PCI0"));
 	CHECK(contains(d, n, "PEVT") && contains(d, n, "QEMU0001") && contains(d, n, "_OSC"));
 	CHECK(contains(d, n, "PWRB") && contains(d, n, "GED0") && contains(d, n, "ACPI0013") && contains(d, n, "_EVT"));
@@ -214,10 +213,10 @@ static void test_dsdt_contents(void)
 	CHECK(d != NULL);
 	if (!d)
 		return;
-	n = le32(d + 4);
+	n = get_le32(d + 4);
 	CHECK(contains(d, n, "COM1") && !contains(d, n, "PCI0") && !contains(d, n, "PEVT"));
-	const uint8_t *x = table_at(le64(mem.host + rsdp + 24));
-	CHECK(x && le32(x + 4) == 36 + 2 * 8);
+	const uint8_t *x = table_at(get_le64(mem.host + rsdp + 24));
+	CHECK(x && get_le32(x + 4) == 36 + 2 * 8);
 }
 
 static void test_bad_config(void)
@@ -239,7 +238,7 @@ static void test_bad_config(void)
 	cfg.addr = 0x100000;
 	gpa_t rsdp = acpi_build(&mem, &cfg);
 	CHECK(rsdp == 0x100000);
-	CHECK(rsdp && le64(mem.host + rsdp + 24) > 0x100000 && le64(mem.host + rsdp + 24) < 0x120000);
+	CHECK(rsdp && get_le64(mem.host + rsdp + 24) > 0x100000 && get_le64(mem.host + rsdp + 24) < 0x120000);
 }
 
 /* ---- the AML builder ---- */
@@ -373,12 +372,12 @@ static bool dump_tables(const struct acpi_config *cfg)
 	gpa_t rsdp = build(cfg);
 	if (!rsdp)
 		return false;
-	const uint8_t *t[] = { table_at(le64(mem.host + rsdp + 24)), find_table(rsdp, "FACP"),
+	const uint8_t *t[] = { table_at(get_le64(mem.host + rsdp + 24)), find_table(rsdp, "FACP"),
 			       find_table(rsdp, "APIC"), find_table(rsdp, "MCFG"), find_dsdt(rsdp) };
 	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
 		char path[128];
 		snprintf(path, sizeof(path), OUT_DIR "/%s.dat", table_names[i]);
-		if (!t[i] || !write_file(path, t[i], le32(t[i] + 4)))
+		if (!t[i] || !write_file(path, t[i], get_le32(t[i] + 4)))
 			return false;
 	}
 	return true;
@@ -423,7 +422,7 @@ static void test_iasl(void)
 	/* compile the disassembled DSDT back: the AML must survive the round trip unchanged */
 	CHECK(run_clean("iasl -p " OUT_DIR "/dsdt-re " OUT_DIR "/dsdt.dsl", OUT_DIR "/dsdt-re.log", NULL));
 	const uint8_t *d = find_dsdt(ACPI_TABLES_ADDR);
-	CHECK(d && file_equals(OUT_DIR "/dsdt-re.aml", d, le32(d + 4), 36));
+	CHECK(d && file_equals(OUT_DIR "/dsdt-re.aml", d, get_le32(d + 4), 36));
 }
 
 static bool log_has(const char *path, const char *s)

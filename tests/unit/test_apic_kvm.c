@@ -1,4 +1,4 @@
-/* tests/unit/test_apic_kvm.c: apic/ KVM glue (routes, irqfd, MSI, caps, CPUID, LAPIC, MSRs) against a fake ioctl(). */
+/* tests/unit/test_apic_kvm.c: the KVM glue of apic/ (routes, irqfd, MSI, caps, LAPIC) and cpu.c (CPUID, MSRs) against a fake ioctl(). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -6,10 +6,9 @@
 #include <linux/kvm.h>
 
 #include "apic/apic.h"
+#include "cpu.h"
+#include "vm.h"
 #include "unit.h"
-
-/* kvm.c (the ioctl wrappers) comes with the run loop, which ends the VM through vmm.c. */
-void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
 
 /* ---- the fake KVM: this definition of ioctl() overrides libc's for the whole test binary ---- */
 static unsigned long fail_req;           /* this request fails with EINVAL */
@@ -350,7 +349,7 @@ static void test_vcpu_amd(void)
 	host_amd();
 	v->id = 2;
 	v->fd = 102;
-	CHECK(apic_vcpu_setup(vm, v) == 0);
+	CHECK(cpu_vcpu_setup(vm, v) == 0);
 	e = set_find(1, 0);
 	CHECK(e && e->ebx >> 24 == 2 && ((e->ebx >> 16) & 0xff) == 3 && (e->ebx & 0xffff) == 0x0800);
 	CHECK(e && (e->edx & 1u << 28) && (e->ecx & 1u << 21) && (e->ecx & 1u << 31) && (e->ecx & 1u << 24));
@@ -386,7 +385,7 @@ static void test_vcpu_intel(void)
 	host_intel();
 	cpuid_need = 300;        /* force the E2BIG retry */
 	v->fd = 102;
-	CHECK(apic_vcpu_setup(vm, v) == 0);
+	CHECK(cpu_vcpu_setup(vm, v) == 0);
 	e = set_find(1, 0);
 	CHECK(e && e->ebx >> 24 == 0 && ((e->ebx >> 16) & 0xff) == 0 && !(e->edx & 1u << 28));
 	e = set_find(4, 0);
@@ -405,7 +404,7 @@ static void test_vcpu_intel(void)
 	vm->ncpus = 4;
 	v = &vm->vcpu[3];
 	v->id = 3;
-	CHECK(apic_vcpu_setup(vm, v) == 0);
+	CHECK(cpu_vcpu_setup(vm, v) == 0);
 	e = set_find(4, 0);
 	CHECK(e && e->eax >> 26 == 3 && ((e->eax >> 14) & 0xfff) == 0);
 	e = set_find(4, 1);
@@ -415,7 +414,7 @@ static void test_vcpu_intel(void)
 	/* MSR not listed: never set. */
 	nmsr_index = 1;
 	nmsr_sets = 0;
-	CHECK(apic_vcpu_setup(vm, v) == 0 && nmsr_sets == 0);
+	CHECK(cpu_vcpu_setup(vm, v) == 0 && nmsr_sets == 0);
 	free(vm);
 }
 
@@ -427,11 +426,11 @@ static void test_vcpu_errors(void)
 	host_amd();
 	v->id = 1;
 	fail_req = KVM_SET_CPUID2;
-	CHECK(apic_vcpu_setup(vm, v) == -EINVAL);
+	CHECK(cpu_vcpu_setup(vm, v) == -EINVAL);
 	fail_req = KVM_GET_LAPIC;
-	CHECK(apic_vcpu_setup(vm, v) == -EINVAL);
+	CHECK(cpu_vcpu_setup(vm, v) == -EINVAL);
 	fail_req = KVM_GET_SUPPORTED_CPUID;
-	CHECK(apic_vcpu_setup(vm, v) < 0);
+	CHECK(cpu_vcpu_setup(vm, v) < 0);
 	free(vm);
 }
 

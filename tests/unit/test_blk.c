@@ -16,6 +16,7 @@
 
 #include "unit.h"
 #include "../../virtio/virtio.h"
+#include "vm.h"
 
 void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
 static _Atomic int irq_pin = -1, irq_level = -1;

@@ -8,6 +8,8 @@
 
 #include "unit.h"
 #include "boot/boot.h"
+#include "vm.h"
+#include "le.h"
 
 /* loaders do not raise interrupts, but libvmm.a objects may reference these */
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; (void)pin; (void)level; }
@@ -113,20 +115,20 @@ static uint8_t *make_bzimage(size_t *len)
 {
 	uint8_t *b = calloc(1, SYN_SETUP + SYN_PM);
 	b[0x1f1] = SYN_SETUP_SECTS;
-	st32(b + 0x1f4, SYN_PM / 16);
-	st16(b + 0x1fe, 0xAA55);
+	put_le32(b + 0x1f4, SYN_PM / 16);
+	put_le16(b + 0x1fe, 0xAA55);
 	b[0x200] = 0xeb;
 	b[0x201] = 0x6a;
 	memcpy(b + 0x202, "HdrS", 4);
-	st16(b + 0x206, 0x020f);
+	put_le16(b + 0x206, 0x020f);
 	b[0x211] = 0x01;
-	st32(b + 0x22c, 0x7fffffff);
-	st32(b + 0x230, 0x200000);
+	put_le32(b + 0x22c, 0x7fffffff);
+	put_le32(b + 0x230, 0x200000);
 	b[0x234] = 1;
-	st16(b + 0x236, 0x7f);
-	st32(b + 0x238, 255);
-	st64(b + 0x258, 0x1000000);
-	st32(b + 0x260, 0x400000);
+	put_le16(b + 0x236, 0x7f);
+	put_le32(b + 0x238, 255);
+	put_le64(b + 0x258, 0x1000000);
+	put_le32(b + 0x260, 0x400000);
 	for (int i = 0; i < SYN_PM; i++)
 		b[SYN_SETUP + i] = (uint8_t)(i * 7 + 1);
 	*len = SYN_SETUP + SYN_PM;
@@ -181,7 +183,7 @@ static uint8_t *make_elf(const struct elf_opt *o, size_t *len)
 	memcpy(b + 0x80c, "GNU\0\1\0\0\0", 8);
 	memcpy(b + 0x814, note, 12);
 	memcpy(b + 0x820, "Xen\0", 4);
-	st32(b + 0x824, (uint32_t)o->pvh_entry);
+	put_le32(b + 0x824, (uint32_t)o->pvh_entry);
 	for (int i = 0x1000; i < ELF_FILE; i++)
 		b[i] = (uint8_t)(i * 13 + 5);
 	*len = ELF_FILE;
@@ -364,7 +366,7 @@ static void test_bzimage_debian(void)
 	}
 	rd = make_initrd(rdlen);
 	uint64_t setup = (k[0x1f1] + 1ull) * 512;
-	uint64_t kend = ld64(k + 0x258) + ld32(k + 0x260);
+	uint64_t kend = get_le64(k + 0x258) + get_le32(k + 0x260);
 	CHECK(load(&m, k, len, rd, rdlen, cl, &out, err) == 0);
 	if (err[0])
 		printf("  %s\n", err);
@@ -373,16 +375,16 @@ static void test_bzimage_debian(void)
 	CHECK(memcmp(gm_ptr(&m, 0x100000, len - setup), k + setup, len - setup) == 0);
 	check_zero_page_common(&m, cl, g32(&m, BOOT_ZERO_PAGE + 0x218), rdlen);
 	CHECK(memcmp(gm_ptr(&m, BOOT_ZERO_PAGE + 0x1f1, 0x60), k + 0x1f1, 0x1f) == 0);
-	CHECK(g16(&m, BOOT_ZERO_PAGE + 0x206) == ld16(k + 0x206));
-	CHECK(g32(&m, BOOT_ZERO_PAGE + 0x260) == ld32(k + 0x260));
+	CHECK(g16(&m, BOOT_ZERO_PAGE + 0x206) == get_le16(k + 0x206));
+	CHECK(g32(&m, BOOT_ZERO_PAGE + 0x260) == get_le32(k + 0x260));
 	check_initrd(&m, g32(&m, BOOT_ZERO_PAGE + 0x218), rd, rdlen, kend, 256 * MiB);
 
 	/* cut points: every truncation fails cleanly; the exact declared size still loads */
 	size_t cuts[] = { 1, 0x100, 0x1f5, 0x203, 0x210, 0x263, 0x300, setup - 1, setup, setup + 1,
-			  setup + 4096, len / 2, setup + ld32(k + 0x1f4) * 16ull - 1 };
+			  setup + 4096, len / 2, setup + get_le32(k + 0x1f4) * 16ull - 1 };
 	for (size_t i = 0; i < ARRAY_SIZE(cuts); i++)
 		expect_fail(&m, k, cuts[i], NULL, 0, "", NULL, "truncated bzImage");
-	CHECK(load(&m, k, setup + ld32(k + 0x1f4) * 16ull, NULL, 0, "", &out, err) == 0);
+	CHECK(load(&m, k, setup + get_le32(k + 0x1f4) * 16ull, NULL, 0, "", &out, err) == 0);
 
 	/* tiny RAM: below pref_address + init_size */
 	struct guest_mem small = mem_new(kend - 4096);
@@ -397,7 +399,7 @@ static void test_bzimage_debian(void)
 	free(bigrd);
 
 	/* command line: cmdline_size (2047) fits, one more does not */
-	size_t cmax = ld32(k + 0x238);
+	size_t cmax = get_le32(k + 0x238);
 	char *longcl = malloc(cmax + 2);
 	memset(longcl, 'a', cmax + 1);
 	longcl[cmax + 1] = 0;
@@ -421,18 +423,18 @@ static void test_bzimage_malformed(void)
 	expect_fail(&m, NULL, 0, NULL, 0, "", "empty", "NULL kernel");
 #define MUTATE(stmt, want, what) do { memcpy(c, k, len); stmt; \
 		expect_fail(&m, c, len, NULL, 0, "", want, what); } while (0)
-	MUTATE(st16(c + 0x1fe, 0x55AA), "boot_flag", "bad boot_flag");
+	MUTATE(put_le16(c + 0x1fe, 0x55AA), "boot_flag", "bad boot_flag");
 	MUTATE(memcpy(c + 0x202, "HdrX", 4), "bzImage", "bad HdrS");
-	MUTATE(st16(c + 0x206, 0x020b), "2.11", "protocol 2.11");
-	MUTATE(st16(c + 0x206, 0x0100), "too old", "protocol 1.0");
-	MUTATE(st16(c + 0x236, 0x7e), "XLF_KERNEL_64", "no 64-bit entry");
-	MUTATE(st32(c + 0x1f4, 0xffffffff), "truncated", "huge syssize");
+	MUTATE(put_le16(c + 0x206, 0x020b), "2.11", "protocol 2.11");
+	MUTATE(put_le16(c + 0x206, 0x0100), "too old", "protocol 1.0");
+	MUTATE(put_le16(c + 0x236, 0x7e), "XLF_KERNEL_64", "no 64-bit entry");
+	MUTATE(put_le32(c + 0x1f4, 0xffffffff), "truncated", "huge syssize");
 	MUTATE(c[0x1f1] = 0xff, "truncated", "huge setup_sects");
 	MUTATE(c[0x201] = 0x10, "header", "short header");
-	MUTATE(st64(c + 0x258, 0xfffffffffffff000ull), "RAM too small", "pref_address overflow");
-	MUTATE(st32(c + 0x260, 0xffffffff), "RAM too small", "huge init_size");
+	MUTATE(put_le64(c + 0x258, 0xfffffffffffff000ull), "RAM too small", "pref_address overflow");
+	MUTATE(put_le32(c + 0x260, 0xffffffff), "RAM too small", "huge init_size");
 	memcpy(c, k, len);
-	st32(c + 0x22c, 0x1fffff);   /* initrd must go below 2 MiB: inside the kernel area */
+	put_le32(c + 0x22c, 0x1fffff);   /* initrd must go below 2 MiB: inside the kernel area */
 	uint8_t rd[8192] = { 1 };
 	expect_fail(&m, c, len, rd, sizeof(rd), "", "initrd", "initrd_addr_max too low");
 	struct guest_mem tiny = mem_new(512 * 1024);
@@ -441,7 +443,7 @@ static void test_bzimage_malformed(void)
 	struct boot_entry out;
 	char err[256];
 	memcpy(c, k, len);
-	st32(c + 0x22c, 0);
+	put_le32(c + 0x22c, 0);
 	CHECK(load(&m, c, len, NULL, 0, "", &out, err) == 0);
 	free(c);
 	free(k);
@@ -532,12 +534,12 @@ static void test_elf_pvh_synthetic(void)
 	k = make_elf(&o, &len);
 	expect_fail(&m, k, len, NULL, 0, "", "PVH entry", "PVH entry outside RAM");
 	/* malformed notes */
-	st32(k + 0x814, 0xfffffff0);
+	put_le32(k + 0x814, 0xfffffff0);
 	expect_fail(&m, k, len, NULL, 0, "", "note", "note namesz huge");
-	st32(k + 0x814, 4);
-	st32(k + 0x818, 5);
+	put_le32(k + 0x814, 4);
+	put_le32(k + 0x818, 5);
 	expect_fail(&m, k, len, NULL, 0, "", "note", "note descsz 5 past end");
-	st32(k + 0x818, 4);
+	put_le32(k + 0x818, 4);
 	Elf64_Phdr ph;
 	memcpy(&ph, k + 64 + 56, sizeof(ph));
 	ph.p_filesz = ~0ull;
@@ -558,7 +560,7 @@ static bool have_cmd(const char *cmd)
 /* Cut the LZ4 payload out of the bzImage and decompress it into build/unit/vmlinux. */
 static uint8_t *extract_vmlinux(const uint8_t *k, size_t klen, size_t *len)
 {
-	uint64_t setup = (k[0x1f1] + 1ull) * 512, off = setup + ld32(k + 0x248), plen = ld32(k + 0x24c);
+	uint64_t setup = (k[0x1f1] + 1ull) * 512, off = setup + get_le32(k + 0x248), plen = get_le32(k + 0x24c);
 	char dir[200], lz[256], out[256], cmd[600];
 	ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
 	FILE *f;
@@ -570,7 +572,7 @@ static uint8_t *extract_vmlinux(const uint8_t *k, size_t klen, size_t *len)
 	*strrchr(dir, '/') = 0;
 	snprintf(lz, sizeof(lz), "%s/vmlinux.lz4", dir);
 	snprintf(out, sizeof(out), "%s/vmlinux", dir);
-	if (off > klen || plen > klen - off || ld32(k + 0x248 + 0) == 0)
+	if (off > klen || plen > klen - off || get_le32(k + 0x248 + 0) == 0)
 		return NULL;
 	if (memcmp(k + off, "\x02\x21\x4c\x18", 4) != 0)   /* legacy LZ4 frame */
 		return NULL;
@@ -594,9 +596,9 @@ static uint64_t find_pvh_note(const uint8_t *f, size_t len)
 	static const uint8_t hdr8[] = { 4, 0, 0, 0, 8, 0, 0, 0, 18, 0, 0, 0, 'X', 'e', 'n', 0 };
 	const uint8_t *p = memmem(f, len, hdr8, 16);
 	if (p && p + 24 <= f + len)
-		return ld64(p + 16);
+		return get_le64(p + 16);
 	p = memmem(f, len, hdr4, 16);
-	return p && p + 20 <= f + len ? ld32(p + 16) : 0;
+	return p && p + 20 <= f + len ? get_le32(p + 16) : 0;
 }
 
 static void test_vmlinux_pvh(void)
@@ -687,11 +689,11 @@ static void test_elf_malformed(void)
 #define RAW(stmt, want, what) do { memcpy(c, k, len); stmt; \
 		expect_fail(&m, c, len, NULL, 0, "", want, what); } while (0)
 	RAW(c[EI_DATA] = ELFDATA2MSB, "little-endian", "big-endian");
-	RAW(st64(c + 32, len - 10), "program headers", "phoff near end");
-	RAW(st64(c + 32, ~0ull), "program headers", "phoff huge");
-	RAW(st16(c + 54, 10), "program header", "phentsize small");
-	RAW(st16(c + 56, 0xffff), "program header", "phnum PN_XNUM");
-	RAW(st16(c + 56, 0), "program header", "phnum 0");
+	RAW(put_le64(c + 32, len - 10), "program headers", "phoff near end");
+	RAW(put_le64(c + 32, ~0ull), "program headers", "phoff huge");
+	RAW(put_le16(c + 54, 10), "program header", "phentsize small");
+	RAW(put_le16(c + 56, 0xffff), "program header", "phnum PN_XNUM");
+	RAW(put_le16(c + 56, 0), "program header", "phnum 0");
 	for (size_t cut = 1; cut < 0x100; cut += 7)
 		expect_fail(&m, k, cut, NULL, 0, "", NULL, "truncated ELF");
 
@@ -725,11 +727,11 @@ static void test_elf_malformed(void)
 /* Multiboot header at b + off: magic, flags, checksum (+ a.out fields if given). */
 static void put_mb(uint8_t *b, size_t off, uint32_t flags, const uint32_t aout[5])
 {
-	st32(b + off, MB_MAGIC);
-	st32(b + off + 4, flags);
-	st32(b + off + 8, -(MB_MAGIC + flags));
+	put_le32(b + off, MB_MAGIC);
+	put_le32(b + off + 4, flags);
+	put_le32(b + off + 8, -(MB_MAGIC + flags));
 	for (int i = 0; aout && i < 5; i++)
-		st32(b + off + 12 + 4 * i, aout[i]);
+		put_le32(b + off + 12 + 4 * i, aout[i]);
 }
 
 struct elf32_opt {
@@ -771,7 +773,7 @@ static uint8_t *make_elf32(const struct elf32_opt *o, size_t *len)
 	memcpy(b + sizeof(eh), ph, sizeof(ph));
 	memcpy(b + 0x800, (uint32_t[3]){ 4, 4, 18 }, 12);
 	memcpy(b + 0x80c, "Xen\0", 4);
-	st32(b + 0x810, o->pvh_entry);
+	put_le32(b + 0x810, o->pvh_entry);
 	for (int i = 0x1000; i < ELF_FILE; i++)
 		b[i] = (uint8_t)(i * 13 + 5);
 	if (o->mb)
@@ -802,28 +804,28 @@ static void test_elf32_pvh(void)
 		expect_fail(&m, c, len, NULL, 0, "", want, what); } while (0)
 	/* Elf32_Ehdr: e_machine 18, e_entry 24, e_phoff 28, e_phentsize 42, e_phnum 44; Elf32_Phdr at 52:
 	 * p_offset +4, p_paddr +12, p_filesz +16, p_memsz +20 */
-	RAW32(st16(c + 18, EM_X86_64), "machine", "ELF32 EM_X86_64");
-	RAW32(st32(c + 28, len - 10), "program headers", "ELF32 phoff near end");
-	RAW32(st32(c + 28, 0xffffffff), "program headers", "ELF32 phoff huge");
-	RAW32(st16(c + 42, 16), "program header", "ELF32 phentsize small");
-	RAW32(st16(c + 44, 0x7fff), "program headers", "ELF32 phnum huge");
-	RAW32(st32(c + 52 + 12, 0xC0000000), "outside guest RAM", "ELF32 segment in MMIO hole");
-	RAW32(st32(c + 52 + 12, 0x1FFF000), "outside guest RAM", "ELF32 segment past RAM");
-	RAW32((st32(c + 52 + 12, 0xfffff000), st32(c + 52 + 20, 0x2000)), "outside guest RAM", "ELF32 segment wraps 4 GiB");
-	RAW32(st32(c + 52 + 20, 0xffffffff), "outside guest RAM", "ELF32 memsz huge");
-	RAW32(st32(c + 52 + 4, 0xfffffff0), "beyond end of file", "ELF32 offset wraps");
-	RAW32(st32(c + 52 + 16, 0x1001), "beyond end of file", "ELF32 filesz past file");
-	RAW32((st32(c + 52 + 16, 0x4000), st32(c + 52 + 20, 0x100)), "p_filesz", "ELF32 filesz > memsz");
-	RAW32(st32(c + 52 + 12, 0x80000), "below 1 MiB", "ELF32 segment on boot area");
-	RAW32(st32(c + 0x810, 0x800000), "PVH entry", "ELF32 PVH entry outside");
-	RAW32(st32(c + 0x804, 2), "size", "ELF32 PVH note descsz 2");
-	RAW32(st32(c + 0x800, 0xfffffff0), "note", "ELF32 note namesz huge");
+	RAW32(put_le16(c + 18, EM_X86_64), "machine", "ELF32 EM_X86_64");
+	RAW32(put_le32(c + 28, len - 10), "program headers", "ELF32 phoff near end");
+	RAW32(put_le32(c + 28, 0xffffffff), "program headers", "ELF32 phoff huge");
+	RAW32(put_le16(c + 42, 16), "program header", "ELF32 phentsize small");
+	RAW32(put_le16(c + 44, 0x7fff), "program headers", "ELF32 phnum huge");
+	RAW32(put_le32(c + 52 + 12, 0xC0000000), "outside guest RAM", "ELF32 segment in MMIO hole");
+	RAW32(put_le32(c + 52 + 12, 0x1FFF000), "outside guest RAM", "ELF32 segment past RAM");
+	RAW32((put_le32(c + 52 + 12, 0xfffff000), put_le32(c + 52 + 20, 0x2000)), "outside guest RAM", "ELF32 segment wraps 4 GiB");
+	RAW32(put_le32(c + 52 + 20, 0xffffffff), "outside guest RAM", "ELF32 memsz huge");
+	RAW32(put_le32(c + 52 + 4, 0xfffffff0), "beyond end of file", "ELF32 offset wraps");
+	RAW32(put_le32(c + 52 + 16, 0x1001), "beyond end of file", "ELF32 filesz past file");
+	RAW32((put_le32(c + 52 + 16, 0x4000), put_le32(c + 52 + 20, 0x100)), "p_filesz", "ELF32 filesz > memsz");
+	RAW32(put_le32(c + 52 + 12, 0x80000), "below 1 MiB", "ELF32 segment on boot area");
+	RAW32(put_le32(c + 0x810, 0x800000), "PVH entry", "ELF32 PVH entry outside");
+	RAW32(put_le32(c + 0x804, 2), "size", "ELF32 PVH note descsz 2");
+	RAW32(put_le32(c + 0x800, 0xfffffff0), "note", "ELF32 note namesz huge");
 	free(k);
 	o.pvh_note = false;
 	k = make_elf32(&o, &len);
 	expect_fail(&m, k, len, NULL, 0, "", "PVH entry note", "ELF32 without PVH note");
 	put_mb(k, 0x1000, 3, NULL);
-	st32(k + 0x1008, 0);   /* bad checksum */
+	put_le32(k + 0x1008, 0);   /* bad checksum */
 	expect_fail(&m, k, len, NULL, 0, "", "bad checksum", "ELF32 multiboot bad checksum");
 	free(c);
 	free(k);
@@ -933,7 +935,7 @@ static void test_multiboot_elf(void)
 	/* a higher-half kernel: the entry is a virtual address, translated through its segment */
 	o.entry = 0xC0100010;
 	k = make_elf32(&o, &len);
-	st32(k + 52 + 8, 0xC0100000);   /* p_vaddr */
+	put_le32(k + 52 + 8, 0xC0100000);   /* p_vaddr */
 	in.kernel = k;
 	CHECK(boot_load(&m, &in, &out, err, sizeof(err)) == 0 && out.rip == 0x100010);
 	free(k);
@@ -1007,7 +1009,7 @@ static void test_multiboot_aout(void)
 	AOUT(0x100040, 0x100000, 0x102000, 0x104000, 0x0ffff0, "entry_addr", "entry before load");
 	/* header damage */
 	memcpy(c, k, len);
-	st32(c + AOUT_HDR + 8, 0);
+	put_le32(c + AOUT_HDR + 8, 0);
 	expect_fail_in(&m, &in, "bad checksum", "a.out bad checksum");
 	memcpy(c, k, len);
 	put_mb(c, AOUT_HDR, 3, NULL);   /* not ELF and no a.out addresses */

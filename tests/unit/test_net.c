@@ -16,10 +16,12 @@
 /* The device's static helpers (spec, MAC, offload mapping) are tested directly:
  * net.c is compiled into this test, so libvmm.a's copy is never linked. */
 #include "../../virtio/net.c"
+#include "vm.h"
 
 void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; (void)pin; (void)level; }
 #include "no_kvm_msi.h"
+#include "le.h"
 
 #define RAM_SIZE (4u << 20)
 #define QSZ      64u
@@ -236,7 +238,7 @@ static const uint8_t *rx_hdr(uint16_t used_slot)
 	return ram + RXBUF + 0x1000ull * U(&rxg)->ring[used_slot % QSZ].id;
 }
 
-static uint16_t hdr_num_buffers(const uint8_t *h) { return (uint16_t)(h[10] | h[11] << 8); }
+static uint16_t hdr_num_buffers(const uint8_t *h) { return get_le16(h + 10); }
 
 /* ---- pure helpers ---- */
 

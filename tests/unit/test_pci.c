@@ -4,6 +4,7 @@
 
 #include "unit.h"
 #include "../../dev/pci.h"
+#include "vm.h"
 
 static int exit_code = -1;
 void vm_request_exit(struct vm *vm, int code) { (void)vm; exit_code = code; }

@@ -4,6 +4,7 @@
 #include "boot/boot.h"
 #include "dev/dev.h"
 #include "unit.h"
+#include "vm.h"
 
 static int exit_code = -1, exit_calls;
 void vm_request_exit(struct vm *vm, int code)

@@ -12,8 +12,9 @@
 
 #include "dev/dev.h"
 #include "unit.h"
+#include "vm.h"
 
-/* ---- stubs for vmm.c ---- */
+/* ---- stubs for vm.c ---- */
 static int irq_level = -1, irq_pin = -1, irq_calls;
 static int irq_hist[64];
 void vm_set_irq(struct vm *vm, unsigned pin, int level)

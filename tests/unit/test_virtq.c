@@ -3,6 +3,7 @@
 
 #include "unit.h"
 #include "../../virtio/virtio.h"
+#include "vm.h"
 
 void vm_request_exit(struct vm *vm, int code) { (void)vm; (void)code; }
 void vm_set_irq(struct vm *vm, unsigned pin, int level) { (void)vm; (void)pin; (void)level; }

@@ -1,4 +1,4 @@
-/* apic/cpuid.c: split irqchip + x2APIC API per VM; per vCPU the CPUID topology, APIC ID, LAPIC LVTs and safe MSRs. */
+/* cpu.c: what a vCPU is told about its CPU: CPUID (topology, APIC ID, x2APIC, the KVM leaves) and safe MSRs; then its LAPIC (apic/). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,8 +6,10 @@
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
 
-#include "apic.h"
-#include "../kvm.h"
+#include "cpu.h"
+#include "kvm.h"
+#include "vm.h"
+#include "apic/apic.h"
 
 #define CPUID_CAP_START 256
 #define CPUID_CAP_MAX   4096
@@ -24,32 +26,8 @@
 #define EXT1_ECX_CMPLEGACY (1u << 1)
 #define EXT1_ECX_TOPOEXT   (1u << 22)
 
-#define APIC_LVT0       0x350
-#define APIC_LVT1       0x360
-#define APIC_DM_NMI     0x400
-#define APIC_DM_EXTINT  0x700
-#define APIC_LVT_MASKED (1u << 16)
-
 #define MSR_IA32_MISC_ENABLE 0x1a0
 #define MISC_ENABLE_FAST_STRING 1ull
-
-int apic_vm_setup(struct vm *vm)
-{
-	struct kvm_enable_cap cap;
-	int r;
-
-	memset(&cap, 0, sizeof(cap));
-	cap.cap = KVM_CAP_SPLIT_IRQCHIP;
-	cap.args[0] = IOAPIC_PINS;
-	r = kvm_ioctl_named(vm->vm_fd, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP)");
-	if (r < 0)
-		return r;
-	memset(&cap, 0, sizeof(cap));
-	cap.cap = KVM_CAP_X2APIC_API;
-	cap.args[0] = KVM_X2APIC_API_USE_32BIT_IDS | KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK;
-	r = kvm_ioctl_named(vm->vm_fd, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(KVM_CAP_X2APIC_API)");
-	return r < 0 ? r : 0;
-}
 
 static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
 {
@@ -168,7 +146,7 @@ static void fix_kvm_leaves(struct kvm_cpuid2 *c)
 	e->edx = 0x0000004d;   /* "M\0\0\0" */
 }
 
-int apic_cpuid_fixup(struct kvm_cpuid2 *c, unsigned cap, int ncpus, int id, bool tsc_deadline)
+int cpu_cpuid_fixup(struct kvm_cpuid2 *c, unsigned cap, int ncpus, int id, bool tsc_deadline)
 {
 	struct kvm_cpuid_entry2 *l0 = cpuid_find(c, 0, 0), *e;
 	unsigned n = ncpus < 1 ? 1 : (unsigned)ncpus, uid = (unsigned)id;
@@ -229,26 +207,10 @@ static int setup_cpuid(struct vm *vm, struct vcpu *v, bool *intel)
 	l0 = cpuid_find(c, 0, 0);
 	*intel = l0 && l0->ebx == VENDOR_INTEL;
 	tscdl = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER);
-	r = apic_cpuid_fixup(c, cap, vm->ncpus, v->id, tscdl > 0);
+	r = cpu_cpuid_fixup(c, cap, vm->ncpus, v->id, tscdl > 0);
 	if (r == 0)
 		r = kvm_ioctl_named(v->fd, KVM_SET_CPUID2, c, "KVM_SET_CPUID2");
 	free(c);
-	return r < 0 ? r : 0;
-}
-
-/* LVTs as firmware leaves them with no PIC: LINT0 ExtINT masked, LINT1 NMI. */
-static int setup_lapic(struct vcpu *v)
-{
-	struct kvm_lapic_state s;
-	uint32_t lvt0 = APIC_DM_EXTINT | APIC_LVT_MASKED, lvt1 = APIC_DM_NMI;
-	int r;
-
-	r = kvm_ioctl_named(v->fd, KVM_GET_LAPIC, &s, "KVM_GET_LAPIC");
-	if (r < 0)
-		return r;
-	memcpy(&s.regs[APIC_LVT0], &lvt0, sizeof(lvt0));
-	memcpy(&s.regs[APIC_LVT1], &lvt1, sizeof(lvt1));
-	r = kvm_ioctl_named(v->fd, KVM_SET_LAPIC, &s, "KVM_SET_LAPIC");
 	return r < 0 ? r : 0;
 }
 
@@ -297,13 +259,13 @@ static int setup_msrs(struct vm *vm, struct vcpu *v)
 	return 0;
 }
 
-int apic_vcpu_setup(struct vm *vm, struct vcpu *v)
+int cpu_vcpu_setup(struct vm *vm, struct vcpu *v)
 {
 	bool intel = false;
 	int r = setup_cpuid(vm, v, &intel);
 
 	if (r == 0)
-		r = setup_lapic(v);
+		r = apic_lapic_setup(v);
 	if (r == 0 && intel)
 		r = setup_msrs(vm, v);
 	return r;
