@@ -142,7 +142,7 @@ static void open_inputs(struct vm *vm, struct inputs *in)
 
 static int respawn_disk(void *arg, char *why, size_t len)
 {
-	return devproc_spawn(*(int *)arg, why, len);
+	return devproc_spawn(*(int *)arg, why, len, NULL);
 }
 
 static void attach_disks(struct vm *vm, struct inputs *in)
@@ -153,7 +153,7 @@ static void attach_disks(struct vm *vm, struct inputs *in)
 			continue;
 		}
 		struct vu_respawn rs = { respawn_disk, &in->disk_chan[i], vm->opt.crash_exit };
-		int sock = devproc_spawn(in->disk_chan[i], NULL, 0);
+		int sock = devproc_spawn(in->disk_chan[i], NULL, 0, NULL);
 		if (sock < 0)
 			fatal(EXIT_RUNTIME, "--disk %s: cannot start its device process: %s",
 			      vm->opt.disks[i], strerror(-sock));

@@ -173,7 +173,7 @@ int devproc_start(struct blk **blks, unsigned n, bool no_sandbox, int *chans)
 	return 0;
 }
 
-int devproc_spawn(int chan, char *why, size_t whylen)
+int devproc_spawn(int chan, char *why, size_t whylen, pid_t *pid)
 {
 	struct spawn_reply rep;
 	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } c;
@@ -195,6 +195,8 @@ int devproc_spawn(int chan, char *why, size_t whylen)
 		vu_describe_status(rep.old_status, how, sizeof(how));
 		snprintf(why, whylen, "%d %s", rep.old_pid, how);
 	}
+	if (pid)
+		*pid = rep.pid;
 	return rep.pid > 0 && fd >= 0 ? fd : -ECHILD;
 }
 

@@ -15,9 +15,9 @@ int devproc_start(struct blk **blks, unsigned n, bool no_sandbox, int *chans) MU
 /*
  * A new back-end process for the disk on chan (killing the old one first):
  * its connected vhost-user socket, or -errno. *why says how the old one ended
- * ("1234 was killed by signal 9 (SIGKILL)").
+ * ("1234 was killed by signal 9 (SIGKILL)"); *pid (if not NULL) the new process.
  */
-int devproc_spawn(int chan, char *why, size_t whylen);
+int devproc_spawn(int chan, char *why, size_t whylen, pid_t *pid);
 /* --serve-vhost-user: serve disk on a listening socket at path, for one front-end. Exit status. */
 int devproc_serve(const char *path, const char *disk, bool no_sandbox);
 
