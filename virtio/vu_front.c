@@ -392,7 +392,9 @@ struct virtio_dev *vu_attach(struct vm *vm, int sock, enum vu_type type, const c
 	f->inflight_fd = -1;
 	if (rs)
 		f->rs = *rs;
-	if ((r = handshake(f)) < 0)
+	if ((r = handshake(f)) < 0 && rs)
+		fatal(EXIT_RUNTIME, "%s: its device process did not answer: %s", label, strerror(-r));
+	if (r < 0)
 		fatal(EXIT_USAGE, "%s: no vhost-user back-end answers there: %s", label, strerror(-r));
 	if (!(f->features & VIRTIO_BIT(VIRTIO_F_VERSION_1)))
 		fatal(EXIT_USAGE, "%s: the back-end is not a virtio 1.x device", label);

@@ -10,7 +10,7 @@
 # POSIX sh and busybox applets only: the same file runs inside L1.
 
 GUEST_TESTS="hello exitcode exitcode-off hang triplefault reset-acpi reset-kbd irq timer echo
-bootinfo bootinfo-smp2 bz-hello bz-bootinfo pvh pvh32 mb-elf mb-aout smp2 smp4 hostile hostile-v vblk powerbtn powerbtn-ignored powerbtn-off sandbox-main sandbox-vcpu sandbox-blk sandbox-blk-io sandbox-net"
+bootinfo bootinfo-smp2 bz-hello bz-bootinfo pvh pvh32 mb-elf mb-aout smp2 smp4 hostile hostile-v vblk vblk-thread powerbtn powerbtn-ignored powerbtn-off sandbox-main sandbox-vcpu sandbox-blk sandbox-blk-io sandbox-blk-proc sandbox-net"
 BAD_TESTS="empty garbage missing trunc-ehdr trunc-phdr trunc-seg class32 big-endian machine-arm64
 type-rel no-load phoff-past-end phoff-wrap phnum-huge phentsize offset-past-end offset-wrap
 filesz-gt-memsz memsz-huge memsz-past-ram seg-high seg-hole seg-straddle seg-wrap
@@ -267,24 +267,34 @@ t_hostile_v() {
 	[ "$nl" -le $((12 * (s + 2))) ] || why="$why; $nl unclaimed-access lines in $s s for 1000+ accesses (not rate limited)"
 }
 # virtio-blk: I/O through a 4 KiB disk, then broken rings (NEEDS_RESET + config interrupt, recovery by reset).
-t_vblk() {
+# vblk: the disk in a device process (the default); vblk-thread: in vmm's own threads.
+vblk_run() {
+	name=$1; shift
 	if ! "$VMM" --help 2>&1 | grep -q -- --disk; then
 		skip="vmm has no --disk option"
 		return
 	fi
 	printf 'vmm test disk: sector 0\n' >"$W/disk.img"
 	dd if=/dev/zero bs=512 count=7 2>/dev/null >>"$W/disk.img"
-	guest vblk 30 --stats --kernel "$GDIR/vblk.elf" --disk "$W/disk.img"
+	guest "$name" 30 --stats --kernel "$GDIR/vblk.elf" --disk "$W/disk.img" "$@"
 	want_exit 0
-	no_guest_fail vblk
-	want_line vblk "vblk: sector 0 starts 'vmm test disk: '"
-	want_line vblk "vblk: io ok"
-	want_line vblk "vblk ok"
+	no_guest_fail "$name"
+	want_line "$name" "vblk: sector 0 starts 'vmm test disk: '"
+	want_line "$name" "vblk: io ok"
+	want_line "$name" "vblk ok"
 	dd if="$W/disk.img" bs=512 skip=1 count=1 2>/dev/null | grep -q "written by the vblk guest" ||
 		why="$why; sector 1 of the disk file does not hold what the guest wrote"
 	# queue notifications must reach the device through its ioeventfd, not an MMIO exit
-	n=$(sed -n 's/.*notifications [0-9]* (\([0-9]*\) via MMIO exits).*/\1/p' "$W/vblk.err")
+	n=$(sed -n 's/.*notifications [0-9]* (\([0-9]*\) via MMIO exits).*/\1/p' "$W/$name.err")
 	[ "${n:-0}" = 0 ] || why="$why; $n queue notifications came through MMIO exits (no ioeventfd?)"
+}
+t_vblk() {
+	vblk_run vblk
+	grep -q "virtio-blk.*restarts 0" "$W/vblk.err" || why="$why; --stats shows no device process (restarts 0)"
+}
+t_vblk_thread() {
+	vblk_run vblk-thread --device-isolation thread
+	! grep -q "restarts" "$W/vblk-thread.err" || why="$why; --device-isolation thread still made a device process"
 }
 
 # The sandbox stops each forbidden call in each thread role with a message naming it
@@ -305,8 +315,12 @@ t_sandbox() {
 }
 t_sandbox_main() { t_sandbox main; }
 t_sandbox_vcpu() { t_sandbox vcpu; }
-t_sandbox_blk() { dd if=/dev/zero of="$W/sb.img" bs=1k count=64 2>/dev/null; t_sandbox blk --disk "$W/sb.img"; }
+# blk: the device thread of --device-isolation thread; blk-io: the workers, here in a device
+# process (the default); blk-proc: a device process's vhost-user thread. A device process the
+# sandbox stops is replaced, at most 5 times a minute, so vmm exits 1 either way.
+t_sandbox_blk() { dd if=/dev/zero of="$W/sb.img" bs=1k count=64 2>/dev/null; t_sandbox blk --disk "$W/sb.img" --device-isolation thread; }
 t_sandbox_blk_io() { dd if=/dev/zero of="$W/sb.img" bs=1k count=64 2>/dev/null; t_sandbox blk-io --disk "$W/sb.img"; }
+t_sandbox_blk_proc() { dd if=/dev/zero of="$W/sb.img" bs=1k count=64 2>/dev/null; t_sandbox blk-proc --disk "$W/sb.img"; }
 t_sandbox_net() { t_sandbox net --net tap=vmmsb0; }
 
 # The file a guest test boots.
@@ -316,6 +330,7 @@ guest_file() {
 	smp[0-9]*) echo smp.elf ;;
 	sandbox-*) echo hang.elf ;;
 	hostile-v) echo hostile.elf ;;
+	vblk-thread) echo vblk.elf ;;
 	powerbtn-ignored) echo hang.elf ;;
 	powerbtn-off) echo powerbtn.elf ;;
 	mb-elf) echo mb.elf ;;
@@ -329,7 +344,7 @@ guest_file() {
 # level-triggered round of `irq` then sees no EOI. Under hardware virtualization (the nested
 # L1) these never failed. On kvm_pvm only, such a failure is rerun once, as an environment
 # failure that tests/run.sh counts.
-PVM_TIMING="irq timer vblk"
+PVM_TIMING="irq timer vblk vblk-thread"
 pvm_retry() {
 	[ -n "$why" ] && [ -d /sys/module/kvm_pvm ] && case " $PVM_TIMING " in *" $1 "*) ;; *) return 1 ;; esac || return 1
 	say "note: guest-$1: environment failure (kvm_pvm interrupt timing: ${why#; }), retry 1 of 1"
