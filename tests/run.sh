@@ -43,6 +43,7 @@ for s in $SUITES; do
 			esac | tee -a "$LOG"
 		done ;;
 	cli)    run_suite cli sh tests/cli.sh
+		run_suite boundary sh tests/boundary.sh
 		run_suite man sh tests/man.sh
 		run_suite install sh tests/install.sh ;;
 	fuzz)   run_suite fuzz sh tests/fuzz/run.sh ;;
