@@ -243,7 +243,7 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 	if (o->serve) {
 		if (o->ndisks != 1 || o->kernel || o->nnets || o->vsock || o->nvhost_user)
 			return usage(err, errlen, "--serve-vhost-user takes exactly one --disk and no guest options");
-		return OPT_RUN;
+		return OPT_SERVE;
 	}
 	if (!o->kernel)
 		return usage(err, errlen, "--kernel FILE is required");

@@ -16,6 +16,7 @@ enum opt_action {
 	OPT_HELP,             /* print options_usage_text, exit 0 */
 	OPT_VERSION,          /* print the version, exit 0 */
 	OPT_PRINT_SANDBOX,    /* print the sandbox lists, exit 0 */
+	OPT_SERVE,            /* no guest: serve the one --disk on --serve-vhost-user */
 };
 
 /* The --help text. */

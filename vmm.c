@@ -41,6 +41,8 @@ static void parse_options(struct options *o, int argc, char **argv)
 	switch (options_parse(o, argc, argv, err, sizeof(err))) {
 	case OPT_RUN:
 		return;
+	case OPT_SERVE:
+		_exit(devproc_serve(o->serve, o->disks[0], o->no_sandbox));
 	case OPT_HELP:
 		fputs(options_usage_text, stdout);
 		exit(0);
@@ -102,6 +104,7 @@ static struct mapped_file map_file(const char *path, const char *what)
 struct inputs {
 	struct blk *disks[ARRAY_SIZE(((struct options *)0)->disks)];
 	int disk_chan[ARRAY_SIZE(((struct options *)0)->disks)];   /* device processes: the spawner */
+	struct virtio_stats *disk_stats[ARRAY_SIZE(((struct options *)0)->disks)];   /* shared with them */
 	int vhost_user[ARRAY_SIZE(((struct options *)0)->vhost_user)];
 	struct net *nets[ARRAY_SIZE(((struct options *)0)->nets)];
 	struct vsock *vsock;
@@ -134,7 +137,8 @@ static void open_inputs(struct vm *vm, struct inputs *in)
 		in->vhost_user[i] = connect_unix(vm->opt.vhost_user[i]);
 	/* before /dev/kvm is opened: no device process can inherit a KVM fd */
 	if (vm->opt.ndisks && !vm->opt.isolation_thread) {
-		int r = devproc_start(in->disks, (unsigned)vm->opt.ndisks, vm->opt.no_sandbox, in->disk_chan);
+		int r = devproc_start(in->disks, (unsigned)vm->opt.ndisks, vm->opt.no_sandbox, in->disk_chan,
+					in->disk_stats);
 		if (r < 0)
 			fatal(EXIT_RUNTIME, "cannot start the device processes: %s", strerror(-r));
 	}
@@ -152,7 +156,7 @@ static void attach_disks(struct vm *vm, struct inputs *in)
 			virtio_blk_attach(vm, in->disks[i]);
 			continue;
 		}
-		struct vu_respawn rs = { respawn_disk, &in->disk_chan[i], vm->opt.crash_exit };
+		struct vu_respawn rs = { respawn_disk, &in->disk_chan[i], vm->opt.crash_exit, in->disk_stats[i] };
 		int sock = devproc_spawn(in->disk_chan[i], NULL, 0, NULL);
 		if (sock < 0)
 			fatal(EXIT_RUNTIME, "--disk %s: cannot start its device process: %s",
@@ -380,8 +384,6 @@ int main(int argc, char **argv)
 
 	parse_options(&vm->opt, argc, argv);
 	vmm_verbose = vm->opt.verbose;
-	if (vm->opt.serve)
-		_exit(devproc_serve(vm->opt.serve, vm->opt.disks[0], vm->opt.no_sandbox));
 	vm->ncpus = vm->opt.cpus;
 	check_memory_size(vm->opt.mem_size);
 	vm_init(vm);

@@ -210,7 +210,7 @@ static uint8_t blk_rw(struct blk *b, struct blk_ctx *c, bool wr, uint64_t sector
 			   (unsigned long long)sector, strerror(-r));
 		return BLK_S_IOERR;
 	}
-	atomic_fetch_add_explicit(&b->dev->stats.bytes, len, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->dev->stats->bytes, len, memory_order_relaxed);
 	return BLK_S_OK;
 }
 
@@ -366,7 +366,7 @@ static uint32_t blk_serve(struct blk *b, struct blk_ctx *c, const struct virtq_r
 static void blk_complete(struct virtio_dev *d, struct virtq *q, uint16_t head, uint32_t used)
 {
 	virtq_push(q, head, used);
-	atomic_fetch_add_explicit(&d->stats.requests, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&d->stats->requests, 1, memory_order_relaxed);
 }
 
 /* No workers (before virtio_start, as in the unit tests): serve on the device thread. */

@@ -19,7 +19,7 @@ bool virtio_dev_running(const struct virtio_dev *d)
 static void signal_config(struct virtio_dev *d)
 {
 	if (d->raise(d, NULL))
-		atomic_fetch_add_explicit(&d->stats.config_irqs, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->stats->config_irqs, 1, memory_order_relaxed);
 }
 
 void virtio_config_changed(struct virtio_dev *d)
@@ -42,7 +42,7 @@ void virtio_notify(struct virtio_dev *d, struct virtq *q)
 	if (!virtq_should_notify(q))
 		return;
 	if (d->raise(d, q))
-		atomic_fetch_add_explicit(&d->stats.irqs, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->stats->irqs, 1, memory_order_relaxed);
 }
 
 void virtio_process_queue(struct virtio_dev *d, unsigned qi)
@@ -76,6 +76,7 @@ struct virtio_dev *virtio_dev_new(const struct virtio_ops *ops, void *priv, cons
 	d->priv = priv;
 	d->label = label;
 	d->sandbox_fd = -1;
+	d->stats = &d->own_stats;
 	d->offered = ops->features | VIRTIO_BIT(VIRTIO_F_VERSION_1) |
 		     VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
 	d->config_vector = VIRTIO_MSI_NO_VECTOR;
@@ -152,7 +153,7 @@ static void handle_event(struct virtio_dev *d, uint32_t tag)
 	if (tag < VIRTIO_MAX_QUEUES) {
 		if (d->vq[tag].kick_efd < 0 || eventfd_read(d->vq[tag].kick_efd, &n) < 0)
 			return;   /* EAGAIN: already drained */
-		atomic_fetch_add_explicit(&d->stats.kicks, n, memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->stats->kicks, n, memory_order_relaxed);
 		virtio_process_queue(d, tag);
 		return;
 	}

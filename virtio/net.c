@@ -337,7 +337,7 @@ static void rx_complete(struct net *n, struct virtq *q, unsigned k, size_t len)
 	p->niov -= iovs;
 	memmove(&p->chain[0], &p->chain[k], p->n * sizeof(p->chain[0]));
 	memmove(&p->iov[0], &p->iov[iovs], p->niov * sizeof(p->iov[0]));
-	atomic_fetch_add_explicit(&n->dev->stats.requests, k, memory_order_relaxed);
+	atomic_fetch_add_explicit(&n->dev->stats->requests, k, memory_order_relaxed);
 }
 
 static void rx_drop(struct net *n, const char *why)
@@ -418,7 +418,7 @@ static int rx_frame(struct net *n, struct virtq *q)
 	k = rx_finish_hdr(n, (size_t)len, room);
 	if (k) {
 		rx_complete(n, q, k, (size_t)len);
-		atomic_fetch_add_explicit(&n->dev->stats.bytes, (uint64_t)len - NET_HDR_LEN,
+		atomic_fetch_add_explicit(&n->dev->stats->bytes, (uint64_t)len - NET_HDR_LEN,
 					  memory_order_relaxed);
 	}
 	return 1;
@@ -480,7 +480,7 @@ static int tx_one(struct net *n, const struct virtq_req *r)
 				   strerror(errno));
 		return 0;
 	}
-	atomic_fetch_add_explicit(&n->dev->stats.bytes, r->out_bytes - NET_HDR_LEN, memory_order_relaxed);
+	atomic_fetch_add_explicit(&n->dev->stats->bytes, r->out_bytes - NET_HDR_LEN, memory_order_relaxed);
 	return 0;
 }
 
@@ -494,7 +494,7 @@ static void net_tx(struct net *n, struct virtq *q)
 			if (tx_one(n, n->req) < 0)
 				return;
 			virtq_push(q, n->req->head, 0);
-			atomic_fetch_add_explicit(&n->dev->stats.requests, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&n->dev->stats->requests, 1, memory_order_relaxed);
 		}
 		if (r < 0)
 			return;

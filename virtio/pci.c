@@ -332,7 +332,7 @@ static void notify_write(struct virtio_dev *d, unsigned off)
 
 	if (qi >= d->ops->nqueues)
 		return;
-	atomic_fetch_add_explicit(&d->stats.kicks_exit, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&d->stats->kicks_exit, 1, memory_order_relaxed);
 	if (eventfd_write(d->vq[qi].kick_efd, 1) < 0)
 		guest_warn("%s: kick: %s", d->name, strerror(errno));
 }
@@ -580,7 +580,7 @@ int virtio_start(struct vm *vm)
 static void vp_print_stats(struct pci_dev *p, FILE *f)
 {
 	struct virtio_dev *d = p->priv;
-	struct virtio_stats *s = &d->stats;
+	struct virtio_stats *s = d->stats;
 
 	fprintf(f, "%s (%s): requests %llu, bytes %llu, interrupts %llu (+%llu config), "
 		"notifications %llu (%llu via MMIO exits)", d->name, d->label,

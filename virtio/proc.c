@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -34,12 +35,13 @@ static void lock_down(bool no_sandbox)
 }
 
 /* A back-end's life: serve the disk on sock until vmm hangs up. Never returns. */
-static noreturn void serve_disk(struct blk *b, int sock, bool no_sandbox)
+static noreturn void serve_disk(struct blk *b, int sock, bool no_sandbox, struct virtio_stats *stats)
 {
 	struct virtio_dev *d = virtio_blk_backend(b);
 	int r;
 
 	d->no_sandbox = no_sandbox;
+	d->stats = stats;
 	sandbox_set_exit_status(128 + SIGSYS);
 	lock_down(no_sandbox);
 	if (d->ops->start && d->ops->start(d) < 0)
@@ -62,7 +64,7 @@ static void close_others(const int *keep, int n)
 
 /* The spawner's answer to "another back-end for disk i". */
 static void respawn(struct blk **blks, unsigned n, int *chans, pid_t *pids, unsigned i,
-		    bool no_sandbox)
+		    bool no_sandbox, char *stats)
 {
 	struct spawn_reply rep = { -1, -1, -1 };
 	int sp[2] = { -1, -1 }, st;
@@ -83,7 +85,13 @@ static void respawn(struct blk **blks, unsigned n, int *chans, pid_t *pids, unsi
 			int keep[2] = { virtio_blk_fd(blks[i]), sp[1] };
 			close_others(keep, 2);
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			serve_disk(blks[i], sp[1], no_sandbox);
+			/* its own counters only: not the other disks' pages */
+			long pg = sysconf(_SC_PAGESIZE);
+			if (i)
+				munmap(stats, i * pg);
+			if (i + 1 < n)
+				munmap(stats + (i + 1) * pg, (n - i - 1) * pg);
+			serve_disk(blks[i], sp[1], no_sandbox, (struct virtio_stats *)(stats + i * pg));
 		}
 		pids[i] = pid;
 		rep.pid = pid;
@@ -102,10 +110,9 @@ static void respawn(struct blk **blks, unsigned n, int *chans, pid_t *pids, unsi
 		_exit(0);   /* vmm is gone */
 	if (sp[0] >= 0)
 		close(sp[0]);
-	(void)n;
 }
 
-static noreturn void spawner(struct blk **blks, unsigned n, int *chans, bool no_sandbox)
+static noreturn void spawner(struct blk **blks, unsigned n, int *chans, bool no_sandbox, char *stats)
 {
 	struct pollfd pfd[VMM_MAX_DISKS];
 	pid_t pids[VMM_MAX_DISKS];
@@ -138,18 +145,26 @@ static noreturn void spawner(struct blk **blks, unsigned n, int *chans, bool no_
 				continue;
 			if (recv(chans[i], &cmd, 1, 0) != 1)
 				_exit(0);   /* vmm is gone: PDEATHSIG ends the back-ends */
-			respawn(blks, n, chans, pids, i, no_sandbox);
+			respawn(blks, n, chans, pids, i, no_sandbox, stats);
 		}
 	}
 }
 
-int devproc_start(struct blk **blks, unsigned n, bool no_sandbox, int *chans)
+int devproc_start(struct blk **blks, unsigned n, bool no_sandbox, int *chans,
+		  struct virtio_stats **stats)
 {
 	int sp[VMM_MAX_DISKS][2];
+	long pg = sysconf(_SC_PAGESIZE);
+	char *sh;
 	pid_t pid;
 
-	if (n > VMM_MAX_DISKS)
+	if (n == 0 || n > VMM_MAX_DISKS || sizeof(struct virtio_stats) > (size_t)pg)
 		return -EINVAL;
+	sh = mmap(NULL, n * pg, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED)
+		return -errno;
+	for (unsigned i = 0; i < n; i++)
+		stats[i] = (struct virtio_stats *)(sh + i * pg);
 	for (unsigned i = 0; i < n; i++)
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp[i]) < 0)
 			return -errno;
@@ -163,7 +178,7 @@ int devproc_start(struct blk **blks, unsigned n, bool no_sandbox, int *chans)
 			close(sp[i][0]);
 			mine[i] = sp[i][1];
 		}
-		spawner(blks, n, mine, no_sandbox);
+		spawner(blks, n, mine, no_sandbox, sh);
 	}
 	for (unsigned i = 0; i < n; i++) {
 		close(sp[i][1]);
@@ -185,7 +200,10 @@ int devproc_spawn(int chan, char *why, size_t whylen, pid_t *pid)
 
 	if (why && whylen)
 		snprintf(why, whylen, "ended");
-	if (send(chan, &cmd, 1, MSG_NOSIGNAL) != 1 || recvmsg(chan, &mh, MSG_CMSG_CLOEXEC) != sizeof(rep))
+	struct iovec ciov = { &cmd, 1 };
+	struct msghdr cmh = { .msg_iov = &ciov, .msg_iovlen = 1 };
+
+	if (sendmsg(chan, &cmh, MSG_NOSIGNAL) != 1 || recvmsg(chan, &mh, MSG_CMSG_CLOEXEC) != sizeof(rep))
 		return -EPIPE;   /* the spawner is gone */
 	struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
 	if (h && h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)

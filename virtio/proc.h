@@ -9,9 +9,11 @@
 /*
  * Fork the spawner (call before /dev/kvm is opened, while vmm has no other
  * thread): it keeps the disks' fds, vmm closes them. chans[i] is disk i's
- * channel to it. 0 or -errno.
+ * channel to it; stats[i] the counters disk i's device processes add to, in
+ * a page only vmm and they map. 0 or -errno.
  */
-int devproc_start(struct blk **blks, unsigned n, bool no_sandbox, int *chans) MUST_CHECK;
+int devproc_start(struct blk **blks, unsigned n, bool no_sandbox, int *chans,
+		  struct virtio_stats **stats) MUST_CHECK;
 /*
  * A new back-end process for the disk on chan (killing the old one first):
  * its connected vhost-user socket, or -errno. *why says how the old one ended

@@ -72,6 +72,7 @@ struct vu_respawn {
 	int (*respawn)(void *arg, char *why, size_t whylen);
 	void *arg;
 	bool exit_on_crash;     /* --on-device-crash exit */
+	struct virtio_stats *stats;   /* the device process counts here (memory both map) */
 };
 
 /*

@@ -241,7 +241,10 @@ struct virtio_dev {
 	uint8_t status_at_reset;     /* what device_status reads while ops->resetting */
 	uint8_t config_gen;
 	uint8_t isr;
-	struct virtio_stats stats;
+	/* --stats counters: own_stats, or for a device process's disk a slot in memory
+	 * it shares with vmm (both sides add to it; the process could write nonsense there) */
+	struct virtio_stats *stats;
+	struct virtio_stats own_stats;
 };
 
 /*

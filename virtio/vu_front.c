@@ -367,7 +367,12 @@ static void vf_config_read(struct virtio_dev *d, unsigned off, void *buf, unsign
 
 static void vf_stats(struct virtio_dev *d, FILE *out)
 {
-	fprintf(out, ", restarts %u", vu_restarts(d));
+	struct vu_front *f = d->priv;
+
+	if (f->rs.respawn)
+		fprintf(out, ", restarts %u", vu_restarts(d));
+	else
+		fprintf(out, " (an external back-end: only it counts requests, bytes, interrupts and notifications)");
 }
 
 unsigned vu_restarts(const struct virtio_dev *d)
@@ -426,6 +431,8 @@ struct virtio_dev *vu_attach(struct vm *vm, int sock, enum vu_type type, const c
 	if (f->ctl_efd < 0 || f->err_efd < 0)
 		fatal_errno(EXIT_RUNTIME, "%s: eventfd", label);
 	f->dev = virtio_dev_create(vm, &f->ops, f, label);
+	if (rs && rs->stats)
+		f->dev->stats = rs->stats;
 	/* offer the guest only what the back-end serves, and only split rings */
 	f->dev->offered &= f->features | ~(VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC));
 	if (virtio_watch_fd(f->dev, f->ctl_efd, 0, on_ctl, f) < 0 ||

@@ -37,7 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	char err[64], err2[64];
 	enum opt_action a = parse(&o, data, n, err, sizeof(err));
 
-	if (a > OPT_PRINT_SANDBOX)
+	if (a > OPT_SERVE)
+		__builtin_trap();
+	if (a == OPT_SERVE && (!o.serve || o.ndisks != 1 || o.kernel || o.nnets))
 		__builtin_trap();
 	if (a == OPT_USAGE && !err[0])
 		__builtin_trap();

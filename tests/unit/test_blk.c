@@ -316,7 +316,7 @@ static void test_queue_config(void)
 	mmio_wr(QSIZE, 2, 8);
 	mmio_wr(QEN, 2, 1);
 	CHECK(mmio_rd(QEN, 2) == 0 && (mmio_rd(STAT, 1) & VIRTIO_S_NEEDS_RESET));
-	CHECK(efd_count(d->msix.v[0].efd) == 1 && d->stats.config_irqs == 1);
+	CHECK(efd_count(d->msix.v[0].efd) == 1 && d->stats->config_irqs == 1);
 	CHECK(mmio_rd(ISR_OFF, 1) == 2 && mmio_rd(ISR_OFF, 1) == 0);   /* read clears */
 	/* a queue size that is not a power of two is refused too */
 	mmio_wr(STAT, 1, 0);
@@ -351,9 +351,9 @@ static void test_notify_slow_path(void)
 	driver_init(0);
 	mmio_wr(NOTIFY, 2, 0);
 	CHECK(efd_count(d->vq[0].kick_efd) == 2);   /* DRIVER_OK kicked once, the write once */
-	CHECK(d->stats.kicks_exit == 1);
+	CHECK(d->stats->kicks_exit == 1);
 	mmio_wr(NOTIFY + 4, 2, 1);                  /* no queue 1: ignored */
-	CHECK(d->stats.kicks_exit == 1);
+	CHECK(d->stats->kicks_exit == 1);
 }
 
 /* ---- block requests ---- */
@@ -367,7 +367,7 @@ static void test_read_write(void)
 	driver_init(VIRTIO_BIT(9));
 	CHECK(blk_req(0, 3, DATA, 1024, true, &used) == 0);
 	CHECK(used == 1025 && matches_pattern(ram + DATA, 3 * 512, 1024));
-	CHECK(efd_count(d->msix.v[1].efd) == 1 && d->stats.irqs == 1 && d->stats.requests == 1);
+	CHECK(efd_count(d->msix.v[1].efd) == 1 && d->stats->irqs == 1 && d->stats->requests == 1);
 	memset(ram + DATA, 0xAB, 512);
 	CHECK(blk_req(1, 10, DATA, 512, false, &used) == 0 && used == 1);
 	file_read(10 * 512, buf, 512);
@@ -375,7 +375,7 @@ static void test_read_write(void)
 	file_read(11 * 512, buf, 1);
 	CHECK(buf[0] == pattern(11 * 512));
 	CHECK(blk_req(4, 0, 0, 0, false, NULL) == 0);           /* flush */
-	CHECK(d->stats.bytes == 1536 && d->stats.requests == 3);
+	CHECK(d->stats->bytes == 1536 && d->stats->requests == 3);
 	/* last sector fine, one past the end or a length crossing it: IOERR */
 	CHECK(blk_req(0, DISK_SECTORS - 1, DATA, 512, true, &used) == 0);
 	CHECK(blk_req(0, DISK_SECTORS, DATA, 512, true, &used) == 1 && used == 1);
@@ -672,7 +672,7 @@ static void test_device_thread(void)
 	pthread_mutex_unlock(&vm->io_lock);
 	for (uint16_t i = 1; i <= 20; i++)
 		thread_req(i, i);
-	CHECK(d->stats.requests == 20 && d->stats.kicks >= 20 && d->stats.kicks_exit == 20);
+	CHECK(d->stats->requests == 20 && d->stats->kicks >= 20 && d->stats->kicks_exit == 20);
 	/* reset while the thread is live, then start over */
 	pthread_mutex_lock(&vm->io_lock);
 	mmio_wr(STAT, 1, 0);
@@ -765,7 +765,7 @@ static void test_pool_inflight(void)
 		seen[e.id / 2] = true;
 		CHECK(ram[DATA + i * MSTRIDE + 512] == 0 && matches_pattern(ram + DATA + i * MSTRIDE, 3 * i * 512, 512));
 	}
-	CHECK(d->stats.requests == MREQS && d->stats.bytes == MREQS * 512);
+	CHECK(d->stats->requests == MREQS && d->stats->bytes == MREQS * 512);
 	/* writes then a read-back of each, all in flight together */
 	for (unsigned i = 0; i < 16; i++) {
 		memset(ram + DATA + i * MSTRIDE, 0x40 + (int)i, 512);

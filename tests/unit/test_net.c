@@ -342,8 +342,8 @@ static void test_tx(void)
 	CHECK(U(&txg)->ring[1].id == 3);
 	CHECK(recv(peer, buf, sizeof(buf), 0) == (ssize_t)len && !memcmp(buf, ram + TXBUF, len));
 	CHECK(recv(peer, buf, sizeof(buf), 0) == NET_HDR_LEN + 60 && buf[NET_HDR_LEN] == 1);
-	CHECK(efd_count(d->msix.v[2].efd) == 1 && d->stats.irqs == 1);
-	CHECK(d->stats.requests == 2 && d->stats.bytes == 1060);
+	CHECK(efd_count(d->msix.v[2].efd) == 1 && d->stats->irqs == 1);
+	CHECK(d->stats->requests == 2 && d->stats->bytes == 1060);
 	CHECK(!(mmio_rd(STAT, 1) & VIRTIO_S_NEEDS_RESET));
 	/* a chain shorter than the header is a broken driver */
 	*D(&txg, 4) = (struct virtq_desc){ TXBUF, 8, 0, 0 };
@@ -366,7 +366,7 @@ static void test_rx_single(void)
 	CHECK(rx_payload_ok(0, 1, 100, 3) && rx_payload_ok(1, 1, 1500, 4));
 	CHECK(hdr_num_buffers(rx_hdr(0)) == 1 && rx_hdr(0)[0] == HDR_F_DATA_VALID);
 	CHECK(efd_count(d->msix.v[1].efd) == 1);
-	CHECK(d->stats.requests == 2 && d->stats.bytes == 1600);
+	CHECK(d->stats->requests == 2 && d->stats->bytes == 1600);
 	/* a frame larger than the buffer is dropped, not truncated into the guest; the buffer stays */
 	post_rx(1, 600);
 	peer_send(0, GSO_NONE, 600 - NET_HDR_LEN + 1, 5);
@@ -411,7 +411,7 @@ static void test_rx_mergeable(void)
 	net_tap_ready(d, nd);
 	CHECK(U(&rxg)->idx == 2 && hdr_num_buffers(rx_hdr(0)) == 2 && nd->rx.n == 2);
 	CHECK(U(&rxg)->ring[0].len == 1000 && U(&rxg)->ring[1].len == 12u + 1514 - 1000);
-	CHECK(rx_payload_ok(0, 2, 1514, 1) && d->stats.requests == 2);
+	CHECK(rx_payload_ok(0, 2, 1514, 1) && d->stats->requests == 2);
 
 	/* GSO acked: nothing is read until 64 KiB of buffers are held */
 	vm_setup(0);
@@ -431,7 +431,7 @@ static void test_rx_mergeable(void)
 	virtio_process_queue(d, NET_RXQ);
 	unsigned nb = (60012 + 1535) / 1536;
 	CHECK(U(&rxg)->idx == 4 + nb && hdr_num_buffers(rx_hdr(4)) == nb && rx_payload_ok(4, nb, 60000, 3));
-	CHECK(d->stats.bytes == 65000);
+	CHECK(d->stats->bytes == 65000);
 	/* an offload the guest did not ack (UFO) is dropped; the buffers are reused */
 	peer_send(HDR_F_NEEDS_CSUM, GSO_UDP, 3000, 4);
 	peer_send(0, GSO_NONE, 70, 5);
@@ -553,7 +553,7 @@ static void test_device_thread(void)
 	CHECK(wait_idx(&txg, 1));
 	struct pollfd pf = { peer, POLLIN, 0 };
 	CHECK(poll(&pf, 1, 2000) == 1 && recv(peer, buf, sizeof(buf), 0) == NET_HDR_LEN + 100);
-	CHECK(d->stats.kicks >= 3 && d->stats.kicks_exit == 3);
+	CHECK(d->stats->kicks >= 3 && d->stats->kicks_exit == 3);
 	/* the thread keeps running; the next vm_setup leaves this device behind */
 	peer = -1;
 }

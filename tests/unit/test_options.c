@@ -30,6 +30,10 @@ static void actions(void)
 	CHECK(PARSE("--sandbox-selftest", "main:open", "-k", "x") == OPT_RUN);
 	CHECK(PARSE("-k", "mb", "--module", "m1", "--module", "m2,arg a=1") == OPT_RUN);
 	CHECK(o.nmodules == 2 && !strcmp(o.modules[0], "m1") && !strcmp(o.modules[1], "m2,arg a=1"));
+	CHECK(PARSE("--serve-vhost-user", "s", "--disk", "a") == OPT_SERVE && !o.kernel);
+	CHECK(PARSE("--se", "s", "--cpus", "4", "--disk", "a") == OPT_SERVE);
+	CHECK(PARSE("--serve-vhost-user", "s") == OPT_USAGE && strstr(err, "exactly one --disk"));
+	CHECK(PARSE("--serve-vhost-user", "s", "-d", "a", "-k", "x") == OPT_USAGE);
 }
 
 static void usage_errors(void)

@@ -234,6 +234,7 @@ static void file_read(uint64_t off, void *buf, size_t len)
 }
 
 static struct blk *b;   /* the spawner's; reachable, so not a leak */
+static struct virtio_stats *shared;   /* the device processes count here */
 
 static void setup_devproc(void)
 {
@@ -244,7 +245,7 @@ static void setup_devproc(void)
 	CHECK(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
 	close(fd);
 	b = virtio_blk_open(disk);
-	CHECK(devproc_start(&b, 1, true, &chan) == 0);   /* forks while single-threaded */
+	CHECK(devproc_start(&b, 1, true, &chan, &shared) == 0);   /* forks while single-threaded */
 
 	memfd = memfd_create("ram", MFD_CLOEXEC);
 	CHECK(memfd >= 0 && ftruncate(memfd, RAM_SIZE) == 0);
@@ -261,7 +262,7 @@ static void setup_devproc(void)
 	sock = devproc_spawn(chan, NULL, 0, &pid);
 	backend_pid = pid;
 	CHECK(sock >= 0 && pid > 0);
-	struct vu_respawn rs = { respawn, NULL, false };
+	struct vu_respawn rs = { respawn, NULL, false, shared };
 	d = vu_attach(vm, sock, VU_TYPE_BLK, disk, &rs);
 	bar = d->pci.bar[0].mapped;
 	cfg_wr(PCI_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_MASTER);
@@ -286,6 +287,9 @@ static void test_devproc_io(void)
 	CHECK(blk_req(0 /* IN */, 3, 512, true) == 0);
 	CHECK(ram[DATA] == 0xA5);
 	CHECK(d->msix.v[1].efd >= 0);
+	/* the process's counters are what --stats prints */
+	CHECK(d->stats == shared && shared->requests == 2 && shared->bytes == 1024);
+	CHECK(shared->kicks >= 2 && shared->irqs >= 2);
 }
 
 /* SIGKILL the device process: the next request is served by a new one, which the restart count shows. */
@@ -303,6 +307,7 @@ static void test_devproc_kill(void)
 	file_read(9 * 512, buf, 512);
 	CHECK(buf[0] == 0x5A);
 	CHECK(exit_requested == -1);
+	CHECK(shared->requests == 3);   /* the new process adds to the same counters */
 	/* a device reset and a new start go to the new process too */
 	driver_init();
 	CHECK(blk_req(0, 9, 512, true) == 0);
