@@ -27,20 +27,21 @@ const char options_usage_text[] =
 "                        vda, vdb, ... in order\n"
 "  -n, --net tap=IFNAME[,mac=MAC]\n"
 "                        a virtio-net device on a tap; repeatable: eth0, eth1, ...\n"
-"      --vhost-user SOCKET,type=blk\n"
+"      --vhost-user SOCKET,type=blk|net\n"
 "                        a virtio device served by an external vhost-user back-end\n"
 "                        listening on the unix socket SOCKET (e.g. qemu-storage-daemon);\n"
 "                        repeatable\n"
 "      --device-isolation process|thread\n"
-"                        serve each --disk in its own sandboxed device process\n"
-"                        (vhost-user over shared guest RAM; default), or in threads of\n"
-"                        this process\n"
+"                        serve each --disk and --net in its own sandboxed device\n"
+"                        process"
+" (vhost-user over shared guest RAM; default), or in\n"
+"                        threads of this process\n"
 "      --on-device-crash restart|exit\n"
 "                        a device process that dies is replaced and its requests in\n"
 "                        flight are done again (default; at most 5 times a minute), or\n"
 "                        vmm exits 1\n"
 "      --serve-vhost-user SOCKET\n"
-"                        run no guest: serve the one --disk as a vhost-user-blk\n"
+"                        run no guest: serve the one --disk or --net as a vhost-user\n"
 "                        back-end on the unix socket SOCKET for another VMM; exit 0\n"
 "                        when it disconnects\n"
 "      --vsock cid=N     a virtio-vsock device with guest CID N, served by the host's\n"
@@ -209,8 +210,9 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 			const char *t = strstr(optarg, ",type=");
 			if (o->nvhost_user == (int)ARRAY_SIZE(o->vhost_user))
 				return usage(err, errlen, "at most %zu --vhost-user options", ARRAY_SIZE(o->vhost_user));
-			if (!t || t == optarg || strcmp(t, ",type=blk") != 0)
-				return usage(err, errlen, "--vhost-user '%s': expected SOCKET,type=blk", optarg);
+			if (!t || t == optarg || (strcmp(t, ",type=blk") && strcmp(t, ",type=net")))
+				return usage(err, errlen, "--vhost-user '%s': expected SOCKET,type=blk or SOCKET,type=net",
+					     optarg);
 			o->vhost_user[o->nvhost_user++] = optarg;
 			break;
 		}
@@ -241,8 +243,8 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 	if (optind < argc)
 		return usage(err, errlen, "unexpected argument '%s'", argv[optind]);
 	if (o->serve) {
-		if (o->ndisks != 1 || o->kernel || o->nnets || o->vsock || o->nvhost_user)
-			return usage(err, errlen, "--serve-vhost-user takes exactly one --disk and no guest options");
+		if (o->ndisks + o->nnets != 1 || o->kernel || o->vsock || o->nvhost_user)
+			return usage(err, errlen, "--serve-vhost-user takes exactly one --disk or --net and no guest options");
 		return OPT_SERVE;
 	}
 	if (!o->kernel)

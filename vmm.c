@@ -42,7 +42,8 @@ static void parse_options(struct options *o, int argc, char **argv)
 	case OPT_RUN:
 		return;
 	case OPT_SERVE:
-		_exit(devproc_serve(o->serve, o->disks[0], o->no_sandbox));
+		_exit(devproc_serve(o->serve, o->ndisks ? o->disks[0] : NULL, o->nnets ? o->nets[0] : NULL,
+				    o->no_sandbox));
 	case OPT_HELP:
 		fputs(options_usage_text, stdout);
 		exit(0);
@@ -103,11 +104,14 @@ static struct mapped_file map_file(const char *path, const char *what)
 /* Disks and taps, opened and checked before the VM exists. */
 struct inputs {
 	struct blk *disks[ARRAY_SIZE(((struct options *)0)->disks)];
-	int disk_chan[ARRAY_SIZE(((struct options *)0)->disks)];   /* device processes: the spawner */
-	struct virtio_stats *disk_stats[ARRAY_SIZE(((struct options *)0)->disks)];   /* shared with them */
-	int vhost_user[ARRAY_SIZE(((struct options *)0)->vhost_user)];
 	struct net *nets[ARRAY_SIZE(((struct options *)0)->nets)];
+	int vhost_user[ARRAY_SIZE(((struct options *)0)->vhost_user)];
 	struct vsock *vsock;
+	/* device processes (unless --device-isolation thread): the disks, then the taps */
+	struct devproc_dev procs[VMM_MAX_DEVPROCS];
+	int proc_chan[VMM_MAX_DEVPROCS];                  /* each one's channel to the spawner */
+	struct virtio_stats *proc_stats[VMM_MAX_DEVPROCS];   /* counters shared with it */
+	unsigned nprocs;
 };
 
 /* --vhost-user SOCKET,type=...: connect now, so a wrong path is a usage error before KVM. */
@@ -135,36 +139,59 @@ static void open_inputs(struct vm *vm, struct inputs *in)
 	in->vsock = vm->opt.vsock ? virtio_vsock_open(vm->opt.vsock) : NULL;
 	for (int i = 0; i < vm->opt.nvhost_user; i++)
 		in->vhost_user[i] = connect_unix(vm->opt.vhost_user[i]);
+	if (vm->opt.isolation_thread)
+		return;
+	for (int i = 0; i < vm->opt.ndisks; i++)
+		in->procs[in->nprocs++] = (struct devproc_dev){ VU_TYPE_BLK, in->disks[i], NULL };
+	for (int i = 0; i < vm->opt.nnets; i++)
+		in->procs[in->nprocs++] = (struct devproc_dev){ VU_TYPE_NET, NULL, in->nets[i] };
 	/* before /dev/kvm is opened: no device process can inherit a KVM fd */
-	if (vm->opt.ndisks && !vm->opt.isolation_thread) {
-		int r = devproc_start(in->disks, (unsigned)vm->opt.ndisks, vm->opt.no_sandbox, in->disk_chan,
-					in->disk_stats);
+	if (in->nprocs) {
+		int r = devproc_start(in->procs, in->nprocs, vm->opt.no_sandbox, in->proc_chan, in->proc_stats);
 		if (r < 0)
 			fatal(EXIT_RUNTIME, "cannot start the device processes: %s", strerror(-r));
 	}
 }
 
-static int respawn_disk(void *arg, char *why, size_t len)
+static int respawn_dev(void *arg, char *why, size_t len)
 {
 	return devproc_spawn(*(int *)arg, why, len, NULL);
 }
 
-static void attach_disks(struct vm *vm, struct inputs *in)
+/* Device process i's first back-end, behind a virtio-pci front-end. */
+static void attach_proc(struct vm *vm, struct inputs *in, unsigned i, const char *opt, const char *spec,
+			const char *label)
 {
+	struct vu_respawn rs = { respawn_dev, &in->proc_chan[i], vm->opt.crash_exit, in->proc_stats[i] };
+	int sock = devproc_spawn(in->proc_chan[i], NULL, 0, NULL);
+
+	if (sock < 0)
+		fatal(EXIT_RUNTIME, "%s %s: cannot start its device process: %s", opt, spec, strerror(-sock));
+	vu_attach(vm, sock, in->procs[i].type, label, &rs);
+}
+
+/* The PCI devices in slot order: disks, --vhost-user devices, taps, vsock. */
+static void attach_devices(struct vm *vm, struct inputs *in)
+{
+	unsigned p = 0;
+
 	for (int i = 0; i < vm->opt.ndisks; i++) {
-		if (vm->opt.isolation_thread) {
+		if (vm->opt.isolation_thread)
 			virtio_blk_attach(vm, in->disks[i]);
-			continue;
-		}
-		struct vu_respawn rs = { respawn_disk, &in->disk_chan[i], vm->opt.crash_exit, in->disk_stats[i] };
-		int sock = devproc_spawn(in->disk_chan[i], NULL, 0, NULL);
-		if (sock < 0)
-			fatal(EXIT_RUNTIME, "--disk %s: cannot start its device process: %s",
-			      vm->opt.disks[i], strerror(-sock));
-		vu_attach(vm, sock, VU_TYPE_BLK, virtio_blk_path(in->disks[i]), &rs);
+		else
+			attach_proc(vm, in, p++, "--disk", vm->opt.disks[i], virtio_blk_path(in->disks[i]));
 	}
 	for (int i = 0; i < vm->opt.nvhost_user; i++)
-		vu_attach(vm, in->vhost_user[i], VU_TYPE_BLK, vm->opt.vhost_user[i], NULL);
+		vu_attach(vm, in->vhost_user[i], strstr(vm->opt.vhost_user[i], ",type=net") ? VU_TYPE_NET : VU_TYPE_BLK,
+			  vm->opt.vhost_user[i], NULL);
+	for (int i = 0; i < vm->opt.nnets; i++) {
+		if (vm->opt.isolation_thread)
+			virtio_net_attach(vm, in->nets[i]);
+		else
+			attach_proc(vm, in, p++, "--net", vm->opt.nets[i], virtio_net_ifname(in->nets[i]));
+	}
+	if (in->vsock)
+		virtio_vsock_attach(vm, in->vsock);
 }
 
 /* Load kernel, initrd, multiboot modules and ACPI tables into guest RAM; every bad input exits 2 here, before KVM. */
@@ -224,11 +251,7 @@ static void create_devices(struct vm *vm, struct console *con, struct inputs *in
 		fatal(EXIT_RUNTIME, "cannot create the platform devices");
 	if (pci_init(vm) < 0)
 		fatal(EXIT_RUNTIME, "cannot create the PCI bus");
-	attach_disks(vm, in);
-	for (int i = 0; i < vm->opt.nnets; i++)
-		virtio_net_attach(vm, in->nets[i]);
-	if (in->vsock)
-		virtio_vsock_attach(vm, in->vsock);
+	attach_devices(vm, in);
 }
 
 static void start_vcpus(struct vm *vm)
@@ -379,7 +402,7 @@ int main(int argc, char **argv)
 	struct vm *vm = &vm_storage;
 	struct console con;
 	struct boot_entry entry;
-	struct inputs inputs;
+	struct inputs inputs = { 0 };
 	sigset_t sigs;
 
 	parse_options(&vm->opt, argc, argv);
@@ -436,6 +459,7 @@ int main(int argc, char **argv)
 		fatal(EXIT_RUNTIME, "sandbox: cannot enter the main role");
 	int code = main_loop(vm, &con, sig_fd, timer_fd);
 	vlog("guest ended: exit status %d", code);
+	devproc_stop();
 	console_restore();
 	if (vm->opt.stats)
 		print_stats(vm, status_fd, smaps_fd);

@@ -157,6 +157,20 @@ static const struct sb_syscall blk_proc_sys[] = {
 	SB_COMMON,
 };
 
+/*
+ * A network device process's thread: messages from vmm (as blk-proc), the
+ * ring, the tap (read, readv, writev; its offloads follow what the guest
+ * acked: TUNSETOFFLOAD on the tap and no other ioctl).
+ */
+static const struct sb_syscall net_proc_sys[] = {
+	{ SYS_epoll_wait, SB_ANY }, { SYS_epoll_pwait, SB_ANY }, { SYS_epoll_ctl, SB_ANY },
+	{ SYS_read, SB_ANY }, { SYS_readv, SB_ANY }, { SYS_recvmsg, SB_ANY }, { SYS_sendmsg, SB_ANY },
+	{ SYS_recvfrom, SB_ANY }, { SYS_memfd_create, SB_ANY }, { SYS_ftruncate, SB_ANY },
+	{ SYS_ioctl, SB_IOCTL },
+	SB_COMMON,
+};
+static const struct sb_ioctl net_proc_ioctl[] = { { SB_FD_TAP, TUNSETOFFLOAD, "TUNSETOFFLOAD" } };
+
 #define POLICY(n, s, i) { n, s, ARRAY_SIZE(s), i, ARRAY_SIZE(i) }
 static const struct sb_policy policies[SB_ROLE_COUNT] = {
 	[SB_ROLE_MAIN] = POLICY("main", main_sys, main_ioctl),
@@ -167,6 +181,7 @@ static const struct sb_policy policies[SB_ROLE_COUNT] = {
 	[SB_ROLE_VSOCK] = POLICY("vsock", vsock_sys, vsock_ioctl),
 	[SB_ROLE_VHOST_USER] = POLICY("vhost-user", vhost_user_sys, vhost_user_ioctl),
 	[SB_ROLE_BLK_PROC] = { "blk-proc", blk_proc_sys, ARRAY_SIZE(blk_proc_sys), NULL, 0 },
+	[SB_ROLE_NET_PROC] = POLICY("net-proc", net_proc_sys, net_proc_ioctl),
 };
 
 const struct sb_policy *sandbox_policy(enum sb_role role)
@@ -213,7 +228,8 @@ void sandbox_print(FILE *out)
 {
 	for (int r = 0; r < SB_ROLE_COUNT; r++) {
 		const struct sb_policy *p = &policies[r];
-		fprintf(out, "%s:", p->name);
+		fprintf(out, "%s (%zu syscalls, %zu ioctl request%s):", p->name, p->nsys, p->nioctl,
+			p->nioctl == 1 ? "" : "s");
 		for (size_t i = 0; i < p->nsys; i++) {
 			fprintf(out, " %s", sandbox_syscall_name(p->sys[i].nr));
 			if (p->sys[i].check == SB_IOCTL)

@@ -307,7 +307,7 @@ int sandbox_enter(enum sb_role role, int own_fd)
 	ids.fd[SB_FD_VM] = sb_vm_fd;
 	ids.fd[SB_FD_TTY] = sb_tty_fd;
 	ids.fd[SB_FD_VCPU] = role == SB_ROLE_VCPU ? own_fd : -1;
-	ids.fd[SB_FD_TAP] = role == SB_ROLE_NET ? own_fd : -1;
+	ids.fd[SB_FD_TAP] = role == SB_ROLE_NET || role == SB_ROLE_NET_PROC ? own_fd : -1;
 	ids.fd[SB_FD_VHOST] = role == SB_ROLE_VSOCK ? own_fd : -1;
 	n = sandbox_build_filter(role, &ids, prog, ARRAY_SIZE(prog));
 

@@ -594,12 +594,12 @@ static uint64_t probe_offers(struct net *n)
 	return f;
 }
 
-/* Whether the net thread's sandbox lets it change the tap's offloads. */
-static bool offload_allowed(const struct vm *vm)
+/* Whether a net thread's sandbox role lets it change the tap's offloads. */
+static bool offload_allowed(enum sb_role role, bool no_sandbox)
 {
-	const struct sb_policy *p = sandbox_policy(SB_ROLE_NET);
+	const struct sb_policy *p = sandbox_policy(role);
 
-	if (vm->opt.no_sandbox)
+	if (no_sandbox)
 		return true;
 	for (size_t i = 0; p && i < p->nioctl; i++)
 		if (p->ioctl[i].req == (uint32_t)TUNSETOFFLOAD)
@@ -620,23 +620,29 @@ static struct net *net_new(const char *spec)
 }
 
 /*
- * Put the device on the bus with the tap's offloads set to everything offered
- * (what a guest acks in practice), and watch the tap edge-triggered: the
- * sandbox has no epoll_ctl, and an edge per new frame is what lets rx leave
- * the tap unread while the guest has no buffers.
+ * The tap's offloads set to everything offered (what a guest acks in
+ * practice), the tap watched edge-triggered: the sandbox has no epoll_ctl,
+ * and an edge per new frame is what lets rx leave the tap unread while the
+ * guest has no buffers.
  */
-static void net_attach(struct vm *vm, struct net *n)
+static void net_bind(struct net *n)
 {
 	int r;
 
 	n->offload_set = tun_offloads(n->ops.features);
 	if (n->offload_set && !tap_takes(n->fd, n->offload_set))
 		n->offload_set = 0;
-	n->dev = virtio_dev_create(vm, &n->ops, n, n->ifname);
 	n->dev->sandbox_fd = n->fd;   /* TUNSETOFFLOAD */
 	r = virtio_watch_fd(n->dev, n->fd, EPOLLET, net_tap_ready, n);
 	if (r < 0)
 		fatal(EXIT_USAGE, "--net %s: cannot watch tap %s: %s", n->spec, n->ifname, strerror(-r));
+}
+
+/* Put the device on the bus. */
+static void net_attach(struct vm *vm, struct net *n)
+{
+	n->dev = virtio_dev_create(vm, &n->ops, n, n->ifname);
+	net_bind(n);
 	vlog("%s: tap %s, mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u, features %#llx", n->dev->name,
 	     n->ifname, n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5], n->mtu,
 	     (unsigned long long)n->ops.features);
@@ -654,8 +660,30 @@ struct net *virtio_net_open(const char *spec)
 
 void virtio_net_attach(struct vm *vm, struct net *n)
 {
-	n->can_set_offload = offload_allowed(vm);
+	n->can_set_offload = offload_allowed(SB_ROLE_NET, vm->opt.no_sandbox);
 	net_attach(vm, n);
+}
+
+struct virtio_dev *virtio_net_backend(struct net *n, bool no_sandbox)
+{
+	n->ops.sandbox_role = SB_ROLE_NET_PROC;
+	n->can_set_offload = offload_allowed(SB_ROLE_NET_PROC, no_sandbox);
+	n->dev = virtio_dev_new(&n->ops, n, n->ifname);
+	if (!n->dev)
+		fatal(EXIT_RUNTIME, "--net %s: cannot create the device", n->spec);
+	n->dev->no_sandbox = no_sandbox;
+	net_bind(n);
+	return n->dev;
+}
+
+int virtio_net_fd(const struct net *n)
+{
+	return n->fd;
+}
+
+const char *virtio_net_ifname(const struct net *n)
+{
+	return n->ifname;
 }
 
 void virtio_net_create(struct vm *vm, const char *spec)

@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +25,12 @@
 /* What the spawner answers: the new process and how the old one ended (-1: there was none). */
 struct spawn_reply { int pid, old_pid, old_status; };
 
+/* vmm's side: the channels, and a pipe only the spawner writes to, at EOF once it is gone. */
+static int *vmm_chans;
+static unsigned vmm_nchans;
+static int done_fd = -1;
+static atomic_bool ending;
+
 static void lock_down(bool no_sandbox)
 {
 	if (no_sandbox)
@@ -34,20 +42,24 @@ static void lock_down(bool no_sandbox)
 		fatal(EXIT_RUNTIME, "sandbox: Landlock: %s", strerror(-lr));
 }
 
-/* A back-end's life: serve the disk on sock until vmm hangs up. Never returns. */
-static noreturn void serve_disk(struct blk *b, int sock, bool no_sandbox, struct virtio_stats *stats)
+static int dev_fd(const struct devproc_dev *dv)
 {
-	struct virtio_dev *d = virtio_blk_backend(b);
-	int r;
+	return dv->type == VU_TYPE_NET ? virtio_net_fd(dv->net) : virtio_blk_fd(dv->blk);
+}
+
+/* A back-end's life: serve the device on sock until the front-end hangs up. The exit status. */
+static int serve(const struct devproc_dev *dv, int sock, bool no_sandbox, struct virtio_stats *stats)
+{
+	struct virtio_dev *d = dv->type == VU_TYPE_NET ? virtio_net_backend(dv->net, no_sandbox)
+						       : virtio_blk_backend(dv->blk);
 
 	d->no_sandbox = no_sandbox;
-	d->stats = stats;
-	sandbox_set_exit_status(128 + SIGSYS);
+	if (stats)
+		d->stats = stats;
 	lock_down(no_sandbox);
 	if (d->ops->start && d->ops->start(d) < 0)
-		_exit(EXIT_RUNTIME);
-	r = vu_serve(d, sock);
-	_exit(r < 0 ? EXIT_RUNTIME : 0);
+		return EXIT_RUNTIME;
+	return vu_serve(d, sock) < 0 ? EXIT_RUNTIME : 0;
 }
 
 /* Close every fd but 0-2 and those in keep[0..n). */
@@ -62,8 +74,8 @@ static void close_others(const int *keep, int n)
 	}
 }
 
-/* The spawner's answer to "another back-end for disk i". */
-static void respawn(struct blk **blks, unsigned n, int *chans, pid_t *pids, unsigned i,
+/* The spawner's answer to "another back-end for device i". */
+static void respawn(const struct devproc_dev *devs, unsigned n, int *chans, pid_t *pids, unsigned i,
 		    bool no_sandbox, char *stats)
 {
 	struct spawn_reply rep = { -1, -1, -1 };
@@ -82,16 +94,17 @@ static void respawn(struct blk **blks, unsigned n, int *chans, pid_t *pids, unsi
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0) {
 		pid_t pid = fork();
 		if (pid == 0) {
-			int keep[2] = { virtio_blk_fd(blks[i]), sp[1] };
+			int keep[2] = { dev_fd(&devs[i]), sp[1] };
 			close_others(keep, 2);
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			/* its own counters only: not the other disks' pages */
+			/* its own counters only: not the other devices' pages */
 			long pg = sysconf(_SC_PAGESIZE);
 			if (i)
 				munmap(stats, i * pg);
 			if (i + 1 < n)
 				munmap(stats + (i + 1) * pg, (n - i - 1) * pg);
-			serve_disk(blks[i], sp[1], no_sandbox, (struct virtio_stats *)(stats + i * pg));
+			sandbox_set_exit_status(128 + SIGSYS);
+			_exit(serve(&devs[i], sp[1], no_sandbox, (struct virtio_stats *)(stats + i * pg)));
 		}
 		pids[i] = pid;
 		rep.pid = pid;
@@ -112,11 +125,26 @@ static void respawn(struct blk **blks, unsigned n, int *chans, pid_t *pids, unsi
 		close(sp[0]);
 }
 
-static noreturn void spawner(struct blk **blks, unsigned n, int *chans, bool no_sandbox, char *stats)
+/* vmm has ended: no device process (and no fd of a disk, so no lock on it) outlives the spawner. */
+static noreturn void spawner_exit(const struct devproc_dev *devs, unsigned n, const pid_t *pids)
 {
-	struct pollfd pfd[VMM_MAX_DISKS];
-	pid_t pids[VMM_MAX_DISKS];
-	int keep[2 * VMM_MAX_DISKS], nk = 0, null;
+	for (unsigned i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGKILL);
+	for (unsigned i = 0; i < n; i++)
+		if (pids[i] > 0)
+			waitpid(pids[i], NULL, 0);
+	for (unsigned i = 0; i < n; i++)
+		close(dev_fd(&devs[i]));
+	_exit(0);   /* and the done pipe's EOF tells vmm */
+}
+
+static noreturn void spawner(const struct devproc_dev *devs, unsigned n, int *chans, bool no_sandbox,
+			     char *stats, int done)
+{
+	struct pollfd pfd[VMM_MAX_DEVPROCS];
+	pid_t pids[VMM_MAX_DEVPROCS];
+	int keep[2 * VMM_MAX_DEVPROCS + 1], nk = 0, null;
 
 	setpgid(0, 0);   /* the terminal's Ctrl-C is for the guest, not for us */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -130,10 +158,11 @@ static noreturn void spawner(struct blk **blks, unsigned n, int *chans, bool no_
 	}
 	for (unsigned i = 0; i < n; i++) {
 		keep[nk++] = chans[i];
-		keep[nk++] = virtio_blk_fd(blks[i]);
+		keep[nk++] = dev_fd(&devs[i]);
 		pids[i] = -1;
 		pfd[i] = (struct pollfd){ .fd = chans[i], .events = POLLIN };
 	}
+	keep[nk++] = done;
 	close_others(keep, nk);
 	lock_down(no_sandbox);
 	for (;;) {
@@ -144,21 +173,28 @@ static noreturn void spawner(struct blk **blks, unsigned n, int *chans, bool no_
 			if (!pfd[i].revents)
 				continue;
 			if (recv(chans[i], &cmd, 1, 0) != 1)
-				_exit(0);   /* vmm is gone: PDEATHSIG ends the back-ends */
-			respawn(blks, n, chans, pids, i, no_sandbox, stats);
+				spawner_exit(devs, n, pids);   /* vmm is gone or ending */
+			respawn(devs, n, chans, pids, i, no_sandbox, stats);
 		}
 	}
 }
 
-int devproc_start(struct blk **blks, unsigned n, bool no_sandbox, int *chans,
+/* exit() (a fatal error) in the main thread: the device processes go first, as on a normal end. */
+static void stop_at_exit(void)
+{
+	if (syscall(SYS_gettid) == getpid())   /* a device thread's sandbox has no poll */
+		devproc_stop();
+}
+
+int devproc_start(const struct devproc_dev *devs, unsigned n, bool no_sandbox, int *chans,
 		  struct virtio_stats **stats)
 {
-	int sp[VMM_MAX_DISKS][2];
+	int sp[VMM_MAX_DEVPROCS][2], done[2];
 	long pg = sysconf(_SC_PAGESIZE);
 	char *sh;
 	pid_t pid;
 
-	if (n == 0 || n > VMM_MAX_DISKS || sizeof(struct virtio_stats) > (size_t)pg)
+	if (n == 0 || n > VMM_MAX_DEVPROCS || sizeof(struct virtio_stats) > (size_t)pg)
 		return -EINVAL;
 	sh = mmap(NULL, n * pg, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED)
@@ -168,24 +204,49 @@ int devproc_start(struct blk **blks, unsigned n, bool no_sandbox, int *chans,
 	for (unsigned i = 0; i < n; i++)
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp[i]) < 0)
 			return -errno;
+	if (pipe2(done, O_CLOEXEC) < 0)
+		return -errno;
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		int mine[VMM_MAX_DISKS];
+		int mine[VMM_MAX_DEVPROCS];
 		for (unsigned i = 0; i < n; i++) {
 			close(sp[i][0]);
 			mine[i] = sp[i][1];
 		}
-		spawner(blks, n, mine, no_sandbox, sh);
+		close(done[0]);
+		spawner(devs, n, mine, no_sandbox, sh, done[1]);
 	}
+	close(done[1]);
+	done_fd = done[0];
+	vmm_chans = chans;
+	vmm_nchans = n;
+	atexit(stop_at_exit);
 	for (unsigned i = 0; i < n; i++) {
 		close(sp[i][1]);
 		chans[i] = sp[i][0];
-		close(virtio_blk_fd(blks[i]));   /* only the device process holds the disk */
+		close(dev_fd(&devs[i]));   /* only the device process holds the disk or tap */
 	}
 	return 0;
+}
+
+void devproc_stop(void)
+{
+	struct pollfd p = { .fd = done_fd, .events = POLLIN };
+	char c;
+
+	if (done_fd < 0)
+		return;
+	atomic_store(&ending, true);
+	for (unsigned i = 0; i < vmm_nchans; i++)
+		close(vmm_chans[i]);
+	/* a disk's lock goes with its last fd: wait (a little) until no process holds one */
+	while (poll(&p, 1, 5000) == 1 && read(done_fd, &c, 1) > 0)
+		;
+	close(done_fd);
+	done_fd = -1;
 }
 
 int devproc_spawn(int chan, char *why, size_t whylen, pid_t *pid)
@@ -200,6 +261,8 @@ int devproc_spawn(int chan, char *why, size_t whylen, pid_t *pid)
 
 	if (why && whylen)
 		snprintf(why, whylen, "ended");
+	if (atomic_load(&ending))
+		return -ESHUTDOWN;   /* vmm is ending: its device processes with it */
 	struct iovec ciov = { &cmd, 1 };
 	struct msghdr cmh = { .msg_iov = &ciov, .msg_iovlen = 1 };
 
@@ -218,10 +281,11 @@ int devproc_spawn(int chan, char *why, size_t whylen, pid_t *pid)
 	return rep.pid > 0 && fd >= 0 ? fd : -ECHILD;
 }
 
-int devproc_serve(const char *path, const char *disk, bool no_sandbox)
+int devproc_serve(const char *path, const char *disk, const char *net, bool no_sandbox)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	struct blk *b = virtio_blk_open(disk);
+	struct devproc_dev dv = { disk ? VU_TYPE_BLK : VU_TYPE_NET, disk ? virtio_blk_open(disk) : NULL,
+				  disk ? NULL : virtio_net_open(net) };
 	struct stat st;
 	int l, s;
 
@@ -236,7 +300,7 @@ int devproc_serve(const char *path, const char *disk, bool no_sandbox)
 	l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0)
 		fatal_errno(EXIT_USAGE, "--serve-vhost-user %s", path);
-	vlog("serving %s as vhost-user-blk on %s", disk, path);
+	vlog("serving %s as vhost-user-%s on %s", disk ? disk : net, disk ? "blk" : "net", path);
 	do
 		s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
 	while (s < 0 && errno == EINTR);
@@ -244,10 +308,5 @@ int devproc_serve(const char *path, const char *disk, bool no_sandbox)
 		fatal_errno(EXIT_RUNTIME, "--serve-vhost-user %s: accept", path);
 	close(l);
 	unlink(path);
-	struct virtio_dev *d = virtio_blk_backend(b);
-	d->no_sandbox = no_sandbox;
-	lock_down(no_sandbox);
-	if (d->ops->start && d->ops->start(d) < 0)
-		return EXIT_RUNTIME;
-	return vu_serve(d, s) < 0 ? EXIT_RUNTIME : 0;
+	return serve(&dv, s, no_sandbox, NULL);
 }

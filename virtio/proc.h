@@ -2,25 +2,39 @@
 #ifndef VIRTIO_PROC_H
 #define VIRTIO_PROC_H
 
-#include "virtio.h"
+#include "vhost_user.h"
 
-#define VMM_MAX_DISKS 8
+#define VMM_MAX_DEVPROCS 16   /* 8 disks and 8 taps */
+
+/* What one device process serves: a disk (VU_TYPE_BLK) or a tap (VU_TYPE_NET). */
+struct devproc_dev {
+	enum vu_type type;
+	struct blk *blk;
+	struct net *net;
+};
 
 /*
  * Fork the spawner (call before /dev/kvm is opened, while vmm has no other
- * thread): it keeps the disks' fds, vmm closes them. chans[i] is disk i's
- * channel to it; stats[i] the counters disk i's device processes add to, in
- * a page only vmm and they map. 0 or -errno.
+ * thread): it keeps the devices' fds (disks, taps), vmm closes them. chans[i]
+ * is device i's channel to it; stats[i] the counters device i's processes add
+ * to, in a page only vmm and they map. 0 or -errno.
  */
-int devproc_start(struct blk **blks, unsigned n, bool no_sandbox, int *chans,
+int devproc_start(const struct devproc_dev *devs, unsigned n, bool no_sandbox, int *chans,
 		  struct virtio_stats **stats) MUST_CHECK;
 /*
- * A new back-end process for the disk on chan (killing the old one first):
+ * A new back-end process for the device on chan (killing the old one first):
  * its connected vhost-user socket, or -errno. *why says how the old one ended
  * ("1234 was killed by signal 9 (SIGKILL)"); *pid (if not NULL) the new process.
  */
 int devproc_spawn(int chan, char *why, size_t whylen, pid_t *pid);
-/* --serve-vhost-user: serve disk on a listening socket at path, for one front-end. Exit status. */
-int devproc_serve(const char *path, const char *disk, bool no_sandbox);
+/*
+ * vmm is ending: the spawner kills its device processes, waits for them and
+ * closes the disks and taps; returns once it has (at most 5 s), so that a
+ * disk's lock is free when vmm exits. Call from the main thread (it uses
+ * close, poll and read only).
+ */
+void devproc_stop(void);
+/* --serve-vhost-user: serve the disk or the tap (one is NULL) on a listening socket at path, for one front-end. Exit status. */
+int devproc_serve(const char *path, const char *disk, const char *net, bool no_sandbox);
 
 #endif

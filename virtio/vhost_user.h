@@ -64,8 +64,9 @@ enum vu_type { VU_TYPE_BLK, VU_TYPE_NET, VU_TYPE_FS };
 
 /*
  * How a front-end gets a new back-end when the old one is gone (a device
- * process): respawn() returns the new connected socket or -errno and fills
- * *why with how the old one ended ("killed by signal 9 (SIGKILL)"). NULL for
+ * process): respawn() returns the new connected socket or -errno (-ESHUTDOWN:
+ * vmm is ending, say nothing) and fills *why with how the old one ended
+ * ("killed by signal 9 (SIGKILL)"). NULL for
  * an external back-end, whose end stops the VM.
  */
 struct vu_respawn {

@@ -343,6 +343,11 @@ void virtio_net_create(struct vm *vm, const char *spec);
 struct net;
 struct net *virtio_net_open(const char *spec);
 void virtio_net_attach(struct vm *vm, struct net *n);
+/* The tap as a device of its own, for a vhost-user back-end (its thread's role is net-proc). */
+struct virtio_dev *virtio_net_backend(struct net *n, bool no_sandbox);
+/* The tap's fd (a device process's siblings close it) and its interface name. */
+int virtio_net_fd(const struct net *n);
+const char *virtio_net_ifname(const struct net *n);
 
 /*
  * virtio-vsock from a --vsock spec "cid=N" (3 <= N < 2^32-1), served by the

@@ -16,7 +16,17 @@
 #define VU_QUEUE_SIZE     256
 #define VU_RESTARTS_MAX   5     /* per device per minute */
 #define VU_DEVICE_BITS    0x00FFFFFFull
-#define VU_BLK_CONFIG_LEN 60    /* struct virtio_blk_config up to write_zeroes_may_unmap */
+
+/* What the guest sees of each type: the config space comes from the back-end (GET_CONFIG). */
+static const struct vu_type_info {
+	const char *name;
+	uint16_t device_id;
+	uint32_t pci_class;
+	unsigned config_len;
+} vu_types[] = {
+	[VU_TYPE_BLK] = { "virtio-blk", 2, 0x018000, 60 },   /* virtio_blk_config up to write_zeroes_may_unmap */
+	[VU_TYPE_NET] = { "virtio-net", 1, 0x020000, 12 },   /* mac, status, max_virtqueue_pairs, mtu */
+};
 
 /*
  * Like vsock: the vCPU side (activate, reset) records what it wants and wakes
@@ -282,6 +292,8 @@ static void replace_backend(struct vu_front *f, int err)
 		}
 		close(f->sock);
 		f->sock = f->rs.respawn(f->rs.arg, why, sizeof(why));
+		if (f->sock == -ESHUTDOWN)
+			return;   /* vmm is ending */
 		if (f->rs.exit_on_crash || !restart_allowed(f) || f->sock < 0) {
 			fprintf(stderr, "vmm: %s (%s): device process %s; %s\n", d->name, f->label, why,
 				f->rs.exit_on_crash ? "stopping the VM (--on-device-crash exit)" :
@@ -390,39 +402,42 @@ struct virtio_dev *vu_attach(struct vm *vm, int sock, enum vu_type type, const c
 
 	if (!f)
 		fatal(EXIT_RUNTIME, "%s: out of memory", label);
-	if (type != VU_TYPE_BLK)
-		fatal(EXIT_USAGE, "%s: only type=blk is supported by vmm's vhost-user front-end so far", label);
+	if (type >= ARRAY_SIZE(vu_types) || !vu_types[type].name)
+		fatal(EXIT_USAGE, "%s: only type=blk and type=net are supported by vmm's vhost-user front-end so far",
+		      label);
+	const struct vu_type_info *t = &vu_types[type];
 	f->label = label;
 	f->sock = sock;
 	f->inflight_fd = -1;
 	if (rs)
 		f->rs = *rs;
-	if ((r = handshake(f)) < 0 && rs)
-		fatal(EXIT_RUNTIME, "%s: its device process did not answer: %s", label, strerror(-r));
-	if (r < 0)
-		fatal(EXIT_USAGE, "%s: no vhost-user back-end answers there: %s", label, strerror(-r));
+	/* an external back-end that will not do is a usage error; our own device process failing is not */
+	int code = rs ? EXIT_RUNTIME : EXIT_USAGE;
+	if ((r = handshake(f)) < 0)
+		fatal(code, "%s: %s: %s", label, rs ? "its device process did not answer" :
+		      "no vhost-user back-end answers there", strerror(-r));
 	if (!(f->features & VIRTIO_BIT(VIRTIO_F_VERSION_1)))
-		fatal(EXIT_USAGE, "%s: the back-end is not a virtio 1.x device", label);
+		fatal(code, "%s: the back-end is not a virtio 1.x device", label);
 	if (!(f->protocol & VIRTIO_BIT(VU_PF_CONFIG)))
-		fatal(EXIT_USAGE, "%s: the back-end does not give its config space (VHOST_USER_PROTOCOL_F_CONFIG)",
+		fatal(code, "%s: the back-end does not give its config space (VHOST_USER_PROTOCOL_F_CONFIG)",
 		      label);
 	if ((f->protocol & VIRTIO_BIT(VU_PF_MQ)) && (r = req_u64(f, VU_GET_QUEUE_NUM, 0, true, &nq)) < 0)
-		fatal(EXIT_USAGE, "%s: VHOST_USER_GET_QUEUE_NUM: %s", label, strerror(-r));
+		fatal(code, "%s: VHOST_USER_GET_QUEUE_NUM: %s", label, strerror(-r));
 	if (nq == 0)
-		fatal(EXIT_USAGE, "%s: the back-end has no queues", label);
+		fatal(code, "%s: the back-end has no queues", label);
 	if (nq > VIRTIO_MAX_QUEUES)
 		nq = VIRTIO_MAX_QUEUES;
-	m.size = 12 + VU_BLK_CONFIG_LEN;
-	m.u.config.size = VU_BLK_CONFIG_LEN;
-	if ((r = request(f, &m, NULL, 0, true)) < 0 || m.size != 12 + VU_BLK_CONFIG_LEN)
-		fatal(EXIT_USAGE, "%s: VHOST_USER_GET_CONFIG: %s", label, r < 0 ? strerror(-r) : "refused");
-	memcpy(f->config, m.u.config.data, VU_BLK_CONFIG_LEN);
+	m.size = 12 + t->config_len;
+	m.u.config.size = t->config_len;
+	if ((r = request(f, &m, NULL, 0, true)) < 0 || m.size != 12 + t->config_len)
+		fatal(code, "%s: VHOST_USER_GET_CONFIG: %s", label, r < 0 ? strerror(-r) : "refused");
+	memcpy(f->config, m.u.config.data, t->config_len);
 
 	f->ops = (struct virtio_ops){
-		.name = "virtio-blk", .device_id = 2, .pci_class = 0x018000,
+		.name = t->name, .device_id = t->device_id, .pci_class = t->pci_class,
 		.features = f->features & VU_DEVICE_BITS,
 		.nqueues = (unsigned)nq, .kernel_queues = (1u << nq) - 1, .queue_size = VU_QUEUE_SIZE,
-		.config_len = VU_BLK_CONFIG_LEN, .sandbox_role = SB_ROLE_VHOST_USER,
+		.config_len = t->config_len, .sandbox_role = SB_ROLE_VHOST_USER,
 		.config_read = vf_config_read, .process = vf_process, .reset = vf_reset,
 		.resetting = vf_resetting, .activate = vf_activate, .stats = vf_stats,
 	};

@@ -103,15 +103,19 @@ rounds=$(awk '$2 == "rounds" { print $3 }' $B/io-raw.txt | tail -n 1)
 
 out "io: inside a level-1 Linux (QEMU/TCG, nested SVM); L2 = $(basename "$L2_BZIMAGE"), 1 vCPU, $VMM_MEM; QEMU -M ${machine:-$QEMU_MACHINE}"
 out "io: each figure the median of ${rounds:-?} rounds (vmm and QEMU runs alternate); fio ${FIO_SECS} s/job, iodepth 16, direct=1 in L2 on a ${IMG_MB} MiB raw image in L1's tmpfs (both VMMs buffered on it); L1's own fio is buffered (tmpfs: no O_DIRECT)"
+# vmm: the disk in a device process (the default); vmm-thread: --device-isolation thread
 for j in seq-read seq-write rand-read rand-write; do
-	v=$(r vmm fio $j); q=$(r qemu fio $j); l=$(r l1 fio $j)
+	f=1; case $j in rand-*) f=2 ;; esac
+	v=$(r vmm fio $j $f); t=$(r vmmt fio $j $f); q=$(r qemu fio $j $f); l=$(r l1 fio $j $f)
 	case $j in
-	seq-*) vs="$(mib "$v") MiB/s"; qs="$(mib "$q") MiB/s"; ls="$(mib "$l") MiB/s" ;;
-	*) v=$(r vmm fio $j 2); q=$(r qemu fio $j 2); l=$(r l1 fio $j 2)
-		vs="$(num "$v") IOPS"; qs="$(num "$q") IOPS"; ls="$(num "$l") IOPS" ;;
+	seq-*) vs="$(mib "$v") MiB/s"; ts="$(mib "$t") MiB/s"; qs="$(mib "$q") MiB/s"; ls="$(mib "$l") MiB/s" ;;
+	*) vs="$(num "$v") IOPS"; ts="$(num "$t") IOPS"; qs="$(num "$q") IOPS"; ls="$(num "$l") IOPS" ;;
 	esac
-	out "blk $j: vmm $vs, qemu $qs, L1 $ls; vmm/qemu $(ratio "$v" "$q"), vmm/L1 $(ratio "$v" "$l"), qemu/L1 $(ratio "$q" "$l")"
+	out "blk $j: vmm $vs, vmm-thread $ts, qemu $qs, L1 $ls; vmm/qemu $(ratio "$v" "$q"), vmm/vmm-thread $(ratio "$v" "$t"), vmm/L1 $(ratio "$v" "$l"), qemu/L1 $(ratio "$q" "$l")"
 done
+dp=$(awk '$1 == "IO-RESULT" && $2 == "vmm-blk" && $3 == "devproc-private-kb" { if ($4 > m) m = $4 } END { print m }' $B/io-raw.txt)
+out "blk device process memory during fio (largest Private_Clean+Private_Dirty of smaps_rollup, guest RAM not counted): $(num "$dp") kB"
+
 for d in tx rx; do
 	v=$(r vmm net $d); q=$(r qemu net $d)
 	case $d in tx) n="L2->L1" ;; *) n="L1->L2" ;; esac

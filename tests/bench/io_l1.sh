@@ -88,19 +88,38 @@ kvm_watch() {
 	done
 }
 
+# dp_watch STOPFILE OUT: every 0.5 s until STOPFILE exists, the largest private memory (kB:
+# Private_Clean + Private_Dirty of smaps_rollup, so not the guest RAM it shares) of any device
+# process (comm vmm-blk) into OUT.
+dp_watch() {
+	local p c m max
+	max=0
+	while [ ! -e "$1" ]; do
+		for p in /proc/[0-9]*; do
+			read -r c <"$p/comm" 2>/dev/null || continue
+			[ "$c" = vmm-blk ] || continue
+			m=$(awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s + 0 }' "$p/smaps_rollup" 2>/dev/null)
+			[ "${m:-0}" -gt "$max" ] && max=$m && echo "$max" >"$2"
+		done
+		sleep 0.5
+	done
+}
+
 # l2_run SIDE MODE CMD...: one L2 boot (io=MODE) under CMD; log in /tmp/SIDE-MODE.log; IO-RESULT lines.
 l2_run() {
-	local side mode log t0 st w
+	local side mode log t0 st w dw
 	side=$1; mode=$2; shift 2
 	log=/tmp/$side-$mode.log
-	rm -f /tmp/l2.done /tmp/kvm.stat /tmp/kvm.stat.all
+	rm -f /tmp/l2.done /tmp/kvm.stat /tmp/kvm.stat.all /tmp/dp.mem
 	kvm_watch /tmp/l2.done /tmp/kvm.stat "$([ "$mode" = base ] && echo all)" &
 	w=$!
+	dw=
+	if [ "$side-$mode" = vmm-blk ]; then dp_watch /tmp/l2.done /tmp/dp.mem & dw=$!; fi
 	t0=$(now)
 	timeout -s KILL $((VMM_TIMEOUT + 30)) "$@" </dev/null >"$log" 2>&1
 	st=$?
 	touch /tmp/l2.done
-	wait $w
+	wait $w $dw
 	tr -d '\r' <"$log" | sed "s/^/L2[$side-$mode]| /"
 	echo "IO-TIME $side-$mode exit=$st seconds=$(awk "BEGIN{print $(now) - $t0}")"
 	[ $st = 0 ] || fail "$side $mode: exit $st"
@@ -112,6 +131,7 @@ l2_run() {
 		fail "$side $mode: no KVM exit counters (debugfs)"
 	fi
 	[ -s /tmp/kvm.stat.all ] && res "$side-$mode kvm-all $(cat /tmp/kvm.stat.all)"
+	[ -s /tmp/dp.mem ] && res "$side-$mode devproc-private-kb $(cat /tmp/dp.mem)"
 	tr -d '\r' <"$log" | sed -n 's/^IO-BLK-REQS \([0-9]*\).*/IO-RESULT '"$side-$mode"' l2-blk-requests \1/p'
 	tr -d '\r' <"$log" | sed -n 's/^IO-NET-PKTS \([0-9]*\).*/IO-RESULT '"$side-$mode"' l2-net-packets \1/p'
 	# vmm --stats: exits to userspace and virtio requests
@@ -121,9 +141,13 @@ l2_run() {
 	return 0
 }
 
-# ---- L2 under vmm: io=base (boot, no I/O), blk, net ----
+# ---- L2 under vmm: io=base (boot, no I/O), blk, net; side vmm (disks in device processes, the
+# default) or, with a second argument "thread", side vmmt (--device-isolation thread) ----
 vmm_run() {
-	l2_run vmm "$1" /b/vmm --kernel /b/bzImage --initrd /b/l2.cpio \
+	local side iso
+	side=vmm; iso=process
+	[ "$2" = thread ] && side=vmmt && iso=thread
+	l2_run $side "$1" /b/vmm --device-isolation $iso --kernel /b/bzImage --initrd /b/l2.cpio \
 		--append "$APPEND io=$1 fio_secs=$FIO_SECS net_secs=$NET_SECS" --memory "$VMM_MEM" \
 		--disk $IMG --net tap=tap0 --stats --console stdio --timeout "$VMM_TIMEOUT"
 }
@@ -168,6 +192,7 @@ round() {
 	l1_fio
 	for m in $2 blk net; do
 		vmm_run "$m"
+		[ "$m" = blk ] && vmm_run blk thread
 		qemu_run "$m"
 	done
 }

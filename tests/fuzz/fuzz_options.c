@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 
 	if (a > OPT_SERVE)
 		__builtin_trap();
-	if (a == OPT_SERVE && (!o.serve || o.ndisks != 1 || o.kernel || o.nnets))
+	if (a == OPT_SERVE && (!o.serve || o.ndisks + o.nnets != 1 || o.kernel))
 		__builtin_trap();
 	if (a == OPT_USAGE && !err[0])
 		__builtin_trap();

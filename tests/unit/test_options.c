@@ -32,7 +32,11 @@ static void actions(void)
 	CHECK(o.nmodules == 2 && !strcmp(o.modules[0], "m1") && !strcmp(o.modules[1], "m2,arg a=1"));
 	CHECK(PARSE("--serve-vhost-user", "s", "--disk", "a") == OPT_SERVE && !o.kernel);
 	CHECK(PARSE("--se", "s", "--cpus", "4", "--disk", "a") == OPT_SERVE);
-	CHECK(PARSE("--serve-vhost-user", "s") == OPT_USAGE && strstr(err, "exactly one --disk"));
+	CHECK(PARSE("--serve-vhost-user", "s") == OPT_USAGE && strstr(err, "exactly one --disk or --net"));
+	CHECK(PARSE("--serve-vhost-user", "s", "--net", "tap=t") == OPT_SERVE && o.nnets == 1);
+	CHECK(PARSE("--serve-vhost-user", "s", "--net", "tap=t", "-d", "a") == OPT_USAGE);
+	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=net") == OPT_RUN && o.nvhost_user == 1);
+	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=fs") == OPT_USAGE && strstr(err, "type=net"));
 	CHECK(PARSE("--serve-vhost-user", "s", "-d", "a", "-k", "x") == OPT_USAGE);
 }
 

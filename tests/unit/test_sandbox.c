@@ -182,9 +182,10 @@ static void test_unlisted_trapped(void)
 		SYS_process_vm_writev, SYS_memfd_create, 444 /* landlock_create_ruleset */ };
 
 	for (int r = 0; r < SB_ROLE_COUNT; r++) {
-		/* a block device process creates vhost-user's in-flight record: its one memfd */
+		/* a device process creates vhost-user's in-flight record: its one memfd */
+		bool proc = r == SB_ROLE_BLK_PROC || r == SB_ROLE_NET_PROC;
 		for (size_t i = 0; i < ARRAY_SIZE(sample); i++)
-			if (!(r == SB_ROLE_BLK_PROC && sample[i] == SYS_memfd_create))
+			if (!(proc && sample[i] == SYS_memfd_create))
 				CHECK(call(r, sample[i], 0, 0) == SECCOMP_RET_TRAP);
 		for (int nr = 0; nr < NSYSCALLS; nr++)
 			if (!find_rule(r, nr))
@@ -357,10 +358,12 @@ static void test_names(void)
 		return;
 	sandbox_print(f);
 	fclose(f);
-	CHECK(strstr(buf, "vcpu: ioctl(KVM_RUN on vcpu-fd, ") != NULL);
+	CHECK(strstr(buf, "vcpu (30 syscalls, 8 ioctl requests): ioctl(KVM_RUN on vcpu-fd, ") != NULL);
+	CHECK(strstr(buf, "blk-proc (35 syscalls, 0 ioctl requests): ") != NULL);
+	CHECK(strstr(buf, "net-proc (37 syscalls, 1 ioctl request): ") != NULL);
 	CHECK(strstr(buf, "KVM_IRQFD on vm-fd") && strstr(buf, "TCSETS on stdin)"));
 	CHECK(strstr(buf, "TUNSETOFFLOAD on tap-fd") && strstr(buf, " tkill(own thread) "));
-	CHECK(strstr(buf, "blk-io: preadv") && !strstr(buf, "tgkill"));
+	CHECK(strstr(buf, "ioctl request): preadv") && !strstr(buf, "tgkill"));
 	CHECK(strstr(buf, "mmap(no PROT_EXEC)") != NULL);
 	CHECK(strstr(buf, "openat") == NULL);
 	free(buf);
@@ -510,6 +513,16 @@ static void do_blk_proc(void)
 	ALLOWED(fd);
 	ALLOWED(syscall(SYS_ftruncate, fd, 4096));
 }
+static void do_net_proc(void)
+{
+	char buf[8] = "frame";
+	struct iovec iov = { buf, 5 };
+
+	do_blk_proc();
+	ALLOWED(syscall(SYS_ioctl, io_fd, 0x400454d0 /* TUNSETOFFLOAD */, 0));
+	ALLOWED(syscall(SYS_writev, pipe_fd[1], &iov, 1));
+	ALLOWED(syscall(SYS_readv, pipe_fd[0], &iov, 1));
+}
 static void do_net_io(void)
 {
 	char buf[8] = "frame";
@@ -583,6 +596,9 @@ static void test_real_forbidden(void)
 	expect_trap(SB_ROLE_MAIN, do_tcsets_on_file, want);
 	expect_trap(SB_ROLE_BLK_IO, do_tcsets_on_file, want);
 	expect_trap(SB_ROLE_NET, do_offload_on_vm_fd, "net thread made forbidden syscall ioctl (16), request 0x400454d0");
+	expect_trap(SB_ROLE_NET_PROC, do_offload_on_vm_fd,
+		    "net-proc thread made forbidden syscall ioctl (16), request 0x400454d0");
+	expect_trap(SB_ROLE_NET_PROC, do_ioctl_kvm_run, "net-proc thread made forbidden syscall ioctl (16), request 0xae80");
 	expect_trap(SB_ROLE_BLK, do_ioctl_kvm_run, "request 0xae80 on fd -1\n");
 	/* signals to another thread */
 	expect_trap(SB_ROLE_VCPU, do_tkill_other, "vcpu thread made forbidden syscall tkill (200)");
@@ -607,7 +623,7 @@ static void test_real_role_io(void)
 		[SB_ROLE_MAIN] = do_main_io, [SB_ROLE_VCPU] = do_vcpu_io,
 		[SB_ROLE_BLK] = do_blk_dev, [SB_ROLE_BLK_IO] = do_blk_io, [SB_ROLE_NET] = do_net_io,
 		[SB_ROLE_VSOCK] = do_vsock_dev, [SB_ROLE_VHOST_USER] = do_vu_dev,
-		[SB_ROLE_BLK_PROC] = do_blk_proc,
+		[SB_ROLE_BLK_PROC] = do_blk_proc, [SB_ROLE_NET_PROC] = do_net_proc,
 	};
 	struct child_result res;
 

@@ -245,7 +245,8 @@ static void setup_devproc(void)
 	CHECK(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
 	close(fd);
 	b = virtio_blk_open(disk);
-	CHECK(devproc_start(&b, 1, true, &chan, &shared) == 0);   /* forks while single-threaded */
+	struct devproc_dev dv = { VU_TYPE_BLK, b, NULL };
+	CHECK(devproc_start(&dv, 1, true, &chan, &shared) == 0);   /* forks while single-threaded */
 
 	memfd = memfd_create("ram", MFD_CLOEXEC);
 	CHECK(memfd >= 0 && ftruncate(memfd, RAM_SIZE) == 0);
