@@ -8,7 +8,8 @@
 # Usage: sh tests/nested/vhost_user.sh   (PASS/FAIL/SKIP lines nested-vhost-user-NAME, notes after them; status 0 unless a FAIL)
 # Env: VMM_BIN (./vmm), VMM_TIMEOUT (300 s per L2 run), VMM_MEM (512M: the fio initramfs is ~90 MB), FIO_SIZE (32M: also
 #      each image's size), KILL_DELAY (2 s after L2's fio starts), L1_MEM (2560), VU_ONLY ("qsd serve-qemu": only these,
-#      the rest SKIP), NESTED_VERBOSE=1 shows L1's console. Full log: build/nested/l1-vhost-user.log.
+#      the rest SKIP), VU_BREAK=1 (the checks' own test: each runs on a setup it must FAIL: disks in threads, kill with
+#      --on-device-crash exit, kill without it, qsd's export writable=off, --serve-vhost-user on a ,ro disk), NESTED_VERBOSE=1 shows L1's console. Full log: build/nested/l1-vhost-user.log.
 # Needs (Debian): fio, qemu-system-x86 (qemu-storage-daemon from qemu-system-common; QEMU and SeaBIOS run in L1), besides lib.sh's.
 # shellcheck disable=SC3043 # local: dash and busybox ash have it
 cd "$(dirname "$0")/../.." || exit 2
@@ -65,6 +66,7 @@ grep -q ':/usr/bin/qemu-storage-daemon$' "$stage/pairs" && QSD=1
 	echo "FIO_SIZE='$FIO_SIZE'"
 	echo "KILL_DELAY='$KILL_DELAY'"
 	echo "QSD=$QSD"
+	echo "VU_BREAK=${VU_BREAK:-0}"
 	[ -n "$VU_ONLY" ] && echo "VU_ONLY='$VU_ONLY'"
 	[ -n "$L2_APPEND" ] && echo "L2_APPEND='$L2_APPEND'"
 } >"$stage/nested.env"

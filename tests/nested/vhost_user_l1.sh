@@ -7,6 +7,7 @@ VMM_TIMEOUT=300
 FIO_SIZE=32M
 KILL_DELAY=2
 QSD=1
+VU_BREAK=0   # 1: every check runs on a setup it must fail (the checks' own test)
 L2_APPEND="console=ttyS0 quiet panic=-1"
 # shellcheck disable=SC1091 # written by vhost_user.sh
 [ -f /nested.env ] && . /nested.env
@@ -128,7 +129,9 @@ kvm_fds() { fds "$1" | grep -E "$KVM_FD" | sort | uniq -c | awk '{ printf "%s%s 
 t_ps() {
 	local vpid sp devs p a b n
 	truncate -s 16M $D/a.img $D/b.img
-	vmm_start ps /l2/initrd.cpio "vu=idle vu_idle=15" --disk $D/a.img --disk $D/b.img
+	set --
+	[ "$VU_BREAK" = 1 ] && set -- --device-isolation thread
+	vmm_start ps /l2/initrd.cpio "vu=idle vu_idle=15" --disk $D/a.img --disk $D/b.img "$@"
 	if wait_marker ps '^L2-VU-IDLE'; then
 		vpid=$(cat /tmp/ps.pid)
 		[ "$(comm "$vpid")" = vmm ] || fail devproc-ps "pid $vpid (vmm's) is named '$(comm "$vpid")', not vmm"
@@ -196,7 +199,9 @@ t_kill() {
 	local img re i np n l
 	img=$D/k.img
 	truncate -s "$FIO_SIZE" $img
-	vmm_start kill /l2/initrd-fio.cpio "vu=fio vu_size=$FIO_SIZE" --disk $img
+	set --
+	[ "$VU_BREAK" = 1 ] && set -- --on-device-crash exit
+	vmm_start kill /l2/initrd-fio.cpio "vu=fio vu_size=$FIO_SIZE" --disk $img "$@"
 	if kill_dev devproc-kill kill $img; then
 		# the replacement: a new device process holds the disk (if the VM still runs when we look)
 		i=0
@@ -233,7 +238,9 @@ t_exit() {
 	local img re
 	img=$D/x.img
 	truncate -s "$FIO_SIZE" $img
-	vmm_start exit /l2/initrd-fio.cpio "vu=fio vu_size=$FIO_SIZE" --disk $img --on-device-crash exit
+	set -- --on-device-crash exit
+	[ "$VU_BREAK" = 1 ] && set --
+	vmm_start exit /l2/initrd-fio.cpio "vu=fio vu_size=$FIO_SIZE" --disk $img "$@"
 	kill_dev devproc-exit exit $img
 	run_end exit
 	check_l2 devproc-exit exit || return
@@ -256,7 +263,7 @@ t_qsd() {
 	img=$D/q.img; sock=$D/qsd.sock
 	truncate -s "$FIO_SIZE" $img
 	qemu-storage-daemon --blockdev driver=file,node-name=f,filename=$img \
-		--export type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$sock,writable=on \
+		--export type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$sock,writable=$([ "$VU_BREAK" = 1 ] && echo off || echo on) \
 		>/tmp/qsd.out 2>&1 &
 	qpid=$!
 	i=0
@@ -291,7 +298,7 @@ t_serve() {
 	rm -f /tmp/serve-vmm.status /tmp/serve-vmm.pid
 	{
 		sh -c 'echo $$ >"$0"; exec "$@"' /tmp/serve-vmm.pid \
-			/vmm --serve-vhost-user $sock --disk $img </dev/null >/tmp/serve-vmm.out 2>&1
+			/vmm --serve-vhost-user $sock --disk "$img$([ "$VU_BREAK" = 1 ] && echo ,ro)" </dev/null >/tmp/serve-vmm.out 2>&1
 		echo $? >/tmp/serve-vmm.status
 	} &
 	spid=$!
