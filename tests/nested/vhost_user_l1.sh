@@ -196,7 +196,7 @@ kill_dev() {
 
 # ---- 2: SIGKILL a disk's device process during fio: replaced, the guest sees nothing ----
 t_kill() {
-	local img re i np n l
+	local img re i np n l k
 	img=$D/k.img
 	truncate -s "$FIO_SIZE" $img
 	set --
@@ -212,6 +212,8 @@ t_kill() {
 				fail devproc-kill "no new device process holds $img after the restart (found '$np')"
 			else
 				note devproc-kill "replacement vmm-blk $np (parent $(comm "$(ppid "$np")"))"
+				k=$(kvm_fds "$np")
+				[ -z "$k" ] || fail devproc-kill "the replacement device process $np holds KVM fds: $k"
 			fi
 		fi
 	fi
