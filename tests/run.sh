@@ -53,7 +53,8 @@ for s in $SUITES; do
 		run_suite nested sh tests/nested/run.sh
 		[ -f tests/nested/blk.sh ] && run_suite nested-blk sh tests/nested/blk.sh
 		run_suite nested-vsock sh tests/nested/vsock.sh
-		run_suite nested-powerbutton sh tests/nested/pwrbtn.sh ;;
+		run_suite nested-powerbutton sh tests/nested/pwrbtn.sh
+		run_suite nested-vhost-user sh tests/nested/vhost_user.sh ;;
 	esac
 done
 

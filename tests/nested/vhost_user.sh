@@ -1,0 +1,133 @@
+#!/bin/sh
+# tests/nested/vhost_user.sh: nested-vhost-user-*: in one L1 boot, vmm's disks in device processes and vhost-user with real peers.
+#   devproc-ps    two --disk: one vmm-blk process per disk (and a vmm-spawner), none holds a KVM fd, vmm does
+#   devproc-kill  SIGKILL a disk's device process during fio verify in L2: restarted, fio passes, "restarts 1"
+#   devproc-exit  the same with --on-device-crash exit: vmm exits 1 naming the disk and the signal
+#   qsd           vmm --vhost-user on qemu-storage-daemon's vhost-user-blk export: fio verify in L2
+#   serve-qemu    QEMU (vhost-user-blk-pci, accel=kvm in L1) on vmm --serve-vhost-user: fio verify in L2; vmm exits 0 after
+# Usage: sh tests/nested/vhost_user.sh   (PASS/FAIL/SKIP lines nested-vhost-user-NAME, notes after them; status 0 unless a FAIL)
+# Env: VMM_BIN (./vmm), VMM_TIMEOUT (300 s per L2 run), VMM_MEM (512M: the fio initramfs is ~90 MB), FIO_SIZE (32M: also
+#      each image's size), KILL_DELAY (2 s after L2's fio starts), L1_MEM (2560), VU_ONLY ("qsd serve-qemu": only these,
+#      the rest SKIP), VU_BREAK=1 (the checks' own test: each runs on a setup it must FAIL: disks in threads, kill with
+#      --on-device-crash exit, kill without it, qsd's export writable=off, --serve-vhost-user on a ,ro disk), NESTED_VERBOSE=1 shows L1's console. Full log: build/nested/l1-vhost-user.log.
+# Needs (Debian): fio, qemu-system-x86 (qemu-storage-daemon from qemu-system-common; QEMU and SeaBIOS run in L1), besides lib.sh's.
+# shellcheck disable=SC3043 # local: dash and busybox ash have it
+cd "$(dirname "$0")/../.." || exit 2
+# shellcheck disable=SC2034 # read by lib.sh
+NESTED_LIB=tests/nested/lib.sh
+# shellcheck source=tests/nested/lib.sh
+. tests/nested/lib.sh
+
+VMM_BIN=${VMM_BIN:-./vmm}
+VMM_TIMEOUT=${VMM_TIMEOUT:-300}
+VMM_MEM=${VMM_MEM:-512M}
+FIO_SIZE=${FIO_SIZE:-32M}
+KILL_DELAY=${KILL_DELAY:-2}
+NAMES="devproc-ps devproc-kill devproc-exit qsd serve-qemu"
+
+all() { for n in $NAMES; do echo "$1 nested-vhost-user-$n${2:+: $2}"; done; }
+
+[ -x "$VMM_BIN" ] || { all FAIL "$VMM_BIN missing (run make)"; exit 1; }
+if ! why=$(nested_check); then all SKIP "$why"; exit 0; fi
+command -v fio >/dev/null || { all SKIP "fio missing (apt-get install fio)"; exit 0; }
+l2_images || { all FAIL "could not build the L2 images"; exit 1; }
+
+newc() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$2"; }
+
+stage=$(mktemp -d "$NB/stage-vu.XXXXXX") || exit 1
+trap 'rm -rf "$stage"' EXIT
+t0=$(date +%s)
+
+# L2: the usual image with /init replaced (a later cpio member wins); a second variant adds fio (~90 MB)
+mkdir -p "$stage/l2"
+cp tests/nested/vhost_user_l2.sh "$stage/l2/init" && chmod 755 "$stage/l2/init"
+newc "$stage/l2" "$stage/l2x.cpio" || exit 1
+cat "$L2_INITRD" "$stage/l2x.cpio" >"$stage/l2.cpio"
+mkdir -p "$stage/l2fio"
+# shellcheck disable=SC2046 # one word per pair
+stage_pairs "$stage/l2fio" $(tool_files fio /usr/bin/fio) || { all FAIL "could not stage fio"; exit 1; }
+newc "$stage/l2fio" "$stage/l2fio-x.cpio" || exit 1
+cat "$stage/l2.cpio" "$stage/l2fio-x.cpio" >"$stage/l2fio.cpio"
+
+# L1: QEMU with its firmware (SeaBIOS for q35, the option ROMs -kernel loads), qemu-storage-daemon
+QSD=0
+{
+	tool_files qemu-system-x86_64 /usr/bin/qemu-system-x86_64
+	for fw in qemu/linuxboot_dma.bin qemu/kvmvapic.bin seabios/bios-256k.bin; do
+		[ -e /usr/share/$fw ] && echo "$(readlink -f /usr/share/$fw):/usr/share/$fw"
+	done
+	tool_files qemu-storage-daemon /usr/bin/qemu-storage-daemon
+} | sort -u >"$stage/pairs"
+grep -q ':/usr/bin/qemu-storage-daemon$' "$stage/pairs" && QSD=1
+
+{
+	echo "VMM_TIMEOUT=$VMM_TIMEOUT"
+	echo "VMM_MEM='$VMM_MEM'"
+	echo "FIO_SIZE='$FIO_SIZE'"
+	echo "KILL_DELAY='$KILL_DELAY'"
+	echo "QSD=$QSD"
+	echo "VU_BREAK=${VU_BREAK:-0}"
+	[ -n "$VU_ONLY" ] && echo "VU_ONLY='$VU_ONLY'"
+	[ -n "$L2_APPEND" ] && echo "L2_APPEND='$L2_APPEND'"
+} >"$stage/nested.env"
+cp tests/nested/vhost_user_l1.sh "$stage/test.sh" && chmod 755 "$stage/test.sh"
+# shellcheck disable=SC2046 # one word per pair
+l1_initramfs "$stage/l1.cpio" "$stage/nested.env:/nested.env" "$stage/test.sh:/test.sh" \
+	"$L2_BZIMAGE:/l2/bzImage" "$stage/l2.cpio:/l2/initrd.cpio" "$stage/l2fio.cpio:/l2/initrd-fio.cpio" \
+	"$VMM_BIN:/vmm" $(cat "$stage/pairs") ||
+	{ all FAIL "could not build the L1 initramfs"; exit 1; }
+t1=$(date +%s)
+
+L1_LOG=$NB/l1-vhost-user.log
+L1_STALL=${L1_STALL:-150}   # vhost_user_l1.sh prints a heartbeat every 30 s
+L1_MEM=${L1_MEM:-2560}      # initramfs (~250 MB, twice while unpacked), images in tmpfs, one L2 of 512M
+n=$(echo "${VU_ONLY:-$NAMES}" | wc -w)
+# An environment failure (lib.sh l1_env) that can explain a FAIL or a missing result reruns the whole L1 boot, at most twice.
+try=0
+while :; do
+	if [ "${NESTED_VERBOSE:-0}" = 1 ]; then
+		l1_run -t $((n * (VMM_TIMEOUT + 60) + 200)) "$stage/l1.cpio"
+	else
+		l1_run -t $((n * (VMM_TIMEOUT + 60) + 200)) "$stage/l1.cpio" >/dev/null
+	fi
+	l1st=$?
+	l1_env "$L1_LOG" "$l1st"
+	log=$(tr -d '\r' <"$L1_LOG" | sed 's/.*\(NESTED-RESULT \|NESTED-NOTE \|NESTED-TIME \|L1-READY \)/\1/')
+	hit=0
+	if [ -n "$L1_ENV" ]; then
+		for t in ${VU_ONLY:-$NAMES}; do
+			echo "$log" | grep -q "^NESTED-RESULT \(PASS\|SKIP\) nested-vhost-user-$t\(:\|$\)" || hit=1
+		done
+	fi
+	[ $hit = 1 ] || break
+	if [ $try -ge 2 ]; then
+		ENV_FAIL="environment failure persisted after 2 retries: $L1_ENV"
+		break
+	fi
+	try=$((try + 1))
+	mv "$L1_LOG" "$L1_LOG.boot$try"
+	env_note nested-vhost-user "$try" 2 "$L1_ENV"
+done
+t2=$(date +%s)
+
+failed=0
+for t in $NAMES; do
+	case " ${VU_ONLY:-$NAMES} " in
+	*" $t "*) ;;
+	*) echo "SKIP nested-vhost-user-$t: not selected (VU_ONLY)"; continue ;;
+	esac
+	line=$(echo "$log" | sed -n "s/^NESTED-RESULT \(\(PASS\|FAIL\|SKIP\) nested-vhost-user-$t\(:.*\)\{0,1\}\)$/\1/p" | tail -n 1)
+	[ -n "$line" ] || line="FAIL nested-vhost-user-$t: no result (L1 status $l1st); see $L1_LOG"
+	case $line in FAIL*) [ -n "$ENV_FAIL" ] && line="FAIL nested-vhost-user-$t: $ENV_FAIL; ${line#FAIL nested-vhost-user-"$t": }" ;; esac
+	echo "$line"
+	echo "$log" | sed -n "s/^NESTED-NOTE nested-vhost-user-$t: /    note: /p"
+	case $line in FAIL*) failed=$((failed + 1)) ;; esac
+done
+if [ $failed -gt 0 ]; then
+	# the runs' last lines (L2's console, vmm's stderr), to show where they stopped
+	for r in ps kill exit qsd serve; do
+		echo "$log" | sed -n "s/^.*\(L2\|NESTED-ERR\)\[$r\]| /    $r| /p" | tail -n 8
+	done
+fi
+echo "    time: build $((t1 - t0))s, L1 $((t2 - t1))s$([ $try -gt 0 ] && echo " ($((try + 1)) boots)"); $(echo "$log" | sed -n 's/^NESTED-TIME //p;s/^L1-READY /L1: /p' | tr '\n' ' ')"
+[ $failed -eq 0 ]

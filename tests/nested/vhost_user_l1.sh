@@ -1,0 +1,374 @@
+#!/bin/sh
+# tests/nested/vhost_user_l1.sh: /test.sh in L1 for nested-vhost-user-*: disks in device processes (what they hold, SIGKILL
+# with restart, --on-device-crash exit), vmm on qemu-storage-daemon, QEMU on vmm --serve-vhost-user; checked from L1.
+# shellcheck disable=SC2317,SC2034,SC3043 # eval'd names; local: busybox ash has it
+VMM_MEM=512M
+VMM_TIMEOUT=300
+FIO_SIZE=32M
+KILL_DELAY=2
+QSD=1
+VU_BREAK=0   # 1: every check runs on a setup it must fail (the checks' own test)
+L2_APPEND="console=ttyS0 quiet panic=-1"
+# shellcheck disable=SC1091 # written by vhost_user.sh
+[ -f /nested.env ] && . /nested.env
+NAMES="devproc-ps devproc-kill devproc-exit qsd serve-qemu"
+D=/tmp/vu
+export PATH=/bin:/usr/bin   # QEMU and qemu-storage-daemon are in /usr/bin
+
+now() { cut -d' ' -f1 /proc/uptime; }
+since() { awk "BEGIN{print $(now) - $1}"; }
+note() { local t; t=$1; shift; echo "NESTED-NOTE nested-vhost-user-$t: $*"; }
+# fail TEST REASON: reasons accumulate in $why_TEST (underscores for dashes).
+fail() { local t; t=$(echo "$1" | tr - _); shift; eval "why_$t=\"\${why_$t}; \$*\""; }
+skip() { local t; t=$(echo "$1" | tr - _); shift; eval "skip_$t=\"\$*\""; }
+sum() { sha256sum "$@" | cut -d' ' -f1; }
+
+# ---- one program (vmm or QEMU) in the background: stdout live in L1's log, stderr apart ----
+
+# run_start NAME PROG [args]: stdout in /tmp/NAME.log, stderr in /tmp/NAME.err, pid in /tmp/NAME.pid, status in /tmp/NAME.status.
+run_start() {
+	name=$1; shift
+	rm -f "/tmp/$name.status" "/tmp/$name.pid"
+	: >"/tmp/$name.log"; : >"/tmp/$name.err"
+	T0=$(now)
+	echo "NESTED-START $name uptime=$T0"
+	# busybox timeout execs the program in its own pid: the pid file names the program itself
+	{
+		sh -c 'echo $$ >"$0"; exec "$@"' "/tmp/$name.pid" timeout -s KILL $((VMM_TIMEOUT + 30)) \
+			"$@" </dev/null 2>"/tmp/$name.err"
+		echo $? >"/tmp/$name.status"
+	} | tee "/tmp/$name.log" | tr -d '\r' | sed "s/^/L2[$name]| /" &
+	PIPE=$!
+	while [ ! -s "/tmp/$name.pid" ]; do sleep 0.1; done
+}
+
+# vmm_start NAME INITRD APPEND [vmm args]
+vmm_start() {
+	local n i a
+	n=$1; i=$2; a=$3; shift 3
+	run_start "$n" /vmm --kernel /l2/bzImage --initrd "$i" --append "$L2_APPEND $a" \
+		--memory "$VMM_MEM" --console stdio --timeout "$VMM_TIMEOUT" --stats "$@"
+}
+
+# wait_marker NAME REGEX: 0 once the log has a line matching, 1 if the program ended first.
+wait_marker() {
+	while :; do
+		log "$1" | grep -qE "$2" && return 0
+		[ -s "/tmp/$1.status" ] && ! log "$1" | grep -qE "$2" && return 1
+		sleep 0.1
+	done
+}
+
+# run_end NAME: wait for the run; status in $st; its stderr relayed to the console.
+run_end() {
+	wait "$PIPE"
+	st=$(cat "/tmp/$1.status" 2>/dev/null)
+	tr -d '\r' <"/tmp/$1.err" | sed "s/^/NESTED-ERR[$1]| /"
+	echo "NESTED-TIME $1 exit=$st seconds=$(since "$T0")"
+}
+
+# (SeaBIOS under QEMU clears the screen with escape sequences before L2's first line)
+ESC=$(printf '\033')
+log() { tr -d '\r' <"/tmp/$1.log" | sed "s/${ESC}c//g; s/${ESC}\[[0-9;?]*[A-Za-z]//g"; }
+err() { tr -d '\r' <"/tmp/$1.err"; }
+val() { log "$1" | sed -n "s/^$2=//p" | tail -n 1; }
+has() { log "$1" | grep -qE "$2"; }
+running() { [ ! -s "/tmp/$1.status" ]; }
+
+# check_l2 TEST RUN: L2 reached its init with its modules; kernel warnings as notes.
+check_l2() {
+	if ! has "$2" '^L2-INIT-REACHED'; then
+		fail "$1" "$2 run: L2 init not reached (exit $st)"
+		return 1
+	fi
+	[ "$(val "$2" L2-MODULES-FAILED)" = 0 ] || fail "$1" "$2 run: L2 modules failed to load"
+	log "$2" | sed -n 's/^L2-KERN-WARN: /kernel: /p' | head -n 3 | while read -r l; do note "$1" "$l"; done
+	return 0
+}
+
+# check_fio TEST RUN IMG: fio passed in L2, and what L2 read back is what IMG holds.
+check_fio() {
+	local f s
+	f=$(val "$2" L2-VU-FIO)
+	[ "$f" = 0 ] || fail "$1" "fio in L2: exit ${f:-none}: $(log "$2" | sed -n 's/^L2-VU-FIO: //p' | grep -E 'err|verify|fail' | head -n 2 | tr '\n' ' ')"
+	log "$2" | sed -n 's/^L2-VU-FIO: //p' | grep -E 'IOPS|err=' | head -n 2 | while read -r l; do note "$1" "$l"; done
+	note "$1" "fio $FIO_SIZE randwrite (4-16 KiB, iodepth 16)+verify: $(val "$2" L2-VU-FIO-SECONDS) s"
+	s=$(val "$2" L2-VU-SUM)
+	if [ -z "$s" ]; then
+		fail "$1" "L2 printed no sha256 of its disk"
+	elif [ "$s" != "$(sum "$3")" ]; then
+		fail "$1" "what L2 read back (sha256 $s) is not what $3 holds ($(sum "$3"))"
+	elif [ "$s" = "$(head -c "$(stat -c %s "$3")" /dev/zero | sum)" ]; then
+		fail "$1" "$3 is all zeros after fio"
+	fi
+}
+
+# ---- processes, from /proc ----
+
+comm() { cat "/proc/$1/comm" 2>/dev/null; }
+ppid() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2; }
+fds() { for f in "/proc/$1/fd"/*; do readlink "$f"; done 2>/dev/null; }
+# pids_comm NAME: the processes named NAME
+pids_comm() {
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$(cat "$p/comm" 2>/dev/null)" = "$1" ] && echo "${p#/proc/}"
+	done
+}
+# dev_pids IMG: the device processes (vmm-blk) holding IMG open
+dev_pids() {
+	local p
+	for p in $(pids_comm vmm-blk); do
+		fds "$p" | grep -qx "$1" && echo "$p"
+	done
+}
+KVM_FD='^(/dev/kvm|anon_inode:kvm-.*)$'
+kvm_fds() { fds "$1" | grep -E "$KVM_FD" | sort | uniq -c | awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }'; }
+
+# ---- 1: two disks, two device processes, no KVM fd in either ----
+t_ps() {
+	local vpid sp devs p a b n
+	truncate -s 16M $D/a.img $D/b.img
+	set --
+	[ "$VU_BREAK" = 1 ] && set -- --device-isolation thread
+	vmm_start ps /l2/initrd.cpio "vu=idle vu_idle=15" --disk $D/a.img --disk $D/b.img "$@"
+	if wait_marker ps '^L2-VU-IDLE'; then
+		vpid=$(cat /tmp/ps.pid)
+		[ "$(comm "$vpid")" = vmm ] || fail devproc-ps "pid $vpid (vmm's) is named '$(comm "$vpid")', not vmm"
+		ps -o pid,ppid,comm 2>/dev/null | grep -E ' vmm' | sed 's/^ */ps: /' | while read -r l; do note devproc-ps "$l"; done
+		sp=$(pids_comm vmm-spawner)
+		devs=$(pids_comm vmm-blk)
+		n=$(echo $sp | wc -w)
+		[ "$n" = 1 ] || fail devproc-ps "$n vmm-spawner processes (want 1)"
+		for p in $sp; do
+			[ "$(ppid "$p")" = "$vpid" ] || fail devproc-ps "vmm-spawner $p: parent $(ppid "$p"), not vmm ($vpid)"
+		done
+		n=$(echo $devs | wc -w)
+		[ "$n" = 2 ] || fail devproc-ps "$n vmm-blk processes (want 2: one per disk)"
+		for p in $devs; do
+			[ "$(ppid "$p")" = "$sp" ] || fail devproc-ps "vmm-blk $p: parent $(ppid "$p"), not the spawner ($sp)"
+		done
+		a=$(dev_pids $D/a.img); b=$(dev_pids $D/b.img)
+		[ "$(echo $a | wc -w)" = 1 ] || fail devproc-ps "vmm-blk processes holding a.img: '$a' (want one)"
+		[ "$(echo $b | wc -w)" = 1 ] || fail devproc-ps "vmm-blk processes holding b.img: '$b' (want one)"
+		[ -n "$a" ] && [ "$a" = "$b" ] && fail devproc-ps "one device process ($a) holds both disks"
+		# the positive control: the same pattern finds vmm's own KVM fds
+		k=$(kvm_fds "$vpid")
+		note devproc-ps "vmm $vpid: $k; spawner $sp; vmm-blk $devs (a.img: $a, b.img: $b)"
+		fds "$vpid" | grep -q '^/dev/kvm$' || fail devproc-ps "vmm ($vpid) has no /dev/kvm fd: $(fds "$vpid" | tr '\n' ' ')"
+		fds "$vpid" | grep -q '^anon_inode:kvm-vm$' || fail devproc-ps "vmm ($vpid) has no anon_inode:kvm-vm fd"
+		for p in $sp $devs; do
+			k=$(kvm_fds "$p")
+			[ -z "$k" ] || fail devproc-ps "$(comm "$p") $p holds KVM fds: $k"
+			note devproc-ps "$(comm "$p") $p fds: $(fds "$p" | sort | uniq -c | awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }')"
+		done
+		running ps || fail devproc-ps "vmm ended while L1 was still looking (L2 idles 15 s)"
+	else
+		fail devproc-ps "no L2-VU-IDLE marker"
+	fi
+	run_end ps
+	[ "$st" = 0 ] || fail devproc-ps "vmm exit $st"
+	check_l2 devproc-ps ps || return
+	for i in a b; do
+		err ps | grep -qE "^virtio-blk .*\($D/$i\.img\): requests [1-9].*, restarts 0$" ||
+			fail devproc-ps "no --stats line with requests and 'restarts 0' for $i.img"
+	done
+}
+
+# kill_dev TEST RUN IMG: on L2's fio marker, wait KILL_DELAY s and SIGKILL IMG's device process; sets KILLED.
+kill_dev() {
+	KILLED=
+	if ! wait_marker "$2" '^L2-VU-FIO-START'; then
+		fail "$1" "no L2-VU-FIO-START marker"
+		return 1
+	fi
+	sleep "$KILL_DELAY"
+	p=$(dev_pids "$3")
+	if [ "$(echo $p | wc -w)" != 1 ]; then
+		fail "$1" "device processes holding $3: '$p' (want one)"
+		return 1
+	fi
+	has "$2" '^L2-VU-FIO=' && fail "$1" "fio had ended before the kill: the kill proved nothing (raise FIO_SIZE)"
+	kill -9 "$p"
+	KILLED=$p
+	note "$1" "SIGKILL to vmm-blk $p, $(since "$T0") s after vmm started"
+}
+
+# ---- 2: SIGKILL a disk's device process during fio: replaced, the guest sees nothing ----
+t_kill() {
+	local img re i np n l k
+	img=$D/k.img
+	truncate -s "$FIO_SIZE" $img
+	set --
+	[ "$VU_BREAK" = 1 ] && set -- --on-device-crash exit
+	vmm_start kill /l2/initrd-fio.cpio "vu=fio vu_size=$FIO_SIZE" --disk $img "$@"
+	if kill_dev devproc-kill kill $img; then
+		# the replacement: a new device process holds the disk (if the VM still runs when we look)
+		i=0
+		while running kill && ! err kill | grep -q 'restarted it' && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+		np=$(dev_pids $img)
+		if running kill; then
+			if [ -z "$np" ] || [ "$np" = "$KILLED" ]; then
+				fail devproc-kill "no new device process holds $img after the restart (found '$np')"
+			else
+				note devproc-kill "replacement vmm-blk $np (parent $(comm "$(ppid "$np")"))"
+				k=$(kvm_fds "$np")
+				[ -z "$k" ] || fail devproc-kill "the replacement device process $np holds KVM fds: $k"
+			fi
+		fi
+	fi
+	run_end kill
+	[ "$st" = 0 ] || fail devproc-kill "vmm exit $st"
+	check_l2 devproc-kill kill || return
+	[ -n "$KILLED" ] || return
+	check_fio devproc-kill kill $img
+	re="^vmm: virtio-blk 00:[0-9a-f]{2}\.0 \($img\): device process $KILLED was killed by signal 9 \(SIGKILL\); restarted it$"
+	n=$(err kill | grep -cE "$re")
+	[ "$n" = 1 ] || fail devproc-kill "$n lines on vmm's stderr match /$re/ (want 1): $(err kill | grep 'device process' | head -n 2 | tr '\n' ' ')"
+	n=$(err kill | grep -c 'device process')
+	[ "$n" = 1 ] || fail devproc-kill "$n 'device process' lines on vmm's stderr (want 1)"
+	l=$(err kill | grep -E "^virtio-blk .*\($img\): requests")
+	note devproc-kill "stats: $l"
+	case $l in
+	*", restarts 1") ;;
+	*) fail devproc-kill "the --stats line for $img does not end with 'restarts 1': '$l'" ;;
+	esac
+}
+
+# ---- 3: the same with --on-device-crash exit: vmm stops with status 1 and says why ----
+t_exit() {
+	local img re
+	img=$D/x.img
+	truncate -s "$FIO_SIZE" $img
+	set -- --on-device-crash exit
+	[ "$VU_BREAK" = 1 ] && set --
+	vmm_start exit /l2/initrd-fio.cpio "vu=fio vu_size=$FIO_SIZE" --disk $img "$@"
+	kill_dev devproc-exit exit $img
+	run_end exit
+	check_l2 devproc-exit exit || return
+	[ -n "$KILLED" ] || return
+	[ "$st" = 1 ] || fail devproc-exit "vmm exit $st (want 1)"
+	re="^vmm: virtio-blk 00:[0-9a-f]{2}\.0 \($img\): device process $KILLED was killed by signal 9 \(SIGKILL\); stopping the VM"
+	err exit | grep -qE "$re" ||
+		fail devproc-exit "vmm's stderr lacks /$re/: $(err exit | grep -v '^virtio-blk\|exits to' | head -n 3 | tr '\n' ' ')"
+	! err exit | grep -q 'restarted it' || fail devproc-exit "vmm restarted the device process"
+	! has exit '^L2-DONE' || fail devproc-exit "L2 ran to its end: the VM was not stopped"
+}
+
+# ---- 4: vmm's front-end on qemu-storage-daemon ----
+t_qsd() {
+	local img sock qpid i
+	if [ "$QSD" != 1 ]; then
+		skip qsd "qemu-storage-daemon missing on the host (apt-get install qemu-system-common)"
+		return
+	fi
+	img=$D/q.img; sock=$D/qsd.sock
+	truncate -s "$FIO_SIZE" $img
+	qemu-storage-daemon --blockdev driver=file,node-name=f,filename=$img \
+		--export type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$sock,writable=$([ "$VU_BREAK" = 1 ] && echo off || echo on) \
+		>/tmp/qsd.out 2>&1 &
+	qpid=$!
+	i=0
+	while [ ! -S $sock ] && kill -0 $qpid 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	if [ ! -S $sock ]; then
+		fail qsd "qemu-storage-daemon made no socket: $(head -n 3 /tmp/qsd.out | tr '\n' ' ')"
+		kill $qpid 2>/dev/null
+		return
+	fi
+	vmm_start qsd /l2/initrd-fio.cpio "vu=fio vu_size=$FIO_SIZE" --vhost-user $sock,type=blk
+	run_end qsd
+	kill -0 $qpid 2>/dev/null || fail qsd "qemu-storage-daemon died: $(head -n 3 /tmp/qsd.out | tr '\n' ' ')"
+	kill $qpid 2>/dev/null
+	wait $qpid
+	sed 's/^/NESTED-ERR[qsd-daemon]| /' /tmp/qsd.out
+	[ "$st" = 0 ] || fail qsd "vmm exit $st"
+	check_l2 qsd qsd || return
+	has qsd '^L2-VU-DEV vda ' || fail qsd "L2 has no vda"
+	check_fio qsd qsd $img
+	note qsd "stats: $(err qsd | grep -E "^virtio-blk .*\($sock" | head -n 1)"
+}
+
+# ---- 5: QEMU's vhost-user-blk-pci on vmm --serve-vhost-user ----
+t_serve() {
+	local img sock spid sst i
+	img=$D/s.img; sock=$D/serve.sock
+	if [ ! -c /dev/kvm ]; then
+		skip serve-qemu "no /dev/kvm in L1"
+		return
+	fi
+	truncate -s "$FIO_SIZE" $img
+	rm -f /tmp/serve-vmm.status /tmp/serve-vmm.pid
+	{
+		sh -c 'echo $$ >"$0"; exec "$@"' /tmp/serve-vmm.pid \
+			/vmm --serve-vhost-user $sock --disk "$img$([ "$VU_BREAK" = 1 ] && echo ,ro)" </dev/null >/tmp/serve-vmm.out 2>&1
+		echo $? >/tmp/serve-vmm.status
+	} &
+	spid=$!
+	while [ ! -s /tmp/serve-vmm.pid ]; do sleep 0.1; done
+	i=0
+	while [ ! -S $sock ] && [ ! -s /tmp/serve-vmm.status ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	if [ ! -S $sock ]; then
+		fail serve-qemu "vmm --serve-vhost-user made no socket (status $(cat /tmp/serve-vmm.status 2>/dev/null)): $(head -n 3 /tmp/serve-vmm.out | tr '\n' ' ')"
+		kill "$(cat /tmp/serve-vmm.pid)" 2>/dev/null
+		return
+	fi
+	run_start serve qemu-system-x86_64 -M q35,accel=kvm -cpu host -smp 1 -m 512M \
+		-object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
+		-nodefaults -no-user-config -nographic -serial stdio -no-reboot \
+		-chardev socket,id=c,path=$sock -device vhost-user-blk-pci,chardev=c \
+		-kernel /l2/bzImage -initrd /l2/initrd-fio.cpio -append "$L2_APPEND vu=fio vu_size=$FIO_SIZE"
+	run_end serve
+	# vmm serves one front-end and ends when it goes: give it 30 s
+	i=0
+	while [ ! -s /tmp/serve-vmm.status ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	sst=$(cat /tmp/serve-vmm.status 2>/dev/null)
+	sed 's/^/NESTED-ERR[serve-vmm]| /' /tmp/serve-vmm.out
+	if [ -z "$sst" ]; then
+		fail serve-qemu "vmm --serve-vhost-user still runs 30 s after QEMU ended"
+		kill "$(cat /tmp/serve-vmm.pid)" 2>/dev/null
+	elif [ "$sst" != 0 ]; then
+		fail serve-qemu "vmm --serve-vhost-user exit $sst (want 0)"
+	fi
+	wait $spid
+	[ "$st" = 0 ] || fail serve-qemu "QEMU exit $st: $(err serve | head -n 3 | tr '\n' ' ')"
+	check_l2 serve-qemu serve || return
+	has serve '^L2-VU-DEV vda ' || fail serve-qemu "L2 has no vda"
+	check_fio serve-qemu serve $img
+}
+
+verdicts() {
+	failed=0
+	for n in $NAMES; do
+		v=$(echo "$n" | tr - _)
+		eval "w=\${why_$v}; s=\${skip_$v}; r=\${ran_$v}"
+		if [ -z "$r" ]; then
+			continue   # not run: no result, which vhost_user.sh reports
+		elif [ -n "$w" ]; then
+			echo "NESTED-RESULT FAIL nested-vhost-user-$n: ${w#; }"
+			failed=$((failed + 1))
+		elif [ -n "$s" ]; then
+			echo "NESTED-RESULT SKIP nested-vhost-user-$n: $s"
+		else
+			echo "NESTED-RESULT PASS nested-vhost-user-$n"
+		fi
+	done
+}
+
+(while sleep 30; do echo "L1-ALIVE uptime=$(now)"; done) &
+hb=$!
+mkdir -p $D
+for tn in ${VU_ONLY:-$NAMES}; do
+	t0=$(now)
+	eval "ran_$(echo "$tn" | tr - _)=1"
+	case $tn in
+	devproc-ps) t_ps ;;
+	devproc-kill) t_kill ;;
+	devproc-exit) t_exit ;;
+	qsd) t_qsd ;;
+	serve-qemu) t_serve ;;
+	esac
+	echo "NESTED-TIME $tn seconds=$(since "$t0")"
+done
+kill "$hb"
+verdicts
+exit "$failed"
