@@ -285,6 +285,8 @@ static uint64_t handle(struct vu_back *b, struct vu_msg *m, int *fds, int nfds, 
 		/* a fresh start after a failure: process again */
 		__atomic_store_n(&d->status, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK |
 				 VIRTIO_S_DRIVER_OK, __ATOMIC_RELEASE);
+		if (d->ops->activate)   /* what the features decide (net: header, rx buffer sizes) */
+			d->ops->activate(d);
 		return 0;
 	case VU_GET_PROTOCOL_FEATURES:
 		*reply = true;
@@ -477,5 +479,10 @@ int vu_serve(struct virtio_dev *d, int sock)
 	if ((r = virtio_watch_fd(d, sock, EPOLLRDHUP, on_message, b)) < 0)
 		return r;
 	r = virtio_dev_run(d);
-	return r < 0 ? r : b->err < 0 ? b->err : 0;
+	r = r < 0 ? r : b->err < 0 ? b->err : 0;
+	unmap_mem(b);
+	if (b->inflight_map)
+		munmap(b->inflight_map, b->inflight_map_len);
+	free(b);
+	return r;
 }

@@ -1,7 +1,9 @@
 /* tests/unit/test_vhost_user.c: the in-flight record across a "crash", and a disk in a real device process (spawner, vhost-user both ways) driven like a guest driver, killed with SIGKILL and replaced. No KVM. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -233,6 +235,49 @@ static void file_read(uint64_t off, void *buf, size_t len)
 	close(fd);
 }
 
+/* ---- a back-end on a socketpair: SET_FEATURES activates the device with what was acked ---- */
+
+static int activated;
+static uint64_t activated_with;
+static void fake_process(struct virtio_dev *dev, struct virtq *q) { (void)dev; (void)q; }
+static void fake_activate(struct virtio_dev *dev) { activated++; activated_with = dev->driver_features; }
+static const struct virtio_ops fake_ops = {
+	.name = "virtio-fake", .nqueues = 1, .queue_size = 8, .features = 1ull << 3,
+	.process = fake_process, .activate = fake_activate,
+};
+struct serve_arg { struct virtio_dev *d; int sock, r; };
+static void *serve_thread(void *arg)
+{
+	struct serve_arg *a = arg;
+	a->r = vu_serve(a->d, a->sock);
+	return NULL;
+}
+
+static void test_backend_activates(void)
+{
+	struct serve_arg a = { virtio_dev_new(&fake_ops, NULL, "fake"), -1, -1 };
+	struct vu_msg m = { .req = VU_SET_FEATURES, .flags = VU_VERSION, .size = 8 };
+	int sp[2], fds[VU_MAX_FDS], nfds;
+	uint64_t want = VIRTIO_BIT(VIRTIO_F_VERSION_1) | (1ull << 3);
+	pthread_t t;
+
+	CHECK(a.d && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0);
+	a.d->no_sandbox = true;
+	a.sock = sp[1];
+	CHECK(pthread_create(&t, NULL, serve_thread, &a) == 0);
+	m.u.u64 = want;
+	CHECK(vu_send(sp[0], &m, NULL, 0) == 0);
+	m = (struct vu_msg){ .req = VU_GET_FEATURES, .flags = VU_VERSION };   /* its answer: the first was handled */
+	CHECK(vu_send(sp[0], &m, NULL, 0) == 0);
+	CHECK(vu_recv(sp[0], &m, fds, &nfds) == 1 && m.req == VU_GET_FEATURES && (m.flags & VU_FLAG_REPLY));
+	CHECK(activated == 1 && activated_with == want);
+	close(sp[0]);   /* the front-end hangs up: the back-end returns 0 */
+	pthread_join(t, NULL);
+	CHECK(a.r == 0);
+	close(a.d->epfd);
+	free(a.d);
+}
+
 static struct blk *b;   /* the spawner's; reachable, so not a leak */
 static struct virtio_stats *shared;   /* the device processes count here */
 
@@ -337,6 +382,7 @@ int main(void)
 	ram = aligned_alloc(4096, RAM_SIZE);
 	RUN(test_recover_order);
 	RUN(test_recover_last_batch);
+	RUN(test_backend_activates);
 	free(ram);
 	setup_devproc();
 	RUN(test_devproc_io);
