@@ -163,7 +163,7 @@ l1_initramfs() {
 #   console, which is also kept in $L1_LOG (default build/nested/l1.log). Returns the status
 #   from L1's "L1-EXIT=" line, or 125 if L1 died or timed out without one.
 #   L1_INTERACTIVE=1 keeps stdin attached (for a shell in L1). L1_STALL=S kills L1 once its
-#   console has been silent for S seconds (for a /test.sh that prints a heartbeat); then
+#   console has been silent (or shown L1 kernel lines only, e.g. a soft lockup) for S seconds (for a /test.sh that prints a heartbeat); then
 #   L1_STALLED="S s; QEMU at L0 busy N CPUs..." afterwards (else empty). l1_env judges the log.
 l1_run() {
 	local mb t cpio st log
@@ -277,9 +277,9 @@ env_note() {
 	echo "note: $1: environment failure ($4), retry $2 of $3"
 }
 
-# _l1_watch LOG S: kill the QEMU whose pid is in LOG.pid once LOG has not grown for S seconds.
+# _l1_watch LOG S: kill the QEMU whose pid is in LOG.pid once LOG has not grown, but for L1 kernel lines, for S seconds.
 _l1_watch() {
-	local pid size last idle b0 b1
+	local pid size last idle
 	idle=0
 	while [ ! -s "$1.pid" ]; do
 		sleep 1
@@ -290,20 +290,29 @@ _l1_watch() {
 	last=-1; idle=0
 	while sleep 5 && kill -0 "$pid" 2>/dev/null; do
 		size=$(stat -c %s "$1" 2>/dev/null || echo 0)
-		if [ "$size" != "$last" ]; then
-			last=$size; idle=0
+		# growth with nothing but L1 kernel lines (a soft lockup, repeated every 28 s) is no progress
+		if [ "$size" != "$last" ] && { [ "$last" -lt 0 ] || tail -c +$((last + 1)) "$1" | head -c $((size - last)) |
+			tr -d '\r' | grep -qv '^\[ *[0-9]*\.[0-9]*\] \|^$'; }; then
+			idle=0
 		else
 			idle=$((idle + 5))
-			[ $idle -lt "$2" ] && continue
-			# Spinning or waiting? QEMU's CPU time over 5 s (TCG runs each L1 vCPU in a thread
-			# of its own: 2.0 = both vCPUs busy, about 0 = both halted and nothing wakes them).
-			b0=$(_cpu_ticks "$pid"); sleep 5; b1=$(_cpu_ticks "$pid")
-			echo "QEMU at L0 busy $(awk -v a="$b0" -v b="$b1" -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" \
-				'BEGIN { printf "%.2f", (b - a) / hz / 5 }') CPUs in its last 5 s" >"$1.stalled"
-			kill "$pid"
-			return 0
 		fi
+		last=$size
+		[ $idle -lt "$2" ] && continue
+		_l1_kill "$1" "$pid"
+		return 0
 	done
+}
+
+# _l1_kill LOG PID: note how busy the stalled QEMU was (LOG.stalled), and kill it.
+_l1_kill() {
+	local b0 b1
+	# Spinning or waiting? QEMU's CPU time over 5 s (TCG runs each L1 vCPU in a thread
+	# of its own: 2.0 = both vCPUs busy, about 0 = both halted and nothing wakes them).
+	b0=$(_cpu_ticks "$2"); sleep 5; b1=$(_cpu_ticks "$2")
+	echo "QEMU at L0 busy $(awk -v a="$b0" -v b="$b1" -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" \
+		'BEGIN { printf "%.2f", (b - a) / hz / 5 }') CPUs in its last 5 s" >"$1.stalled"
+	kill "$2"
 }
 
 # _cpu_ticks PID: user + system clock ticks of PID's threads so far (/proc/PID/stat fields 14, 15).
