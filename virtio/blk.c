@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../sandbox/sandbox.h"
+#include "../le.h"
 #include "virtio.h"
 
 #ifndef FALLOC_FL_ZERO_RANGE
@@ -108,12 +109,6 @@ struct blk_hdr { uint32_t type, reserved; uint64_t sector; };
 struct blk_dz { uint64_t sector; uint32_t num_sectors, flags; };
 
 /* ---- configuration ---- */
-
-static void put_le(uint8_t *p, unsigned size, uint64_t v)
-{
-	for (unsigned i = 0; i < size; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static void blk_config_read(struct virtio_dev *d, unsigned off, void *buf, unsigned len)
 {

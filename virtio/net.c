@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../le.h"
 #include "../sandbox/sandbox.h"
 #include "virtio.h"
 
@@ -220,9 +221,9 @@ static void net_config_read(struct virtio_dev *d, unsigned off, void *buf, unsig
 	uint8_t c[NET_CONFIG_LEN] = { 0 };
 
 	memcpy(c, n->mac, 6);
-	c[6] = NET_S_LINK_UP;           /* status */
-	c[8] = 1;                       /* max_virtqueue_pairs */
-	c[10] = (uint8_t)n->mtu, c[11] = (uint8_t)(n->mtu >> 8);
+	put_le16(c + 6, NET_S_LINK_UP);   /* status */
+	put_le16(c + 8, 1);               /* max_virtqueue_pairs */
+	put_le16(c + 10, n->mtu);
 	memcpy(buf, c + off, len);
 }
 

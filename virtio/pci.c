@@ -10,6 +10,7 @@
 #include <linux/kvm.h>
 
 #include "../sandbox/sandbox.h"
+#include "../le.h"
 #include "virtio.h"
 
 /* BAR0 layout: one 4 KiB page per structure so each can be mapped on its own. */
@@ -109,12 +110,6 @@ static void vp_bar_moved(struct pci_dev *p, int bar, uint64_t old_addr, uint64_t
 }
 
 /* ---- common configuration ---- */
-
-static void put_le(uint8_t *p, unsigned size, uint64_t v)
-{
-	for (unsigned i = 0; i < size; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static struct virtq *selected_queue(struct virtio_dev *d)
 {
