@@ -266,8 +266,11 @@ int devproc_spawn(int chan, char *why, size_t whylen, pid_t *pid)
 	struct iovec ciov = { &cmd, 1 };
 	struct msghdr cmh = { .msg_iov = &ciov, .msg_iovlen = 1 };
 
-	if (sendmsg(chan, &cmh, MSG_NOSIGNAL) != 1 || recvmsg(chan, &mh, MSG_CMSG_CLOEXEC) != sizeof(rep))
-		return -EPIPE;   /* the spawner is gone */
+	if (sendmsg(chan, &cmh, MSG_NOSIGNAL) != 1 || recvmsg(chan, &mh, MSG_CMSG_CLOEXEC) != sizeof(rep)) {
+		if (why && whylen)
+			snprintf(why, whylen, "ended, and so did vmm's spawner of device processes");
+		return -EPIPE;
+	}
 	struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
 	if (h && h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
 		memcpy(&fd, CMSG_DATA(h), sizeof(int));

@@ -298,7 +298,7 @@ static void replace_backend(struct vu_front *f, int err)
 			fprintf(stderr, "vmm: %s (%s): device process %s; %s\n", d->name, f->label, why,
 				f->rs.exit_on_crash ? "stopping the VM (--on-device-crash exit)" :
 				f->sock < 0 ? "cannot start a new one; stopping the VM" :
-				"it died 5 times within a minute; stopping the VM");
+				"restarted 5 times within a minute already; stopping the VM");
 			d->stop(d, EXIT_RUNTIME);
 			return;
 		}
