@@ -100,7 +100,8 @@ net)
 	ping_peer PING
 	echo "L2-VU-NET-START uptime=$(up)"
 	t=$(up)
-	iperf3 -c "$PEER" -t "$SECS" -f m >/tmp/iperf 2>&1
+	# a peer that does not answer fails in 10 s (not the kernel's 2 min of SYN retries); a stalled run is killed
+	timeout -s KILL $((SECS + 60)) iperf3 -c "$PEER" -t "$SECS" -f m --connect-timeout 10000 >/tmp/iperf 2>&1
 	echo "L2-VU-IPERF=$?"
 	echo "L2-VU-IPERF-SECONDS=$(awk "BEGIN{print $(up) - $t}")"
 	grep -E 'sender|receiver|error|unable' /tmp/iperf | sed 's/^/L2-VU-IPERF: /'
