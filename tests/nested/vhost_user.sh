@@ -5,12 +5,18 @@
 #   devproc-exit  the same with --on-device-crash exit: vmm exits 1 naming the disk and the signal
 #   qsd           vmm --vhost-user on qemu-storage-daemon's vhost-user-blk export: fio verify in L2
 #   serve-qemu    QEMU (vhost-user-blk-pci, accel=kvm in L1) on vmm --serve-vhost-user: fio verify in L2; vmm exits 0 after
+#   net-ps        (devproc-ps's run, which also has a --net tap) one vmm-net process: /dev/net/tun, no KVM fd, no image
+#   net-kill      SIGKILL the tap's device process during iperf3 from L2 to L1: restarted, iperf3 and ping pass, "restarts 1"
+#   net-serve     vmm --vhost-user SOCK,type=net on vmm --serve-vhost-user SOCK --net tap: ping and iperf3; the server exits 0
 # Usage: sh tests/nested/vhost_user.sh   (PASS/FAIL/SKIP lines nested-vhost-user-NAME, notes after them; status 0 unless a FAIL)
 # Env: VMM_BIN (./vmm), VMM_TIMEOUT (300 s per L2 run), VMM_MEM (512M: the fio initramfs is ~90 MB), FIO_SIZE (32M: also
-#      each image's size), KILL_DELAY (2 s after L2's fio starts), L1_MEM (2560), VU_ONLY ("qsd serve-qemu": only these,
-#      the rest SKIP), VU_BREAK=1 (the checks' own test: each runs on a setup it must FAIL: disks in threads, kill with
-#      --on-device-crash exit, kill without it, qsd's export writable=off, --serve-vhost-user on a ,ro disk), NESTED_VERBOSE=1 shows L1's console. Full log: build/nested/l1-vhost-user.log.
-# Needs (Debian): fio, qemu-system-x86 (qemu-storage-daemon from qemu-system-common; QEMU and SeaBIOS run in L1), besides lib.sh's.
+#      each image's size), KILL_DELAY (2 s after L2's fio or iperf3 starts), NET_SECS (8: net-kill's iperf3),
+#      NET_SERVE_SECS (4: net-serve's), L1_MEM (2560), VU_ONLY ("qsd serve-qemu": only these,
+#      the rest SKIP), VU_BREAK=1 (the checks' own test: each runs on a setup it must FAIL: disks and net in threads, kill
+#      with --on-device-crash exit, kill without it, qsd's export writable=off, --serve-vhost-user on a ,ro disk, net
+#      served on a tap with no address in L1), NESTED_VERBOSE=1 shows L1's console. Full log: build/nested/l1-vhost-user.log.
+# Needs (Debian): fio, iperf3 (else net-kill and net-serve SKIP), qemu-system-x86 (qemu-storage-daemon from
+#      qemu-system-common; QEMU and SeaBIOS run in L1), besides lib.sh's.
 # shellcheck disable=SC3043 # local: dash and busybox ash have it
 cd "$(dirname "$0")/../.." || exit 2
 # shellcheck disable=SC2034 # read by lib.sh
@@ -23,7 +29,9 @@ VMM_TIMEOUT=${VMM_TIMEOUT:-300}
 VMM_MEM=${VMM_MEM:-512M}
 FIO_SIZE=${FIO_SIZE:-32M}
 KILL_DELAY=${KILL_DELAY:-2}
-NAMES="devproc-ps devproc-kill devproc-exit qsd serve-qemu"
+NET_SECS=${NET_SECS:-8}
+NET_SERVE_SECS=${NET_SERVE_SECS:-4}
+NAMES="devproc-ps net-ps devproc-kill devproc-exit net-kill qsd serve-qemu net-serve"
 
 all() { for n in $NAMES; do echo "$1 nested-vhost-user-$n${2:+: $2}"; done; }
 
@@ -38,9 +46,15 @@ stage=$(mktemp -d "$NB/stage-vu.XXXXXX") || exit 1
 trap 'rm -rf "$stage"' EXIT
 t0=$(date +%s)
 
-# L2: the usual image with /init replaced (a later cpio member wins); a second variant adds fio (~90 MB)
+# L2: the usual image with /init replaced (a later cpio member wins) and iperf3 added; a second variant adds fio (~90 MB)
 mkdir -p "$stage/l2"
 cp tests/nested/vhost_user_l2.sh "$stage/l2/init" && chmod 755 "$stage/l2/init"
+IPERF=0
+if IPERF3=$(command -v iperf3); then
+	# shellcheck disable=SC2046 # one word per pair
+	stage_pairs "$stage/l2" $(tool_files "$IPERF3" /bin/iperf3) || { all FAIL "could not stage iperf3"; exit 1; }
+	IPERF=1
+fi
 newc "$stage/l2" "$stage/l2x.cpio" || exit 1
 cat "$L2_INITRD" "$stage/l2x.cpio" >"$stage/l2.cpio"
 mkdir -p "$stage/l2fio"
@@ -57,6 +71,7 @@ QSD=0
 		[ -e /usr/share/$fw ] && echo "$(readlink -f /usr/share/$fw):/usr/share/$fw"
 	done
 	tool_files qemu-storage-daemon /usr/bin/qemu-storage-daemon
+	[ $IPERF = 1 ] && tool_files "$IPERF3" /bin/iperf3
 } | sort -u >"$stage/pairs"
 grep -q ':/usr/bin/qemu-storage-daemon$' "$stage/pairs" && QSD=1
 
@@ -66,6 +81,9 @@ grep -q ':/usr/bin/qemu-storage-daemon$' "$stage/pairs" && QSD=1
 	echo "FIO_SIZE='$FIO_SIZE'"
 	echo "KILL_DELAY='$KILL_DELAY'"
 	echo "QSD=$QSD"
+	echo "IPERF=$IPERF"
+	echo "NET_SECS='$NET_SECS'"
+	echo "NET_SERVE_SECS='$NET_SERVE_SECS'"
 	echo "VU_BREAK=${VU_BREAK:-0}"
 	[ -n "$VU_ONLY" ] && echo "VU_ONLY='$VU_ONLY'"
 	[ -n "$L2_APPEND" ] && echo "L2_APPEND='$L2_APPEND'"
@@ -125,7 +143,7 @@ for t in $NAMES; do
 done
 if [ $failed -gt 0 ]; then
 	# the runs' last lines (L2's console, vmm's stderr), to show where they stopped
-	for r in ps kill exit qsd serve; do
+	for r in ps kill exit qsd serve netkill netserve netserve-vmm; do
 		echo "$log" | sed -n "s/^.*\(L2\|NESTED-ERR\)\[$r\]| /    $r| /p" | tail -n 8
 	done
 fi

@@ -1,17 +1,21 @@
 #!/bin/sh
 # tests/nested/vhost_user_l1.sh: /test.sh in L1 for nested-vhost-user-*: disks in device processes (what they hold, SIGKILL
-# with restart, --on-device-crash exit), vmm on qemu-storage-daemon, QEMU on vmm --serve-vhost-user; checked from L1.
+# with restart, --on-device-crash exit), vmm on qemu-storage-daemon, QEMU on vmm --serve-vhost-user; a tap's device
+# process (what it holds, SIGKILL under iperf3), vmm on vmm --serve-vhost-user --net; checked from L1.
 # shellcheck disable=SC2317,SC2034,SC3043 # eval'd names; local: busybox ash has it
 VMM_MEM=512M
 VMM_TIMEOUT=300
 FIO_SIZE=32M
 KILL_DELAY=2
 QSD=1
+IPERF=1
+NET_SECS=8         # net-kill's iperf3
+NET_SERVE_SECS=4   # net-serve's
 VU_BREAK=0   # 1: every check runs on a setup it must fail (the checks' own test)
 L2_APPEND="console=ttyS0 quiet panic=-1"
 # shellcheck disable=SC1091 # written by vhost_user.sh
 [ -f /nested.env ] && . /nested.env
-NAMES="devproc-ps devproc-kill devproc-exit qsd serve-qemu"
+NAMES="devproc-ps net-ps devproc-kill devproc-exit net-kill qsd serve-qemu net-serve"
 D=/tmp/vu
 export PATH=/bin:/usr/bin   # QEMU and qemu-storage-daemon are in /usr/bin
 
@@ -131,7 +135,7 @@ t_ps() {
 	truncate -s 16M $D/a.img $D/b.img
 	set --
 	[ "$VU_BREAK" = 1 ] && set -- --device-isolation thread
-	vmm_start ps /l2/initrd.cpio "vu=idle vu_idle=15" --disk $D/a.img --disk $D/b.img "$@"
+	vmm_start ps /l2/initrd.cpio "vu=idle vu_idle=15 vu_net=1" --disk $D/a.img --disk $D/b.img --net tap=$TAP "$@"
 	if wait_marker ps '^L2-VU-IDLE'; then
 		vpid=$(cat /tmp/ps.pid)
 		[ "$(comm "$vpid")" = vmm ] || fail devproc-ps "pid $vpid (vmm's) is named '$(comm "$vpid")', not vmm"
@@ -162,17 +166,45 @@ t_ps() {
 			[ -z "$k" ] || fail devproc-ps "$(comm "$p") $p holds KVM fds: $k"
 			note devproc-ps "$(comm "$p") $p fds: $(fds "$p" | sort | uniq -c | awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }')"
 		done
+		ps_net "$vpid" "$sp" "$devs"
 		running ps || fail devproc-ps "vmm ended while L1 was still looking (L2 idles 15 s)"
 	else
 		fail devproc-ps "no L2-VU-IDLE marker"
+		fail net-ps "no L2-VU-IDLE marker"
 	fi
 	run_end ps
-	[ "$st" = 0 ] || fail devproc-ps "vmm exit $st"
-	check_l2 devproc-ps ps || return
+	[ "$st" = 0 ] || { fail devproc-ps "vmm exit $st"; fail net-ps "vmm exit $st"; }
+	check_l2 devproc-ps ps || { fail net-ps "L2 init not reached (exit $st)"; return; }
 	for i in a b; do
 		err ps | grep -qE "^virtio-blk .*\($D/$i\.img\): requests [1-9].*, restarts 0$" ||
 			fail devproc-ps "no --stats line with requests and 'restarts 0' for $i.img"
 	done
+	[ "$(val ps L2-VU-PING)" = ok ] || fail net-ps "L2's ping of L1 ($TAP) failed: $(log ps | sed -n 's/^L2-VU-PING: //p' | tr '\n' ' ')"
+	l=$(err ps | grep -E "^virtio-net .*\($TAP\): requests")
+	note net-ps "stats: $l"
+	echo "$l" | grep -qE "requests [1-9].*, restarts 0$" || fail net-ps "no --stats line with requests and 'restarts 0' for $TAP: '$l'"
+}
+
+# ps_net VMM SPAWNER BLKPIDS: (in the ps run) one vmm-net, the spawner's child, holding /dev/net/tun and no KVM fd nor
+# image; no vmm-blk holds /dev/net/tun.
+ps_net() {
+	local nets p n k
+	nets=$(pids_comm vmm-net)
+	n=$(echo $nets | wc -w)
+	[ "$n" = 1 ] || fail net-ps "$n vmm-net processes (want 1: one per --net)"
+	for p in $nets; do
+		[ "$(ppid "$p")" = "$2" ] || fail net-ps "vmm-net $p: parent $(ppid "$p"), not the spawner ($2)"
+		fds "$p" | grep -qx /dev/net/tun || fail net-ps "vmm-net $p does not hold /dev/net/tun: $(fds "$p" | tr '\n' ' ')"
+		fds "$p" | grep -q '\.img$' && fail net-ps "vmm-net $p holds a disk image: $(fds "$p" | grep '\.img$' | tr '\n' ' ')"
+		k=$(kvm_fds "$p")
+		[ -z "$k" ] || fail net-ps "vmm-net $p holds KVM fds: $k"
+		note net-ps "vmm-net $p fds: $(fds "$p" | sort | uniq -c | awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }')"
+	done
+	for p in $3; do
+		fds "$p" | grep -qx /dev/net/tun && fail net-ps "vmm-blk $p holds /dev/net/tun"
+		[ "$(fds "$p" | grep -c '\.img$')" = 1 ] || fail net-ps "vmm-blk $p holds $(fds "$p" | grep -c '\.img$') images (want its own only)"
+	done
+	note net-ps "vmm $1 holds /dev/net/tun x$(fds "$1" | grep -cx /dev/net/tun) (its spawner: x$(fds "$2" | grep -cx /dev/net/tun))"
 }
 
 # kill_dev TEST RUN IMG: on L2's fio marker, wait KILL_DELAY s and SIGKILL IMG's device process; sets KILLED.
@@ -336,6 +368,124 @@ t_serve() {
 	check_fio serve-qemu serve $img
 }
 
+# net_pids: the device processes (vmm-net) holding /dev/net/tun
+net_pids() {
+	local p
+	for p in $(pids_comm vmm-net); do
+		fds "$p" | grep -qx /dev/net/tun && echo "$p"
+	done
+}
+
+# check_iperf TEST RUN: L2's pings and its iperf3 to L1 passed, and iperf3 moved something.
+check_iperf() {
+	local f m
+	[ "$(val "$2" L2-VU-PING)" = ok ] || fail "$1" "L2's ping of L1 before iperf3 failed: $(log "$2" | sed -n 's/^L2-VU-PING: //p' | tr '\n' ' ')"
+	f=$(val "$2" L2-VU-IPERF)
+	m=$(val "$2" L2-VU-IPERF-MBYTES)
+	[ "$f" = 0 ] || fail "$1" "iperf3 in L2: exit ${f:-none}: $(log "$2" | sed -n 's/^L2-VU-IPERF: //p' | head -n 2 | tr '\n' ' ')"
+	awk "BEGIN{exit !(${m:-0} > 0)}" || fail "$1" "iperf3 in L2 sent nothing (${m:-no} MBytes)"
+	note "$1" "iperf3 L2->L1 $NET_SECS s: ${m:-?} MBytes, ${3:+$3 }$(val "$2" L2-VU-IPERF-MBITS) Mbit/s at the receiver, $(val "$2" L2-VU-IPERF-SECONDS) s"
+	[ "$(val "$2" L2-VU-PING2)" = ok ] || fail "$1" "L2's ping of L1 after iperf3 failed: $(log "$2" | sed -n 's/^L2-VU-PING2: //p' | tr '\n' ' ')"
+}
+
+# ---- 6: SIGKILL the tap's device process while L2 runs iperf3 to L1: restarted, iperf3 completes ----
+t_netkill() {
+	local i p np n l k re
+	set --
+	[ "$VU_BREAK" = 1 ] && set -- --device-isolation thread
+	KILLED=
+	vmm_start netkill /l2/initrd.cpio "vu=net vu_secs=$NET_SECS" --net tap=$TAP "$@"
+	if ! wait_marker netkill '^L2-VU-NET-START'; then
+		fail net-kill "no L2-VU-NET-START marker"
+	else
+		sleep "$KILL_DELAY"
+		p=$(net_pids)
+		if [ "$(echo $p | wc -w)" != 1 ]; then
+			fail net-kill "vmm-net processes holding /dev/net/tun: '$p' (want one)"
+		else
+			has netkill '^L2-VU-IPERF=' && fail net-kill "iperf3 had ended before the kill: the kill proved nothing"
+			kill -9 "$p"
+			KILLED=$p
+			note net-kill "SIGKILL to vmm-net $p, $(since "$T0") s after vmm started"
+			i=0
+			while running netkill && ! err netkill | grep -q 'restarted it' && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+			np=$(net_pids)
+			if running netkill; then
+				if [ -z "$np" ] || [ "$np" = "$KILLED" ]; then
+					fail net-kill "no new vmm-net holds /dev/net/tun after the restart (found '$np')"
+				else
+					note net-kill "replacement vmm-net $np (parent $(comm "$(ppid "$np")"))"
+					k=$(kvm_fds "$np")
+					[ -z "$k" ] || fail net-kill "the replacement vmm-net $np holds KVM fds: $k"
+				fi
+			fi
+		fi
+	fi
+	run_end netkill
+	[ "$st" = 0 ] || fail net-kill "vmm exit $st"
+	check_l2 net-kill netkill || return
+	[ -n "$KILLED" ] || return
+	check_iperf net-kill netkill "killed during it,"
+	re="^vmm: virtio-net 00:[0-9a-f]{2}\.0 \($TAP\): device process $KILLED was killed by signal 9 \(SIGKILL\); restarted it$"
+	n=$(err netkill | grep -cE "$re")
+	[ "$n" = 1 ] || fail net-kill "$n lines on vmm's stderr match /$re/ (want 1): $(err netkill | grep 'device process' | head -n 2 | tr '\n' ' ')"
+	n=$(err netkill | grep -c 'device process')
+	[ "$n" = 1 ] || fail net-kill "$n 'device process' lines on vmm's stderr (want 1)"
+	l=$(err netkill | grep -E "^virtio-net .*\($TAP\): requests")
+	note net-kill "stats: $l"
+	case $l in
+	*", restarts 1") ;;
+	*) fail net-kill "the --stats line for $TAP does not end with 'restarts 1': '$l'" ;;
+	esac
+}
+
+# ---- 7: vmm --vhost-user SOCK,type=net on vmm --serve-vhost-user SOCK --net tap=TAP ----
+t_netserve() {
+	local sock sst i tap spid
+	sock=$D/net.sock
+	tap=$TAP
+	[ "$VU_BREAK" = 1 ] && tap=$TAP_LOOSE   # a tap with no address in L1: nothing answers L2
+	rm -f /tmp/netserve-vmm.status /tmp/netserve-vmm.pid
+	{
+		sh -c 'echo $$ >"$0"; exec "$@"' /tmp/netserve-vmm.pid \
+			/vmm --serve-vhost-user $sock --net tap=$tap </dev/null >/tmp/netserve-vmm.out 2>&1
+		echo $? >/tmp/netserve-vmm.status
+	} &
+	spid=$!
+	while [ ! -s /tmp/netserve-vmm.pid ]; do sleep 0.1; done
+	i=0
+	while [ ! -S $sock ] && [ ! -s /tmp/netserve-vmm.status ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	if [ ! -S $sock ]; then
+		fail net-serve "vmm --serve-vhost-user made no socket (status $(cat /tmp/netserve-vmm.status 2>/dev/null)): $(head -n 3 /tmp/netserve-vmm.out | tr '\n' ' ')"
+		kill "$(cat /tmp/netserve-vmm.pid)" 2>/dev/null
+		wait $spid
+		return
+	fi
+	vmm_start netserve /l2/initrd.cpio "vu=net vu_secs=$NET_SERVE_SECS" --vhost-user $sock,type=net
+	run_end netserve
+	# the serving vmm serves one front-end and ends when it goes: give it 30 s
+	i=0
+	while [ ! -s /tmp/netserve-vmm.status ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	sst=$(cat /tmp/netserve-vmm.status 2>/dev/null)
+	sed 's/^/NESTED-ERR[netserve-vmm]| /' /tmp/netserve-vmm.out
+	if [ -z "$sst" ]; then
+		fail net-serve "vmm --serve-vhost-user still runs 30 s after the front-end vmm ended"
+		kill "$(cat /tmp/netserve-vmm.pid)" 2>/dev/null
+	elif [ "$sst" != 0 ]; then
+		fail net-serve "vmm --serve-vhost-user exit $sst (want 0)"
+	fi
+	wait $spid
+	[ "$st" = 0 ] || fail net-serve "front-end vmm exit $st"
+	check_l2 net-serve netserve || return
+	case $(val netserve L2-VU-NET-MAC) in
+	??:??:??:??:??:??) ;;
+	*) fail net-serve "L2 has no eth0 (MAC '$(val netserve L2-VU-NET-MAC)')" ;;
+	esac
+	note net-serve "L2's eth0: MAC $(val netserve L2-VU-NET-MAC), MTU $(val netserve L2-VU-NET-MTU), carrier $(val netserve L2-VU-NET-CARRIER)"
+	NET_SECS=$NET_SERVE_SECS check_iperf net-serve netserve
+	note net-serve "stats: $(err netserve | grep -E "^virtio-net .*\($sock" | head -n 1)"
+}
+
 verdicts() {
 	failed=0
 	for n in $NAMES; do
@@ -357,15 +507,31 @@ verdicts() {
 (while sleep 30; do echo "L1-ALIVE uptime=$(now)"; done) &
 hb=$!
 mkdir -p $D
+# the taps: TAP with 192.168.78.1 (L2 is .2) and an iperf3 server on it; TAP_LOOSE up with no address (VU_BREAK)
+TAP=tap0 TAP_LOOSE=tap1
+ip link set lo up
+for t in $TAP $TAP_LOOSE; do
+	ip tuntap add dev $t mode tap 2>/dev/null || tunctl -t $t >/dev/null || echo "NESTED-NOTE: cannot create $t"
+	echo 1 >/proc/sys/net/ipv6/conf/$t/disable_ipv6 2>/dev/null
+	ip link set $t up
+done
+ip addr add 192.168.78.1/24 dev $TAP
+[ "$IPERF" = 1 ] && { iperf3 -s -D -B 192.168.78.1 >/tmp/iperf3-server.log 2>&1 || echo "NESTED-NOTE: the iperf3 server did not start"; }
 for tn in ${VU_ONLY:-$NAMES}; do
 	t0=$(now)
 	eval "ran_$(echo "$tn" | tr - _)=1"
 	case $tn in
-	devproc-ps) t_ps ;;
+	devproc-ps | net-ps)
+		# one L2 run for both (two disks and a --net), the first time either comes
+		[ -n "$ps_done" ] || t_ps
+		ps_done=1
+		;;
 	devproc-kill) t_kill ;;
 	devproc-exit) t_exit ;;
 	qsd) t_qsd ;;
 	serve-qemu) t_serve ;;
+	net-kill) if [ "$IPERF" = 1 ]; then t_netkill; else skip net-kill "iperf3 missing on the host (apt-get install iperf3)"; fi ;;
+	net-serve) if [ "$IPERF" = 1 ]; then t_netserve; else skip net-serve "iperf3 missing on the host (apt-get install iperf3)"; fi ;;
 	esac
 	echo "NESTED-TIME $tn seconds=$(since "$t0")"
 done
