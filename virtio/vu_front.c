@@ -274,6 +274,29 @@ static bool restart_allowed(struct vu_front *f)
 }
 
 /*
+ * Our device process is gone: a new one (the old one's end in *why), or NULL
+ * after the line that says why the VM stops. `name` is what the messages call
+ * the device.
+ */
+static const char *new_backend(struct vu_front *f, const char *name, char *why, size_t whylen)
+{
+	const char *stop;
+
+	close(f->sock);
+	f->sock = f->rs.respawn(f->rs.arg, why, whylen);
+	if (f->sock == -ESHUTDOWN)
+		return NULL;   /* vmm is ending */
+	stop = f->rs.exit_on_crash ? "stopping the VM (--on-device-crash exit)" :
+	       f->sock < 0 ? "cannot start a new one; stopping the VM" :
+	       !restart_allowed(f) ? "restarted 5 times within a minute already; stopping the VM" : NULL;
+	fprintf(stderr, "vmm: %s (%s): device process %s; %s\n", name, f->label, why, stop ? stop : "restarted it");
+	if (stop)
+		return NULL;
+	atomic_fetch_add(&f->restarts, 1);
+	return why;
+}
+
+/*
  * The back-end is gone (its socket hung up or a request failed): get a new
  * one and give it everything the old one had, so the guest sees nothing;
  * or stop the VM if that is not allowed or possible.
@@ -290,20 +313,11 @@ static void replace_backend(struct vu_front *f, int err)
 			d->stop(d, EXIT_RUNTIME);
 			return;
 		}
-		close(f->sock);
-		f->sock = f->rs.respawn(f->rs.arg, why, sizeof(why));
-		if (f->sock == -ESHUTDOWN)
-			return;   /* vmm is ending */
-		if (f->rs.exit_on_crash || !restart_allowed(f) || f->sock < 0) {
-			fprintf(stderr, "vmm: %s (%s): device process %s; %s\n", d->name, f->label, why,
-				f->rs.exit_on_crash ? "stopping the VM (--on-device-crash exit)" :
-				f->sock < 0 ? "cannot start a new one; stopping the VM" :
-				"restarted 5 times within a minute already; stopping the VM");
-			d->stop(d, EXIT_RUNTIME);
+		if (!new_backend(f, d->name, why, sizeof(why))) {
+			if (f->sock != -ESHUTDOWN)
+				d->stop(d, EXIT_RUNTIME);
 			return;
 		}
-		atomic_fetch_add(&f->restarts, 1);
-		fprintf(stderr, "vmm: %s (%s): device process %s; restarted it\n", d->name, f->label, why);
 		if (virtio_watch_replace(d, f->sock_watch, f->sock) == 0 && (err = handshake(f)) == 0 &&
 		    (!f->running || (err = start(f)) == 0))
 			break;
@@ -392,12 +406,49 @@ unsigned vu_restarts(const struct virtio_dev *d)
 	return atomic_load(&((struct vu_front *)d->priv)->restarts);
 }
 
+/*
+ * A new back-end: features, protocol features, queue count (*nq), config
+ * space. 0, or -errno if it stopped answering (*step names where); what it
+ * answers but cannot be used is fatal: a usage error for an external
+ * back-end, a runtime one for our own device process.
+ */
+static int probe(struct vu_front *f, const struct vu_type_info *t, uint64_t *nq, const char **step)
+{
+	struct vu_msg m = { .req = VU_GET_CONFIG, .size = 12 + t->config_len };
+	int code = f->rs.respawn ? EXIT_RUNTIME : EXIT_USAGE, r;
+
+	*step = f->rs.respawn ? "its device process did not answer" : "no vhost-user back-end answers there";
+	if ((r = handshake(f)) < 0)
+		return r;
+	if (!(f->features & VIRTIO_BIT(VIRTIO_F_VERSION_1)))
+		fatal(code, "%s: the back-end is not a virtio 1.x device", f->label);
+	if (!(f->protocol & VIRTIO_BIT(VU_PF_CONFIG)))
+		fatal(code, "%s: the back-end does not give its config space (VHOST_USER_PROTOCOL_F_CONFIG)",
+		      f->label);
+	*nq = 1;
+	*step = "VHOST_USER_GET_QUEUE_NUM";
+	if ((f->protocol & VIRTIO_BIT(VU_PF_MQ)) && (r = req_u64(f, VU_GET_QUEUE_NUM, 0, true, nq)) < 0)
+		return r;
+	if (*nq == 0)
+		fatal(code, "%s: the back-end has no queues", f->label);
+	if (*nq > VIRTIO_MAX_QUEUES)
+		*nq = VIRTIO_MAX_QUEUES;
+	*step = "VHOST_USER_GET_CONFIG";
+	m.u.config.size = t->config_len;
+	if ((r = request(f, &m, NULL, 0, true)) < 0)
+		return r;
+	if (m.size != 12 + t->config_len)
+		fatal(code, "%s: VHOST_USER_GET_CONFIG: refused", f->label);
+	memcpy(f->config, m.u.config.data, t->config_len);
+	return 0;
+}
+
 struct virtio_dev *vu_attach(struct vm *vm, int sock, enum vu_type type, const char *label,
 			     const struct vu_respawn *rs)
 {
 	struct vu_front *f = calloc(1, sizeof(*f));
-	struct vu_msg m = { .req = VU_GET_CONFIG };
-	uint64_t nq = 1;
+	const char *step;
+	uint64_t nq;
 	int r;
 
 	if (!f)
@@ -411,27 +462,14 @@ struct virtio_dev *vu_attach(struct vm *vm, int sock, enum vu_type type, const c
 	f->inflight_fd = -1;
 	if (rs)
 		f->rs = *rs;
-	/* an external back-end that will not do is a usage error; our own device process failing is not */
-	int code = rs ? EXIT_RUNTIME : EXIT_USAGE;
-	if ((r = handshake(f)) < 0)
-		fatal(code, "%s: %s: %s", label, rs ? "its device process did not answer" :
-		      "no vhost-user back-end answers there", strerror(-r));
-	if (!(f->features & VIRTIO_BIT(VIRTIO_F_VERSION_1)))
-		fatal(code, "%s: the back-end is not a virtio 1.x device", label);
-	if (!(f->protocol & VIRTIO_BIT(VU_PF_CONFIG)))
-		fatal(code, "%s: the back-end does not give its config space (VHOST_USER_PROTOCOL_F_CONFIG)",
-		      label);
-	if ((f->protocol & VIRTIO_BIT(VU_PF_MQ)) && (r = req_u64(f, VU_GET_QUEUE_NUM, 0, true, &nq)) < 0)
-		fatal(code, "%s: VHOST_USER_GET_QUEUE_NUM: %s", label, strerror(-r));
-	if (nq == 0)
-		fatal(code, "%s: the back-end has no queues", label);
-	if (nq > VIRTIO_MAX_QUEUES)
-		nq = VIRTIO_MAX_QUEUES;
-	m.size = 12 + t->config_len;
-	m.u.config.size = t->config_len;
-	if ((r = request(f, &m, NULL, 0, true)) < 0 || m.size != 12 + t->config_len)
-		fatal(code, "%s: VHOST_USER_GET_CONFIG: %s", label, r < 0 ? strerror(-r) : "refused");
-	memcpy(f->config, m.u.config.data, t->config_len);
+	/* our own device process dying at start-up is replaced, as later on */
+	while ((r = probe(f, t, &nq, &step)) < 0) {
+		char why[96] = "";
+		if (!rs)
+			fatal(EXIT_USAGE, "%s: %s: %s", label, step, strerror(-r));
+		if (!new_backend(f, t->name, why, sizeof(why)))
+			exit(EXIT_RUNTIME);
+	}
 
 	f->ops = (struct virtio_ops){
 		.name = t->name, .device_id = t->device_id, .pci_class = t->pci_class,

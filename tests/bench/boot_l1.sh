@@ -51,11 +51,17 @@ res "vmm-backing $("$D/vmm" -v --kernel "$D/exit.elf" --debug-exit --console non
 part_start() {
 	local i
 	echo "bench: start-up, $START_RUNS rounds $(date)"
+	dd if=/dev/zero of=/tmp/start-disk.img bs=1M count=1 2>/dev/null
 	i=$START_DONE
 	while [ "$i" -lt "$START_RUNS" ]; do
 		sw start-vmm 30 -- "$D/vmm" --kernel "$D/exit.elf" --debug-exit --console none
 		sw start-vmm-64M 30 -- "$D/vmm" --kernel "$D/exit.elf" --debug-exit --console none --memory 64M
 		sw start-vmm-nosandbox 30 -- "$D/vmm" --kernel "$D/exit.elf" --debug-exit --console none --no-sandbox
+		# one disk: served by a device process (the default: the spawner, the process, its
+		# handshake and, at exit, its end) or by threads of vmm
+		sw start-vmm-disk 30 -- "$D/vmm" --kernel "$D/exit.elf" --debug-exit --console none --disk /tmp/start-disk.img
+		sw start-vmm-disk-thread 30 -- "$D/vmm" --kernel "$D/exit.elf" --debug-exit --console none \
+			--disk /tmp/start-disk.img --device-isolation thread
 		sw start-floor 30 -- "$D/floor" -m 64
 		sw start-floor-irqchip 30 -- "$D/floor" -m 64 -i
 		sw start-floor-huge 30 -- "$D/floor" -m 64 -H

@@ -158,6 +158,8 @@ fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); flh=$(med
 	echo "  vmm $(ms "$vs") (256M; $(runs start-vmm 1)), vmm --memory 64M $(ms "$v64") ($(runs start-vmm-64M 1)), qemu microvm $(ms "$qs") ($(runs start-qemu 1))"
 	echo "  bare-KVM floor (floor.c, 64 MiB) $(ms "$fl") ($(runs start-floor 0)), with KVM_CREATE_IRQCHIP $(ms "$fli"), with RAM on a huge=always tmpfs like vmm's $(ms "$flh")"
 	echo "  vmm(64M)/floor = $(ratio "$v64" "$fl") (goal at most 1.2; per round $(pratio start-vmm-64M start-floor exit_ms)), vmm(256M)/floor = $(ratio "$vs" "$fl"), qemu/vmm = $(ratio "$qs" "$vs")"
+	vd=$(med start-vmm-disk exit_ms); vdt=$(med start-vmm-disk-thread exit_ms)
+	echo "  vmm with one --disk: in a device process $(ms "$vd") ($(runs start-vmm-disk 1)), in threads (--device-isolation thread) $(ms "$vdt") ($(runs start-vmm-disk-thread 1)); process/thread = $(ratio "$vd" "$vdt")"
 	echo "  vmm -v, one run (ms since exec): $(get start-vmm-phases)"
 	for k in bz pvh; do
 		case $k in bz) n=bzImage ;; *) n="PVH vmlinux" ;; esac

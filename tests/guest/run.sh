@@ -324,9 +324,21 @@ t_sandbox_vcpu() { t_sandbox vcpu; }
 # sandbox stops is replaced, at most 5 times a minute, so vmm exits 1 either way.
 t_sandbox_blk() { dd if=/dev/zero of="$W/sb.img" bs=1k count=64 2>/dev/null; t_sandbox blk --disk "$W/sb.img" --device-isolation thread; }
 t_sandbox_blk_io() { dd if=/dev/zero of="$W/sb.img" bs=1k count=64 2>/dev/null; t_sandbox blk-io --disk "$W/sb.img"; }
-t_sandbox_blk_proc() { dd if=/dev/zero of="$W/sb.img" bs=1k count=64 2>/dev/null; t_sandbox blk-proc --disk "$W/sb.img"; }
+t_sandbox_blk_proc() {
+	dd if=/dev/zero of="$W/sb.img" bs=1k count=64 2>/dev/null
+	t_sandbox blk-proc --disk "$W/sb.img"
+	sandbox_restarts blk-proc virtio-blk
+}
 t_sandbox_net() { t_sandbox net --net tap=vmmsb0 --device-isolation thread; }
-t_sandbox_net_proc() { t_sandbox net-proc --net tap=vmmsb0; }
+t_sandbox_net_proc() { t_sandbox net-proc --net tap=vmmsb0; sandbox_restarts net-proc virtio-net; }
+# A device process the sandbox stopped is reported as such and replaced, 5 times, then vmm stops.
+sandbox_restarts() {
+	e="$W/sandbox-$1-socket.err"
+	n=$(grep -c "^vmm: $2 .*: device process [0-9]* was stopped by its sandbox (a forbidden system call); restarted it" "$e")
+	[ "$n" = 5 ] || why="$why; socket: $n 'stopped by its sandbox ...; restarted it' lines (want 5)"
+	grep -q "was stopped by its sandbox (a forbidden system call); restarted 5 times within a minute already; stopping the VM" "$e" ||
+		why="$why; socket: no 'stopping the VM' line after 5 restarts"
+}
 
 # The file a guest test boots.
 guest_file() {
