@@ -203,12 +203,7 @@ static int ram_open(uint64_t size, enum ram_backing from, enum ram_backing *how)
 	return fd >= 0 ? fd : -errno;
 }
 
-/*
- * Map all of fd shared at a 2 MiB-aligned address, so KVM can use large pages.
- * Without MAP_NORESERVE: hugetlb pages are reserved here (or the map fails),
- * never missed later as a SIGBUS; shmem is not accounted per mapping anyway.
- */
-static void *ram_map(int fd, uint64_t size)
+void *mem_map_aligned(int fd, uint64_t size, uint64_t off)
 {
 	/* reserve size + 2 MiB, then put the mapping on the first 2 MiB boundary in it */
 	uint8_t *r = mmap(NULL, size + HUGE_2M, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -217,8 +212,10 @@ static void *ram_map(int fd, uint64_t size)
 	if (r == MAP_FAILED)
 		return NULL;
 	p = (uint8_t *)(((uintptr_t)r + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1));
-	if (mmap(p, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+	if (mmap(p, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)off) == MAP_FAILED) {
+		int e = errno;
 		munmap(r, size + HUGE_2M);
+		errno = e;
 		return NULL;
 	}
 	if (p > r)
@@ -236,7 +233,7 @@ void *guest_ram_create(uint64_t size, int *fd_out, enum ram_backing *how)
 			errno = -fd;
 			return NULL;
 		}
-		void *p = ram_map(fd, size);
+		void *p = mem_map_aligned(fd, size, 0);
 		if (p) {
 			*fd_out = fd;
 			return p;

@@ -19,6 +19,14 @@ extern const char *const ram_backing_names[];
  * and *how and returns the mapping, or NULL with errno set.
  */
 void *guest_ram_create(uint64_t size, int *fd, enum ram_backing *how);
+/*
+ * Map [off, off + size) of fd shared and read-write at a 2 MiB-aligned
+ * address, so KVM (or, in a device process, the CPU's TLB) can use 2 MiB
+ * pages where the file has them. Without MAP_NORESERVE: hugetlb pages are
+ * reserved here (or the map fails), never missed later as a SIGBUS. NULL with
+ * errno set on failure.
+ */
+void *mem_map_aligned(int fd, uint64_t size, uint64_t off);
 /* kB of this process's shared and file memory mapped with huge pages, from an open /proc/self/smaps_rollup. */
 uint64_t guest_ram_huge_kb(int smaps_fd);
 

@@ -78,7 +78,7 @@ struct net {
 	int fd;
 	uint8_t mac[6];
 	uint16_t mtu;                 /* 0: unknown, MTU not offered */
-	bool can_set_offload;         /* TUNSETOFFLOAD allowed on the device thread */
+	bool can_set_offload;         /* TUNSETOFFLOAD allowed on the device thread (from activate) */
 	unsigned offload_set;         /* TUN_F_* on the tap now */
 	/* from the features acked at DRIVER_OK (vCPU thread, device lock) */
 	uint64_t acked;
@@ -242,11 +242,25 @@ static void net_reset(struct virtio_dev *d)
 	n->mrg = false;
 }
 
+/* Whether a net thread's sandbox role lets it change the tap's offloads. */
+static bool offload_allowed(enum sb_role role, bool no_sandbox)
+{
+	const struct sb_policy *p = sandbox_policy(role);
+
+	if (no_sandbox)
+		return true;
+	for (size_t i = 0; p && i < p->nioctl; i++)
+		if (p->ioctl[i].req == (uint32_t)TUNSETOFFLOAD)
+			return true;
+	return false;
+}
+
 static void net_activate(struct virtio_dev *d)
 {
 	struct net *n = d->priv;
 
 	n->acked = d->driver_features;
+	n->can_set_offload = offload_allowed(n->ops.sandbox_role, d->no_sandbox);
 	n->mrg = n->acked & NF(MRG_RXBUF);
 	n->rx_need = n->mrg ? rx_need_bytes(n->acked, n->mtu) : 1;
 	rx_pool_clear(&n->rx);
@@ -595,19 +609,6 @@ static uint64_t probe_offers(struct net *n)
 	return f;
 }
 
-/* Whether a net thread's sandbox role lets it change the tap's offloads. */
-static bool offload_allowed(enum sb_role role, bool no_sandbox)
-{
-	const struct sb_policy *p = sandbox_policy(role);
-
-	if (no_sandbox)
-		return true;
-	for (size_t i = 0; p && i < p->nioctl; i++)
-		if (p->ioctl[i].req == (uint32_t)TUNSETOFFLOAD)
-			return true;
-	return false;
-}
-
 static struct net *net_new(const char *spec)
 {
 	struct net *n = calloc(1, sizeof(*n));
@@ -661,14 +662,12 @@ struct net *virtio_net_open(const char *spec)
 
 void virtio_net_attach(struct vm *vm, struct net *n)
 {
-	n->can_set_offload = offload_allowed(SB_ROLE_NET, vm->opt.no_sandbox);
 	net_attach(vm, n);
 }
 
 struct virtio_dev *virtio_net_backend(struct net *n, bool no_sandbox)
 {
 	n->ops.sandbox_role = SB_ROLE_NET_PROC;
-	n->can_set_offload = offload_allowed(SB_ROLE_NET_PROC, no_sandbox);
 	n->dev = virtio_dev_new(&n->ops, n, n->ifname);
 	if (!n->dev)
 		fatal(EXIT_RUNTIME, "--net %s: cannot create the device", n->spec);

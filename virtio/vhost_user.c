@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../mem.h"
 #include "vhost_user.h"
 
 /* ---- messages ---- */
@@ -146,16 +147,18 @@ static int set_mem_table(struct vu_back *b, const struct vu_msg *m, int *fds, in
 		return -EINVAL;
 	for (unsigned i = 0; i < n; i++) {
 		const struct vu_region *r = &m->u.mem.r[i];
-		len[i] = r->size + r->mmap_off;
-		map[i] = len[i] < r->size ? MAP_FAILED :
-			 mmap(NULL, len[i], PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fds[i], 0);
-		if (map[i] == MAP_FAILED) {
+		/* the region alone, 2 MiB-aligned where its offset allows: 2 MiB pages of a huge tmpfs stay so */
+		uint64_t skip = r->mmap_off & ~(uint64_t)((2u << 20) - 1);
+		len[i] = r->size + (r->mmap_off - skip);
+		errno = EINVAL;
+		map[i] = len[i] < r->size ? NULL : mem_map_aligned(fds[i], len[i], skip);
+		if (!map[i]) {
 			int err = errno ? errno : EINVAL;
 			while (i--)
 				munmap(map[i], len[i]);
 			return -err;
 		}
-		nm.r[i] = (struct gm_region){ r->gpa, r->size, (uint8_t *)map[i] + r->mmap_off, r->ua };
+		nm.r[i] = (struct gm_region){ r->gpa, r->size, (uint8_t *)map[i] + (r->mmap_off - skip), r->ua };
 	}
 	nm.nregions = n;
 	unmap_mem(b);
