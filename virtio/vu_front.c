@@ -274,26 +274,27 @@ static bool restart_allowed(struct vu_front *f)
 }
 
 /*
- * Our device process is gone: a new one (the old one's end in *why), or NULL
- * after the line that says why the VM stops. `name` is what the messages call
- * the device.
+ * Our device process is gone: true with a new one in f->sock, or false after
+ * the line that says why the VM stops (or silently while vmm is ending).
+ * `name` is what the line calls the device.
  */
-static const char *new_backend(struct vu_front *f, const char *name, char *why, size_t whylen)
+static bool new_backend(struct vu_front *f, const char *name)
 {
+	char why[96] = "";
 	const char *stop;
 
 	close(f->sock);
-	f->sock = f->rs.respawn(f->rs.arg, why, whylen);
+	f->sock = f->rs.respawn(f->rs.arg, why, sizeof(why));
 	if (f->sock == -ESHUTDOWN)
-		return NULL;   /* vmm is ending */
+		return false;   /* vmm is ending */
 	stop = f->rs.exit_on_crash ? "stopping the VM (--on-device-crash exit)" :
 	       f->sock < 0 ? "cannot start a new one; stopping the VM" :
 	       !restart_allowed(f) ? "restarted 5 times within a minute already; stopping the VM" : NULL;
 	fprintf(stderr, "vmm: %s (%s): device process %s; %s\n", name, f->label, why, stop ? stop : "restarted it");
 	if (stop)
-		return NULL;
+		return false;
 	atomic_fetch_add(&f->restarts, 1);
-	return why;
+	return true;
 }
 
 /*
@@ -304,7 +305,6 @@ static const char *new_backend(struct vu_front *f, const char *name, char *why, 
 static void replace_backend(struct vu_front *f, int err)
 {
 	struct virtio_dev *d = f->dev;
-	char why[96] = "";
 
 	for (;;) {
 		if (!f->rs.respawn) {
@@ -313,7 +313,7 @@ static void replace_backend(struct vu_front *f, int err)
 			d->stop(d, EXIT_RUNTIME);
 			return;
 		}
-		if (!new_backend(f, d->name, why, sizeof(why))) {
+		if (!new_backend(f, d->name)) {
 			if (f->sock != -ESHUTDOWN)
 				d->stop(d, EXIT_RUNTIME);
 			return;
@@ -464,10 +464,9 @@ struct virtio_dev *vu_attach(struct vm *vm, int sock, enum vu_type type, const c
 		f->rs = *rs;
 	/* our own device process dying at start-up is replaced, as later on */
 	while ((r = probe(f, t, &nq, &step)) < 0) {
-		char why[96] = "";
 		if (!rs)
 			fatal(EXIT_USAGE, "%s: %s: %s", label, step, strerror(-r));
-		if (!new_backend(f, t->name, why, sizeof(why)))
+		if (!new_backend(f, t->name))
 			exit(EXIT_RUNTIME);
 	}
 
