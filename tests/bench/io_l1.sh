@@ -96,7 +96,7 @@ dp_watch() {
 	max=0
 	while [ ! -e "$1" ]; do
 		for p in /proc/[0-9]*; do
-			read -r c <"$p/comm" 2>/dev/null || continue
+			{ read -r c <"$p/comm"; } 2>/dev/null || continue   # gone since the glob
 			[ "$c" = vmm-blk ] || continue
 			m=$(awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s + 0 }' "$p/smaps_rollup" 2>/dev/null)
 			[ "${m:-0}" -gt "$max" ] && max=$m && echo "$max" >"$2"
