@@ -226,45 +226,57 @@ kill_dev() {
 	note "$1" "SIGKILL to vmm-blk $p, $(since "$T0") s after vmm started"
 }
 
+# check_replaced TEST RUN COMM WHAT CMD...: after KILLED's "restarted it", a new COMM process (CMD
+# prints the pids holding WHAT) took over, without KVM fds (if the VM still runs when we look).
+check_replaced() {
+	local t r c what i np k
+	t=$1; r=$2; c=$3; what=$4; shift 4
+	i=0
+	while running "$r" && ! err "$r" | grep -q 'restarted it' && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	np=$("$@")
+	running "$r" || return 0
+	if [ -z "$np" ] || [ "$np" = "$KILLED" ]; then
+		fail "$t" "no new $c holds $what after the restart (found '$np')"
+		return
+	fi
+	note "$t" "replacement $c $np (parent $(comm "$(ppid "$np")"))"
+	k=$(kvm_fds "$np")
+	[ -z "$k" ] || fail "$t" "the replacement $c $np holds KVM fds: $k"
+}
+
+# check_restarted TEST RUN DEVICE LABEL: vmm said once that KILLED was killed and restarted, and
+# DEVICE's --stats line for LABEL ends with "restarts 1".
+check_restarted() {
+	local t r re n l
+	t=$1; r=$2
+	re="^vmm: $3 00:[0-9a-f]{2}\.0 \($4\): device process $KILLED was killed by signal 9 \(SIGKILL\); restarted it$"
+	n=$(err "$r" | grep -cE "$re")
+	[ "$n" = 1 ] || fail "$t" "$n lines on vmm's stderr match /$re/ (want 1): $(err "$r" | grep 'device process' | head -n 2 | tr '\n' ' ')"
+	n=$(err "$r" | grep -c 'device process')
+	[ "$n" = 1 ] || fail "$t" "$n 'device process' lines on vmm's stderr (want 1)"
+	l=$(err "$r" | grep -E "^$3 .*\($4\): requests")
+	note "$t" "stats: $l"
+	case $l in
+	*", restarts 1") ;;
+	*) fail "$t" "the --stats line for $4 does not end with 'restarts 1': '$l'" ;;
+	esac
+}
+
 # ---- 2: SIGKILL a disk's device process during fio: replaced, the guest sees nothing ----
 t_kill() {
-	local img re i np n l k
+	local img
 	img=$D/k.img
 	truncate -s "$FIO_SIZE" $img
 	set --
 	[ "$VU_BREAK" = 1 ] && set -- --on-device-crash exit
 	vmm_start kill /l2/initrd-fio.cpio "vu=fio vu_size=$FIO_SIZE" --disk $img "$@"
-	if kill_dev devproc-kill kill $img; then
-		# the replacement: a new device process holds the disk (if the VM still runs when we look)
-		i=0
-		while running kill && ! err kill | grep -q 'restarted it' && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-		np=$(dev_pids $img)
-		if running kill; then
-			if [ -z "$np" ] || [ "$np" = "$KILLED" ]; then
-				fail devproc-kill "no new device process holds $img after the restart (found '$np')"
-			else
-				note devproc-kill "replacement vmm-blk $np (parent $(comm "$(ppid "$np")"))"
-				k=$(kvm_fds "$np")
-				[ -z "$k" ] || fail devproc-kill "the replacement device process $np holds KVM fds: $k"
-			fi
-		fi
-	fi
+	kill_dev devproc-kill kill $img && check_replaced devproc-kill kill vmm-blk $img dev_pids $img
 	run_end kill
 	[ "$st" = 0 ] || fail devproc-kill "vmm exit $st"
 	check_l2 devproc-kill kill || return
 	[ -n "$KILLED" ] || return
 	check_fio devproc-kill kill $img
-	re="^vmm: virtio-blk 00:[0-9a-f]{2}\.0 \($img\): device process $KILLED was killed by signal 9 \(SIGKILL\); restarted it$"
-	n=$(err kill | grep -cE "$re")
-	[ "$n" = 1 ] || fail devproc-kill "$n lines on vmm's stderr match /$re/ (want 1): $(err kill | grep 'device process' | head -n 2 | tr '\n' ' ')"
-	n=$(err kill | grep -c 'device process')
-	[ "$n" = 1 ] || fail devproc-kill "$n 'device process' lines on vmm's stderr (want 1)"
-	l=$(err kill | grep -E "^virtio-blk .*\($img\): requests")
-	note devproc-kill "stats: $l"
-	case $l in
-	*", restarts 1") ;;
-	*) fail devproc-kill "the --stats line for $img does not end with 'restarts 1': '$l'" ;;
-	esac
+	check_restarted devproc-kill kill virtio-blk "$img"
 }
 
 # ---- 3: the same with --on-device-crash exit: vmm stops with status 1 and says why ----
@@ -390,7 +402,7 @@ check_iperf() {
 
 # ---- 6: SIGKILL the tap's device process while L2 runs iperf3 to L1: restarted, iperf3 completes ----
 t_netkill() {
-	local i p np n l k re
+	local p
 	set --
 	[ "$VU_BREAK" = 1 ] && set -- --device-isolation thread
 	KILLED=
@@ -407,18 +419,7 @@ t_netkill() {
 			kill -9 "$p"
 			KILLED=$p
 			note net-kill "SIGKILL to vmm-net $p, $(since "$T0") s after vmm started"
-			i=0
-			while running netkill && ! err netkill | grep -q 'restarted it' && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-			np=$(net_pids)
-			if running netkill; then
-				if [ -z "$np" ] || [ "$np" = "$KILLED" ]; then
-					fail net-kill "no new vmm-net holds /dev/net/tun after the restart (found '$np')"
-				else
-					note net-kill "replacement vmm-net $np (parent $(comm "$(ppid "$np")"))"
-					k=$(kvm_fds "$np")
-					[ -z "$k" ] || fail net-kill "the replacement vmm-net $np holds KVM fds: $k"
-				fi
-			fi
+			check_replaced net-kill netkill vmm-net /dev/net/tun net_pids
 		fi
 	fi
 	run_end netkill
@@ -426,17 +427,7 @@ t_netkill() {
 	check_l2 net-kill netkill || return
 	[ -n "$KILLED" ] || return
 	check_iperf net-kill netkill "killed during it,"
-	re="^vmm: virtio-net 00:[0-9a-f]{2}\.0 \($TAP\): device process $KILLED was killed by signal 9 \(SIGKILL\); restarted it$"
-	n=$(err netkill | grep -cE "$re")
-	[ "$n" = 1 ] || fail net-kill "$n lines on vmm's stderr match /$re/ (want 1): $(err netkill | grep 'device process' | head -n 2 | tr '\n' ' ')"
-	n=$(err netkill | grep -c 'device process')
-	[ "$n" = 1 ] || fail net-kill "$n 'device process' lines on vmm's stderr (want 1)"
-	l=$(err netkill | grep -E "^virtio-net .*\($TAP\): requests")
-	note net-kill "stats: $l"
-	case $l in
-	*", restarts 1") ;;
-	*) fail net-kill "the --stats line for $TAP does not end with 'restarts 1': '$l'" ;;
-	esac
+	check_restarted net-kill netkill virtio-net "$TAP"
 }
 
 # ---- 7: vmm --vhost-user SOCK,type=net on vmm --serve-vhost-user SOCK --net tap=TAP ----
