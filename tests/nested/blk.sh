@@ -110,48 +110,18 @@ L1_STALL=${L1_STALL:-150}   # blk_l1.sh prints a heartbeat every 30 s
 L1_MEM=${L1_MEM:-2560}      # disk images in L1's tmpfs, two initramfs copies, L2's memory
 # The three L2 runs depend on each other (the exit baseline, the images): an environment failure
 # (lib.sh l1_env) that can explain a FAIL or a missing result reruns the whole L1 boot, at most twice.
-try=0
-while :; do
-	if [ "${NESTED_VERBOSE:-0}" = 1 ]; then
-		l1_run -t $((3 * VMM_TIMEOUT + 200)) "$stage/l1.cpio"
-	else
-		l1_run -t $((3 * VMM_TIMEOUT + 200)) "$stage/l1.cpio" >/dev/null
-	fi
-	l1st=$?
-	l1_env "$L1_LOG" "$l1st"
-	log=$(tr -d '\r' <"$L1_LOG" | sed 's/.*\(NESTED-RESULT \|NESTED-NOTE \|NESTED-TIME \|L1-READY \)/\1/')
-	hit=0
-	if [ -n "$L1_ENV" ]; then
-		for n in $NAMES; do
-			at=$(tr -d '\r' <"$L1_LOG" | grep -n "NESTED-RESULT PASS nested-blk-$n\(:\|$\)" | tail -n 1 | cut -d: -f1)
-			[ -n "$at" ] || hit=1   # not a PASS: FAIL (the verdicts come at the end) or no result
-		done
-	fi
-	[ $hit = 1 ] || break
-	if [ $try -ge 2 ]; then
-		ENV_FAIL="environment failure persisted after 2 retries: $L1_ENV"
-		break
-	fi
-	try=$((try + 1))
-	mv "$L1_LOG" "$L1_LOG.boot$try"
-	env_note nested-blk "$try" 2 "$L1_ENV"
-done
+l1_suite nested-blk $((3 * VMM_TIMEOUT + 200)) "$stage/l1.cpio" $NAMES
 t2=$(date +%s)
 
 failed=0
 for n in $NAMES; do
-	line=$(echo "$log" | sed -n "s/^NESTED-RESULT \(\(PASS\|FAIL\|SKIP\) nested-blk-$n\(:.*\)\{0,1\}\)$/\1/p" | tail -n 1)
-	[ -n "$line" ] || line="FAIL nested-blk-$n: no result (L1 status $l1st); see $L1_LOG"
-	case $line in FAIL*) [ -n "$ENV_FAIL" ] && line="FAIL nested-blk-$n: $ENV_FAIL; ${line#FAIL nested-blk-"$n": }" ;; esac
-	echo "$line"
-	echo "$log" | sed -n "s/^NESTED-NOTE nested-blk-$n: /    note: /p"
-	case $line in FAIL*) failed=$((failed + 1)) ;; esac
+	l1_verdict nested-blk "$n" || failed=$((failed + 1))
 done
 if [ $failed -gt 0 ]; then
 	# the L2 runs' last lines, to show where they stopped
 	for r in ro main flush; do
-		echo "$log" | sed -n "s/^L2\[$r\]| /    $r| /p" | tail -n 8
+		echo "$L1_OUT" | sed -n "s/^L2\[$r\]| /    $r| /p" | tail -n 8
 	done
 fi
-echo "    time: build $((t1 - t0))s, L1 $((t2 - t1))s$([ $try -gt 0 ] && echo " ($((try + 1)) boots)"); $(echo "$log" | sed -n 's/^NESTED-TIME //p;s/^L1-READY /L1: /p' | tr '\n' ' ')"
+echo "    time: build $((t1 - t0))s, L1 $((t2 - t1))s$([ "$L1_TRIES" -gt 0 ] && echo " ($((L1_TRIES + 1)) boots)"); $(echo "$L1_OUT" | sed -n 's/^NESTED-TIME //p;s/^L1-READY /L1: /p' | tr '\n' ' ')"
 [ $failed -eq 0 ] && [ $host_st -eq 0 ]

@@ -272,6 +272,55 @@ l1_single() {
 	return 0
 }
 
+# l1_suite SUITE TIMEOUT CPIO NAME...: the tests SUITE-NAME in one L1 boot (CPIO's /test.sh prints
+#   "NESTED-RESULT PASS|FAIL|SKIP SUITE-NAME[: why]" for each, and NESTED-NOTE SUITE-NAME: and
+#   NESTED-TIME lines; the console goes to $L1_LOG). An environment failure (l1_env) that can explain
+#   a result other than PASS or SKIP, or a missing one, boots L1 again, at most twice. Sets L1_OUT
+#   (the last boot's console, result lines unprefixed), L1_STATUS, L1_TRIES (boots less one) and
+#   L1_ENV_FAIL (why, if the environment failure persisted). l1_verdict then reports each test.
+l1_suite() {
+	local suite t cpio n hit
+	suite=$1; t=$2; cpio=$3; shift 3
+	L1_TRIES=0; L1_ENV_FAIL=
+	while :; do
+		if [ "${NESTED_VERBOSE:-0}" = 1 ]; then
+			l1_run -t "$t" "$cpio"
+		else
+			l1_run -t "$t" "$cpio" >/dev/null
+		fi
+		L1_STATUS=$?
+		l1_env "$L1_LOG" "$L1_STATUS"
+		L1_OUT=$(tr -d '\r' <"$L1_LOG" | sed 's/.*\(NESTED-RESULT \|NESTED-NOTE \|NESTED-TIME \|L1-READY \)/\1/')
+		hit=0
+		if [ -n "$L1_ENV" ]; then
+			for n in "$@"; do
+				echo "$L1_OUT" | grep -q "^NESTED-RESULT \(PASS\|SKIP\) $suite-$n\(:\|\$\)" || hit=1
+			done
+		fi
+		[ $hit = 1 ] || return 0
+		if [ "$L1_TRIES" -ge 2 ]; then
+			L1_ENV_FAIL="environment failure persisted after 2 retries: $L1_ENV"
+			return 0
+		fi
+		L1_TRIES=$((L1_TRIES + 1))
+		mv "$L1_LOG" "$L1_LOG.boot$L1_TRIES"
+		env_note "$suite" "$L1_TRIES" 2 "$L1_ENV"
+	done
+}
+
+# l1_verdict SUITE NAME: SUITE-NAME's line from the last l1_suite boot (a FAIL if it has none) and its
+#   notes. Returns 1 on a FAIL.
+l1_verdict() {
+	local line
+	line=$(echo "$L1_OUT" | sed -n "s/^NESTED-RESULT \(\(PASS\|FAIL\|SKIP\) $1-$2\(:.*\)\{0,1\}\)\$/\1/p" | tail -n 1)
+	[ -n "$line" ] || line="FAIL $1-$2: no result (L1 status $L1_STATUS); see $L1_LOG"
+	case $line in FAIL*) [ -n "$L1_ENV_FAIL" ] && line="FAIL $1-$2: $L1_ENV_FAIL; ${line#FAIL "$1-$2": }" ;; esac
+	echo "$line"
+	echo "$L1_OUT" | sed -n "s/^NESTED-NOTE $1-$2: /    note: /p"
+	case $line in FAIL*) return 1 ;; esac
+	return 0
+}
+
 # env_note NAME TRY MAX REASON: the line tests/run.sh counts: retry TRY of MAX after an environment failure.
 env_note() {
 	echo "note: $1: environment failure ($4), retry $2 of $3"

@@ -101,31 +101,8 @@ L1_STALL=${L1_STALL:-150}   # vhost_user_l1.sh prints a heartbeat every 30 s
 L1_MEM=${L1_MEM:-2560}      # initramfs (~250 MB, twice while unpacked), images in tmpfs, one L2 of 512M
 n=$(echo "${VU_ONLY:-$NAMES}" | wc -w)
 # An environment failure (lib.sh l1_env) that can explain a FAIL or a missing result reruns the whole L1 boot, at most twice.
-try=0
-while :; do
-	if [ "${NESTED_VERBOSE:-0}" = 1 ]; then
-		l1_run -t $((n * (VMM_TIMEOUT + 60) + 200)) "$stage/l1.cpio"
-	else
-		l1_run -t $((n * (VMM_TIMEOUT + 60) + 200)) "$stage/l1.cpio" >/dev/null
-	fi
-	l1st=$?
-	l1_env "$L1_LOG" "$l1st"
-	log=$(tr -d '\r' <"$L1_LOG" | sed 's/.*\(NESTED-RESULT \|NESTED-NOTE \|NESTED-TIME \|L1-READY \)/\1/')
-	hit=0
-	if [ -n "$L1_ENV" ]; then
-		for t in ${VU_ONLY:-$NAMES}; do
-			echo "$log" | grep -q "^NESTED-RESULT \(PASS\|SKIP\) nested-vhost-user-$t\(:\|$\)" || hit=1
-		done
-	fi
-	[ $hit = 1 ] || break
-	if [ $try -ge 2 ]; then
-		ENV_FAIL="environment failure persisted after 2 retries: $L1_ENV"
-		break
-	fi
-	try=$((try + 1))
-	mv "$L1_LOG" "$L1_LOG.boot$try"
-	env_note nested-vhost-user "$try" 2 "$L1_ENV"
-done
+# shellcheck disable=SC2086 # names are words
+l1_suite nested-vhost-user $((n * (VMM_TIMEOUT + 60) + 200)) "$stage/l1.cpio" ${VU_ONLY:-$NAMES}
 t2=$(date +%s)
 
 failed=0
@@ -134,18 +111,13 @@ for t in $NAMES; do
 	*" $t "*) ;;
 	*) echo "SKIP nested-vhost-user-$t: not selected (VU_ONLY)"; continue ;;
 	esac
-	line=$(echo "$log" | sed -n "s/^NESTED-RESULT \(\(PASS\|FAIL\|SKIP\) nested-vhost-user-$t\(:.*\)\{0,1\}\)$/\1/p" | tail -n 1)
-	[ -n "$line" ] || line="FAIL nested-vhost-user-$t: no result (L1 status $l1st); see $L1_LOG"
-	case $line in FAIL*) [ -n "$ENV_FAIL" ] && line="FAIL nested-vhost-user-$t: $ENV_FAIL; ${line#FAIL nested-vhost-user-"$t": }" ;; esac
-	echo "$line"
-	echo "$log" | sed -n "s/^NESTED-NOTE nested-vhost-user-$t: /    note: /p"
-	case $line in FAIL*) failed=$((failed + 1)) ;; esac
+	l1_verdict nested-vhost-user "$t" || failed=$((failed + 1))
 done
 if [ $failed -gt 0 ]; then
 	# the runs' last lines (L2's console, vmm's stderr), to show where they stopped
 	for r in ps kill exit qsd serve netkill netserve netserve-vmm; do
-		echo "$log" | sed -n "s/^.*\(L2\|NESTED-ERR\)\[$r\]| /    $r| /p" | tail -n 8
+		echo "$L1_OUT" | sed -n "s/^.*\(L2\|NESTED-ERR\)\[$r\]| /    $r| /p" | tail -n 8
 	done
 fi
-echo "    time: build $((t1 - t0))s, L1 $((t2 - t1))s$([ $try -gt 0 ] && echo " ($((try + 1)) boots)"); $(echo "$log" | sed -n 's/^NESTED-TIME //p;s/^L1-READY /L1: /p' | tr '\n' ' ')"
+echo "    time: build $((t1 - t0))s, L1 $((t2 - t1))s$([ "$L1_TRIES" -gt 0 ] && echo " ($((L1_TRIES + 1)) boots)"); $(echo "$L1_OUT" | sed -n 's/^NESTED-TIME //p;s/^L1-READY /L1: /p' | tr '\n' ' ')"
 [ $failed -eq 0 ]
