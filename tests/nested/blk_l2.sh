@@ -1,21 +1,11 @@
 #!/bin/sh
 # tests/nested/blk_l2.sh: /init of the L2 initramfs for nested-blk: blk=ro|main|flush|flaky on the command line picks the run; prints L2-BLK-* markers.
-export PATH=/bin
-mount -t devtmpfs dev /dev 2>/dev/null
-exec </dev/console >/dev/console 2>&1
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mkdir -p /tmp /mnt && mount -t tmpfs tmp /tmp
+# shellcheck source=tests/nested/l2_lib.sh
+. /l2-lib.sh
+mkdir -p /mnt
 ln -sf /proc/mounts /etc/mtab
-echo "L2-INIT-REACHED uptime=$(cut -d' ' -f1 /proc/uptime)"
 
-fails=0
-while read -r m params; do
-	[ -n "$m" ] || continue
-	# shellcheck disable=SC2086 # params are words
-	insmod "/mods/$m.ko" $params || { echo "L2-INSMOD-FAIL $m"; fails=$((fails + 1)); }
-done </mods/order
-echo "L2-MODULES-FAILED=$fails"
+load_modules
 
 RUN=main
 VDB=

@@ -1,25 +1,7 @@
 #!/bin/sh
 # tests/nested/l2_init.sh: /init of the level-2 initramfs: does what test= on the kernel command line asks, printing L2-* markers.
-export PATH=/bin
-mount -t devtmpfs dev /dev 2>/dev/null
-exec </dev/console >/dev/console 2>&1
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-echo "L2-INIT-REACHED uptime=$(cut -d' ' -f1 /proc/uptime)"
-
-# Modules in dependency order; a failure is printed, never hidden.
-load_modules() {
-	fails=0
-	while read -r m params; do
-		[ -n "$m" ] || continue
-		# shellcheck disable=SC2086 # params are words
-		if ! insmod "/mods/$m.ko" $params; then
-			echo "L2-INSMOD-FAIL $m"
-			fails=$((fails + 1))
-		fi
-	done </mods/order
-	echo "L2-MODULES-FAILED=$fails"
-}
+# shellcheck source=tests/nested/l2_lib.sh
+. /l2-lib.sh
 
 # The value of key=VALUE on the kernel command line, or $2.
 cmdline_arg() {

@@ -372,7 +372,7 @@ _cpu_ticks() {
 # l2_images
 #   Builds (or reuses) the L2 inputs and sets L2_BZIMAGE (the cloud kernel), L2_VMLINUX (its
 #   uncompressed ELF, PVH note included) and L2_INITRD (busybox, virtio and pvpanic modules,
-#   /init from l2_init.sh).
+#   /init from l2_init.sh, /l2-lib.sh from l2_lib.sh, which every L2 /init sources).
 l2_images() {
 	local key stage
 	_nested_kernel || { echo "nested: no cloud kernel" >&2; return 1; }
@@ -380,7 +380,7 @@ l2_images() {
 	L2_BZIMAGE=$NESTED_KERNEL
 	L2_VMLINUX=$NB/vmlinux-$NESTED_KVER
 	[ -s "$L2_VMLINUX" ] || _extract_vmlinux "$NESTED_KERNEL" "$L2_VMLINUX" || return 1
-	key=$(_key "$NESTED_SRC/lib.sh" "$NESTED_SRC/l2_init.sh")
+	key=$(_key "$NESTED_SRC/lib.sh" "$NESTED_SRC/l2_init.sh" "$NESTED_SRC/l2_lib.sh")
 	L2_INITRD=$NB/l2-$key.cpio
 	[ -s "$L2_INITRD" ] && return 0
 	rm -f "$NB"/l2-*.cpio
@@ -390,6 +390,7 @@ l2_images() {
 	_stage_modules "$stage" virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev \
 		virtio_pci virtio_blk failover net_failover virtio_net pvpanic pvpanic_mmio || return 1
 	cp "$NESTED_SRC/l2_init.sh" "$stage/init" && chmod 755 "$stage/init"
+	cp "$NESTED_SRC/l2_lib.sh" "$stage/l2-lib.sh" || return 1
 	_cpio "$stage" "$L2_INITRD" || return 1
 	rm -rf "$stage"
 }

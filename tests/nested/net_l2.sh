@@ -1,20 +1,9 @@
 #!/bin/sh
 # tests/nested/net_l2.sh: /init of the L2 initramfs for nested-net: eth0 on virtio-net, ping and iperf3 against L1, L2-NET-* markers.
-export PATH=/bin
-mount -t devtmpfs dev /dev 2>/dev/null
-exec </dev/console >/dev/console 2>&1
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mkdir -p /tmp && mount -t tmpfs tmp /tmp
-echo "L2-INIT-REACHED uptime=$(cut -d' ' -f1 /proc/uptime)"
+# shellcheck source=tests/nested/l2_lib.sh
+. /l2-lib.sh
 
-fails=0
-while read -r m params; do
-	[ -n "$m" ] || continue
-	# shellcheck disable=SC2086 # params are words
-	insmod "/mods/$m.ko" $params || { echo "L2-INSMOD-FAIL $m"; fails=$((fails + 1)); }
-done </mods/order
-echo "L2-MODULES-FAILED=$fails"
+load_modules
 
 PEER=192.168.77.1
 SELF=192.168.77.2

@@ -4,21 +4,10 @@
 #   fio:  fio randwrite+verify on vda (L1 may kill the disk's device process meanwhile), then vda's sha256.
 #   net:  eth0 up as 192.168.78.2, ping L1 (.1), iperf3 to L1 for vu_secs= s (L1 may kill the tap's device process
 #         meanwhile), ping again. idle with vu_net=1 also brings eth0 up and pings, before it idles.
-export PATH=/bin
-mount -t devtmpfs dev /dev 2>/dev/null
-exec </dev/console >/dev/console 2>&1
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mkdir -p /tmp && mount -t tmpfs tmp /tmp
-echo "L2-INIT-REACHED uptime=$(cut -d' ' -f1 /proc/uptime)"
+# shellcheck source=tests/nested/l2_lib.sh
+. /l2-lib.sh
 
-fails=0
-while read -r m params; do
-	[ -n "$m" ] || continue
-	# shellcheck disable=SC2086 # params are words
-	insmod "/mods/$m.ko" $params || { echo "L2-INSMOD-FAIL $m"; fails=$((fails + 1)); }
-done </mods/order
-echo "L2-MODULES-FAILED=$fails"
+load_modules
 
 RUN=fio IDLE=10 SIZE=32M NET=0 SECS=8 WAIT=vdb
 PEER=192.168.78.1 SELF=192.168.78.2

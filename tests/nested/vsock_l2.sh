@@ -1,23 +1,9 @@
 #!/bin/sh
 # tests/nested/vsock_l2.sh: /init of the L2 initramfs for nested-vsock: AF_VSOCK both ways with L1 through vmm --vsock, L2-VSOCK-* markers.
-export PATH=/bin
-mount -t devtmpfs dev /dev 2>/dev/null
-exec </dev/console >/dev/console 2>&1
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mkdir -p /tmp && mount -t tmpfs tmp /tmp
-echo "L2-INIT-REACHED uptime=$(cut -d' ' -f1 /proc/uptime)"
+# shellcheck source=tests/nested/l2_lib.sh
+. /l2-lib.sh
 
-fails=0
-for dir in /mods /vsmods; do
-	while read -r m params; do
-		[ -n "$m" ] || continue
-		[ -d "/sys/module/$m" ] && continue   # /vsmods repeats the virtio core from /mods
-		# shellcheck disable=SC2086 # params are words
-		insmod "$dir/$m.ko" $params || { echo "L2-INSMOD-FAIL $m"; fails=$((fails + 1)); }
-	done <"$dir/order"
-done
-echo "L2-MODULES-FAILED=$fails"
+load_modules /mods /vsmods
 for d in /sys/bus/virtio/devices/*; do
 	[ "$(cat "$d/device" 2>/dev/null)" = 0x0013 ] && echo "L2-VSOCK-DEVICE driver=$(basename "$(readlink "$d/driver")")"
 done
