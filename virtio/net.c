@@ -665,13 +665,12 @@ void virtio_net_attach(struct vm *vm, struct net *n)
 	net_attach(vm, n);
 }
 
-struct virtio_dev *virtio_net_backend(struct net *n, bool no_sandbox)
+struct virtio_dev *virtio_net_backend(struct net *n)
 {
 	n->ops.sandbox_role = SB_ROLE_NET_PROC;
 	n->dev = virtio_dev_new(&n->ops, n, n->ifname);
 	if (!n->dev)
 		fatal(EXIT_RUNTIME, "--net %s: cannot create the device", n->spec);
-	n->dev->no_sandbox = no_sandbox;
 	net_bind(n);
 	return n->dev;
 }

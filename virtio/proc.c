@@ -50,8 +50,7 @@ static int dev_fd(const struct devproc_dev *dv)
 /* A back-end's life: serve the device on sock until the front-end hangs up. The exit status. */
 static int serve(const struct devproc_dev *dv, int sock, bool no_sandbox, struct virtio_stats *stats)
 {
-	struct virtio_dev *d = dv->type == VU_TYPE_NET ? virtio_net_backend(dv->net, no_sandbox)
-						       : virtio_blk_backend(dv->blk);
+	struct virtio_dev *d = dv->type == VU_TYPE_NET ? virtio_net_backend(dv->net) : virtio_blk_backend(dv->blk);
 
 	d->no_sandbox = no_sandbox;
 	if (stats)

@@ -344,7 +344,7 @@ struct net;
 struct net *virtio_net_open(const char *spec);
 void virtio_net_attach(struct vm *vm, struct net *n);
 /* The tap as a device of its own, for a vhost-user back-end (its thread's role is net-proc). */
-struct virtio_dev *virtio_net_backend(struct net *n, bool no_sandbox);
+struct virtio_dev *virtio_net_backend(struct net *n);
 /* The tap's fd (a device process's siblings close it) and its interface name. */
 int virtio_net_fd(const struct net *n);
 const char *virtio_net_ifname(const struct net *n);
