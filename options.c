@@ -7,10 +7,12 @@
 #include <string.h>
 
 #include "options.h"
+#include "virtio/vhost_user.h"
 #include "sandbox/sandbox.h"
 
 const char options_usage_text[] =
 "usage: vmm --kernel FILE [options]\n"
+"       vmm run [options] [--] COMMAND [ARG...]   (see vmm run --help)\n"
 "Boot one guest on KVM; vmm exits when the guest does.\n"
 "\n"
 "  -k, --kernel FILE     bzImage, vmlinux ELF (PVH entry when the ELF has the note,\n"
@@ -27,7 +29,7 @@ const char options_usage_text[] =
 "                        vda, vdb, ... in order\n"
 "  -n, --net tap=IFNAME[,mac=MAC]\n"
 "                        a virtio-net device on a tap; repeatable: eth0, eth1, ...\n"
-"      --vhost-user SOCKET,type=blk|net\n"
+"      --vhost-user SOCKET,type=blk|net|fs\n"
 "                        a virtio device served by an external vhost-user back-end\n"
 "                        listening on the unix socket SOCKET (e.g. qemu-storage-daemon);\n"
 "                        repeatable\n"
@@ -41,9 +43,13 @@ const char options_usage_text[] =
 "                        flight are done again (default; at most 5 times a minute), or\n"
 "                        vmm exits 1\n"
 "      --serve-vhost-user SOCKET\n"
-"                        run no guest: serve the one --disk or --net as a vhost-user\n"
-"                        back-end on the unix socket SOCKET for another VMM; exit 0\n"
-"                        when it disconnects\n"
+"                        run no guest: serve the one --disk, --net or --share as\n"
+"                        a vhost-user back-end on the unix socket SOCKET for\n"
+"                        another VMM; exit 0 when it disconnects\n"
+"      --share HOSTDIR,tag=NAME[,ro]\n"
+"                        export a host directory through virtio-fs, served by its\n"
+"                        own sandboxed device process; in the guest: mount -t\n"
+"                        virtiofs NAME /mnt; repeatable\n"
 "      --vsock cid=N     a virtio-vsock device with guest CID N, served by the host's\n"
 "                        vhost-vsock (AF_VSOCK sockets between host and guest)\n"
 "      --console WHERE   stdio (default), none, or a FILE for the guest's serial output\n"
@@ -65,6 +71,33 @@ const char options_usage_text[] =
 "Exit status: 0 guest powered off or rebooted; 1 runtime failure (KVM error,\n"
 "emulation failure, triple fault); 2 bad usage or input; 3 guest panicked (pvpanic);\n"
 "124 --timeout expired; (v<<1)|1 debug-exit; 128+N killed by signal N.\n";
+
+const char options_run_usage_text[] =
+"usage: vmm run [options] [--] COMMAND [ARG...]\n"
+"Boot a kernel with the host's files shared read-only through virtio-fs, run\n"
+"COMMAND in the guest in this directory with this environment, and exit with\n"
+"its status. No initramfs is needed: vmm is the guest's /init.\n"
+"\n"
+"  -k, --kernel FILE     the kernel (default /boot/vmlinuz-RELEASE of the running\n"
+"                        host); modules it needs for virtio-pci, virtiofs and\n"
+"                        overlayfs come from /lib/modules/RELEASE\n"
+"      --root DIR        the guest's root directory (default /): read-only, under\n"
+"                        a tmpfs overlay whose changes are lost at exit\n"
+"      --rw DIR          DIR (under the root) is writable from the guest, and what\n"
+"                        it writes there reaches the host; repeatable, at most 7\n"
+"  -a, --append STRING   added to the kernel command line \"" RUN_APPEND "\"\n"
+"  Also: --memory, --cpus, --timeout, --share, --disk, --net, --vsock, --stats,\n"
+"  --verbose, as for vmm (see vmm --help).\n"
+"\n"
+"COMMAND's standard output is vmm's standard output; its standard error and the\n"
+"kernel's messages are vmm's standard error. Standard input reaches COMMAND only\n"
+"from a terminal (otherwise it reads /dev/null).\n"
+"\n"
+"Exit status: COMMAND's own (128+N when signal N ended it; 127 not found, 126\n"
+"not executable, as a shell says); 125 the guest could not start COMMAND. When\n"
+"vmm ends the guest itself it says why on standard error first: 1 runtime\n"
+"failure, 2 bad usage or input, 3 guest kernel panic, 124 --timeout expired,\n"
+"128+N vmm was killed by signal N.\n";
 
 static __attribute__((format(printf, 3, 4))) enum opt_action
 usage(char *err, size_t errlen, const char *fmt, ...)
@@ -110,9 +143,26 @@ static bool parse_int(const char *s, long lo, long hi, long *v)
 	return !errno && end != s && !*end && *v >= lo && *v <= hi;
 }
 
+/* vmm run: the command, and what a run cannot take. */
+static enum opt_action run_check(struct options *o, int argc, char **argv, char *err, size_t errlen)
+{
+	if (optind >= argc)
+		return usage(err, errlen, "vmm run: a COMMAND to run is required");
+	if (o->initrd || o->nmodules)
+		return usage(err, errlen, "vmm run builds the guest's initramfs itself: no --initrd or --module");
+	if (o->serve)
+		return usage(err, errlen, "vmm run: --serve-vhost-user runs no guest");
+	if (o->nshares + 1 + o->nrw > (int)ARRAY_SIZE(o->shares))
+		return usage(err, errlen, "vmm run: at most %zu --share and --rw options in all",
+			     ARRAY_SIZE(o->shares) - 1);
+	o->cmd = argv + optind;
+	o->ncmd = argc - optind;
+	return OPT_RUN;
+}
+
 enum { LO_CONSOLE = 256, LO_DEBUG_EXIT, LO_STATS, LO_NO_SANDBOX,
        LO_PRINT_SANDBOX, LO_SANDBOX_SELFTEST, LO_SHUTDOWN_TIMEOUT, LO_VSOCK, LO_MODULE,
-       LO_VHOST_USER, LO_ISOLATION, LO_ON_CRASH, LO_SERVE };
+       LO_VHOST_USER, LO_ISOLATION, LO_ON_CRASH, LO_SERVE, LO_SHARE, LO_ROOT, LO_RW };
 
 enum opt_action options_parse(struct options *o, int argc, char **argv, char *err, size_t errlen)
 {
@@ -135,6 +185,9 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 		{ "device-isolation", required_argument, 0, LO_ISOLATION },
 		{ "on-device-crash", required_argument, 0, LO_ON_CRASH },
 		{ "serve-vhost-user", required_argument, 0, LO_SERVE },
+		{ "share", required_argument, 0, LO_SHARE },
+		{ "root", required_argument, 0, LO_ROOT },
+		{ "rw", required_argument, 0, LO_RW },
 		{ "no-sandbox", no_argument, 0, LO_NO_SANDBOX },
 		{ "print-sandbox", no_argument, 0, LO_PRINT_SANDBOX },
 		{ "sandbox-selftest", required_argument, 0, LO_SANDBOX_SELFTEST },  /* tests only */
@@ -145,7 +198,12 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 	};
 	long n;
 	int c;
+	bool run = argc > 1 && strcmp(argv[1], "run") == 0;
 
+	if (run) {   /* "run" becomes argv[0]: its options end at the command */
+		argc--;
+		argv++;
+	}
 	*o = (struct options){ .append = DEFAULT_APPEND, .console = "stdio",
 			       .mem_size = 256ull << 20, .cpus = 1,
 			       .shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT };
@@ -153,7 +211,11 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 		err[0] = '\0';
 	opterr = 0;
 	optind = 0;   /* 0, not 1: glibc and musl then forget everything from a previous scan */
-	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:t:d:n:vhV", longopts, NULL)) != -1) {
+	o->run = run;
+	if (run)
+		o->append = NULL;   /* vmm adds --append to RUN_APPEND */
+	while ((c = getopt_long(argc, argv, run ? "+:k:i:a:m:c:t:d:n:vhV" : ":k:i:a:m:c:t:d:n:vhV",
+				longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o->kernel = optarg; break;
 		case 'i': o->initrd = optarg; break;
@@ -207,12 +269,18 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 			o->modules[o->nmodules++] = optarg;
 			break;
 		case LO_VHOST_USER: {
+			static const char *const types[] = { [VU_TYPE_BLK] = ",type=blk", [VU_TYPE_NET] = ",type=net",
+							     [VU_TYPE_FS] = ",type=fs" };
 			const char *t = strstr(optarg, ",type=");
+			int type = -1;
 			if (o->nvhost_user == (int)ARRAY_SIZE(o->vhost_user))
 				return usage(err, errlen, "at most %zu --vhost-user options", ARRAY_SIZE(o->vhost_user));
-			if (!t || t == optarg || (strcmp(t, ",type=blk") && strcmp(t, ",type=net")))
-				return usage(err, errlen, "--vhost-user '%s': expected SOCKET,type=blk or SOCKET,type=net",
-					     optarg);
+			for (int k = 0; t && k < (int)ARRAY_SIZE(types); k++)
+				if (!strcmp(t, types[k]))
+					type = k;
+			if (!t || t == optarg || type < 0)
+				return usage(err, errlen, "--vhost-user '%s': expected SOCKET,type=blk, net or fs", optarg);
+			o->vhost_user_type[o->nvhost_user] = type;
 			o->vhost_user[o->nvhost_user++] = optarg;
 			break;
 		}
@@ -227,6 +295,24 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 			o->crash_exit = optarg[0] == 'e';
 			break;
 		case LO_SERVE: o->serve = optarg; break;
+		case LO_SHARE:
+			if (o->nshares == (int)ARRAY_SIZE(o->shares))
+				return usage(err, errlen, "at most %zu --share options", ARRAY_SIZE(o->shares));
+			o->shares[o->nshares++] = optarg;
+			break;
+		case LO_ROOT:
+		case LO_RW:
+			if (!run)
+				return usage(err, errlen, "%s is an option of 'vmm run'", argv[optind - 1]);
+			if (optarg[0] == '\0')
+				return usage(err, errlen, "%s: expected a directory", argv[optind - 1]);
+			if (c == LO_ROOT)
+				o->root = optarg;
+			else if (o->nrw == (int)ARRAY_SIZE(o->rw))
+				return usage(err, errlen, "at most %zu --rw options", ARRAY_SIZE(o->rw));
+			else
+				o->rw[o->nrw++] = optarg;
+			break;
 		case LO_NO_SANDBOX: o->no_sandbox = true; break;
 		case LO_PRINT_SANDBOX: return OPT_PRINT_SANDBOX;
 		case LO_SANDBOX_SELFTEST:
@@ -240,11 +326,13 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 		default: return usage(err, errlen, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
+	if (run)
+		return run_check(o, argc, argv, err, errlen);
 	if (optind < argc)
 		return usage(err, errlen, "unexpected argument '%s'", argv[optind]);
 	if (o->serve) {
-		if (o->ndisks + o->nnets != 1 || o->kernel || o->vsock || o->nvhost_user)
-			return usage(err, errlen, "--serve-vhost-user takes exactly one --disk or --net and no guest options");
+		if (o->ndisks + o->nnets + o->nshares != 1 || o->kernel || o->vsock || o->nvhost_user)
+			return usage(err, errlen, "--serve-vhost-user takes exactly one --disk, --net or --share and no guest options");
 		return OPT_SERVE;
 	}
 	if (!o->kernel)

@@ -7,6 +7,8 @@
 #include "vmm.h"
 
 #define DEFAULT_APPEND "console=ttyS0 panic=-1"
+/* vmm run: the kernel speaks on COM2 (stderr), quietly; COM1 is the command's stdout. --append adds to it. */
+#define RUN_APPEND "console=ttyS1 quiet panic=-1 rdinit=/init"
 #define DEFAULT_SHUTDOWN_TIMEOUT 30   /* seconds */
 
 /* What options_parse asks main to do. */
@@ -21,9 +23,12 @@ enum opt_action {
 
 /* The --help text. */
 extern const char options_usage_text[];
+/* The text of `vmm run --help`. */
+extern const char options_run_usage_text[];
 
 /*
- * Parse argv into *o (defaults first). On OPT_USAGE, err gets one line without
+ * Parse argv into *o (defaults first). "vmm run [options] [--] CMD [ARG...]"
+ * sets o->run and o->cmd; its options end at the first argument that is not one. On OPT_USAGE, err gets one line without
  * the "vmm: " prefix (truncated to errlen). Restartable: getopt's state is
  * reset on every call. Pointers in *o point into argv. May arm the sandbox
  * self-test (--sandbox-selftest).

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "vm.h"
@@ -30,6 +31,7 @@
 #include "dev/dev.h"
 #include "dev/pci.h"
 #include "virtio/virtio.h"
+#include "run.h"
 
 #define MIN_MEMORY (16ull << 20)
 
@@ -42,10 +44,10 @@ static void parse_options(struct options *o, int argc, char **argv)
 	case OPT_RUN:
 		return;
 	case OPT_SERVE:
-		_exit(devproc_serve(o->serve, o->ndisks ? o->disks[0] : NULL, o->nnets ? o->nets[0] : NULL,
-				    o->no_sandbox));
+		_exit(devproc_serve(o->serve, o->ndisks ? VU_TYPE_BLK : o->nnets ? VU_TYPE_NET : VU_TYPE_FS,
+				    o->ndisks ? o->disks[0] : o->nnets ? o->nets[0] : o->shares[0], o->no_sandbox));
 	case OPT_HELP:
-		fputs(options_usage_text, stdout);
+		fputs(o->run ? options_run_usage_text : options_usage_text, stdout);
 		exit(0);
 	case OPT_VERSION:
 		printf("vmm %s\n", VMM_VERSION);
@@ -139,12 +141,13 @@ static void open_inputs(struct vm *vm, struct inputs *in)
 	in->vsock = vm->opt.vsock ? virtio_vsock_open(vm->opt.vsock) : NULL;
 	for (int i = 0; i < vm->opt.nvhost_user; i++)
 		in->vhost_user[i] = connect_unix(vm->opt.vhost_user[i]);
-	if (vm->opt.isolation_thread)
-		return;
-	for (int i = 0; i < vm->opt.ndisks; i++)
-		in->procs[in->nprocs++] = (struct devproc_dev){ VU_TYPE_BLK, in->disks[i], NULL };
-	for (int i = 0; i < vm->opt.nnets; i++)
-		in->procs[in->nprocs++] = (struct devproc_dev){ VU_TYPE_NET, NULL, in->nets[i] };
+	for (int i = 0; i < vm->opt.ndisks && !vm->opt.isolation_thread; i++)
+		in->procs[in->nprocs++] = (struct devproc_dev){ .type = VU_TYPE_BLK, .blk = in->disks[i] };
+	for (int i = 0; i < vm->opt.nnets && !vm->opt.isolation_thread; i++)
+		in->procs[in->nprocs++] = (struct devproc_dev){ .type = VU_TYPE_NET, .net = in->nets[i] };
+	/* an export is always served by a device process: only it may open files there */
+	for (int i = 0; i < vm->opt.nshares; i++)
+		in->procs[in->nprocs++] = devproc_open(VU_TYPE_FS, vm->opt.shares[i]);
 	/* before /dev/kvm is opened: no device process can inherit a KVM fd */
 	if (in->nprocs) {
 		int r = devproc_start(in->procs, in->nprocs, vm->opt.no_sandbox, in->proc_chan, in->proc_stats);
@@ -182,23 +185,119 @@ static void attach_devices(struct vm *vm, struct inputs *in)
 			attach_proc(vm, in, p++, "--disk", vm->opt.disks[i], virtio_blk_path(in->disks[i]));
 	}
 	for (int i = 0; i < vm->opt.nvhost_user; i++)
-		vu_attach(vm, in->vhost_user[i], strstr(vm->opt.vhost_user[i], ",type=net") ? VU_TYPE_NET : VU_TYPE_BLK,
-			  vm->opt.vhost_user[i], NULL);
+		vu_attach(vm, in->vhost_user[i], vm->opt.vhost_user_type[i], vm->opt.vhost_user[i], NULL);
 	for (int i = 0; i < vm->opt.nnets; i++) {
 		if (vm->opt.isolation_thread)
 			virtio_net_attach(vm, in->nets[i]);
 		else
 			attach_proc(vm, in, p++, "--net", vm->opt.nets[i], virtio_net_ifname(in->nets[i]));
 	}
+	for (int i = 0; i < vm->opt.nshares; i++, p++)
+		attach_proc(vm, in, p, "--share", vm->opt.shares[i], devproc_label(&in->procs[p]));
 	if (in->vsock)
 		virtio_vsock_attach(vm, in->vsock);
 }
 
+/* ---- vmm run: the host's side ---- */
+
+/* What vmm run adds to the options: the shares' specs, the plan's strings. */
+struct run_host {
+	char kernel[PATH_MAX];
+	char cwd[PATH_MAX];                  /* as the guest sees it */
+	char dirs[ARRAY_SIZE(((struct options *)0)->shares)][PATH_MAX];   /* the shares' guest paths */
+	struct run_share shares[ARRAY_SIZE(((struct options *)0)->shares)];
+	unsigned nshares;
+	bool tty;
+};
+
+/* A host path as the guest sees it, with root (a real path) as its "/"; NULL if outside. */
+static const char *guest_path(const char *root, const char *host)
+{
+	size_t n = strlen(root);
+
+	if (strcmp(root, "/") == 0)
+		return host;
+	if (strncmp(host, root, n) || (host[n] != '/' && host[n] != '\0'))
+		return NULL;
+	return host[n] ? host + n : "/";
+}
+
+/* Export host directory dir (a real path under root) as one more --share, mounted at its guest path. */
+static void run_share(struct options *o, struct run_host *rh, const char *root, const char *dir, bool ro)
+{
+	unsigned i = rh->nshares++;
+	const char *gp = guest_path(root, dir);
+	char tag[16], *spec;
+
+	if (!gp)
+		fatal(EXIT_USAGE, "vmm run: --rw %s is not under the root %s", dir, root);
+	if (strchr(dir, ','))
+		fatal(EXIT_USAGE, "vmm run: %s: a directory with a comma in its path cannot be shared", dir);
+	snprintf(tag, sizeof(tag), i ? "vmm-rw%u" : "vmm-root", i);
+	if (asprintf(&spec, "%s,tag=%s%s", dir, tag, ro ? ",ro" : "") < 0)
+		fatal(EXIT_RUNTIME, "out of memory");
+	snprintf(rh->dirs[i], PATH_MAX, "%s", gp);
+	rh->shares[i] = (struct run_share){ strdup(tag), rh->dirs[i], ro };
+	o->shares[o->nshares++] = spec;
+}
+
+/* vmm run: the kernel (default: the host's own), the shares, the command line. */
+static void run_prepare(struct options *o, struct run_host *rh)
+{
+	char root[PATH_MAX], dir[PATH_MAX], *append;
+	struct utsname u;
+
+	if (!o->kernel) {
+		if (uname(&u) < 0)
+			fatal_errno(EXIT_RUNTIME, "uname");
+		snprintf(rh->kernel, sizeof(rh->kernel), "/boot/vmlinuz-%s", u.release);
+		o->kernel = rh->kernel;
+	}
+	if (!realpath(o->root ? o->root : "/", root))
+		fatal_errno(EXIT_USAGE, "--root %s", o->root ? o->root : "/");
+	if (!getcwd(dir, sizeof(dir)) || !guest_path(root, dir))
+		fatal(EXIT_USAGE, "vmm run: the working directory is not under the root %s", root);
+	snprintf(rh->cwd, sizeof(rh->cwd), "%s", guest_path(root, dir));
+	run_share(o, rh, root, root, true);
+	for (int i = 0; i < o->nrw; i++) {
+		if (!realpath(o->rw[i], dir))
+			fatal_errno(EXIT_USAGE, "--rw %s", o->rw[i]);
+		run_share(o, rh, root, dir, false);
+	}
+	if (asprintf(&append, "%s%s%s", RUN_APPEND, o->append ? " " : "", o->append ? o->append : "") < 0)
+		fatal(EXIT_RUNTIME, "out of memory");
+	o->append = append;
+	rh->tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+}
+
+/* The initramfs of a run: this binary as /init, the plan, the kernel's modules. */
+static struct cpio run_initrd(const struct vm *vm, const struct run_host *rh, const void *kernel, size_t klen)
+{
+	extern char **environ;
+	struct run_plan plan = { .cwd = rh->cwd, .tty = rh->tty, .argv = vm->opt.cmd, .argc = vm->opt.ncmd,
+				 .envp = environ, .shares = rh->shares, .nshares = rh->nshares };
+	char rel[128], moddir[PATH_MAX], err[256];
+	struct cpio c = { 0 };
+	struct stat st;
+
+	if (boot_kernel_release(kernel, klen, rel, sizeof(rel)) < 0)
+		fatal(EXIT_USAGE, "vmm run: --kernel %s: cannot tell its release, so not its modules", vm->opt.kernel);
+	snprintf(moddir, sizeof(moddir), "/lib/modules/%s", rel);
+	if (stat(moddir, &st) == 0)
+		plan.moddir = moddir;
+	else
+		vlog("vmm run: no %s: the kernel must have virtio-pci and virtiofs built in", moddir);
+	if (run_initramfs(&plan, &c, err, sizeof(err)) < 0)
+		fatal(EXIT_USAGE, "vmm run: %s", err);
+	return c;
+}
+
 /* Load kernel, initrd, multiboot modules and ACPI tables into guest RAM; every bad input exits 2 here, before KVM. */
-static void load_guest(struct vm *vm, struct boot_entry *e)
+static void load_guest(struct vm *vm, struct boot_entry *e, const struct run_host *rh)
 {
 	struct acpi_config ac = { .ncpus = vm->ncpus, .pm_port = ACPI_PM_PORT,
-				  .pvpanic_port = PVPANIC_PORT, .pci = true };
+				  .pvpanic_port = PVPANIC_PORT, .pci = true, .com2 = vm->opt.run };
+	struct cpio run = { 0 };
 	struct mapped_file k = map_file(vm->opt.kernel, "--kernel");
 	struct mapped_file i = { 0 };
 	struct mapped_file mf[ARRAY_SIZE(vm->opt.modules)];
@@ -206,6 +305,10 @@ static void load_guest(struct vm *vm, struct boot_entry *e)
 	char paths[ARRAY_SIZE(vm->opt.modules)][PATH_MAX];
 	if (vm->opt.initrd)
 		i = map_file(vm->opt.initrd, "--initrd");
+	if (vm->opt.run) {
+		run = run_initrd(vm, rh, k.data, k.len);
+		i = (struct mapped_file){ run.buf, run.len };
+	}
 	/* --module FILE[,CMDLINE]: the string is CMDLINE, else FILE */
 	for (int n = 0; n < vm->opt.nmodules; n++) {
 		const char *arg = vm->opt.modules[n], *comma = strchr(arg, ',');
@@ -234,8 +337,9 @@ static void load_guest(struct vm *vm, struct boot_entry *e)
 		      initrd ? vm->opt.initrd : vm->opt.kernel, err);
 	}
 	munmap((void *)k.data, k.len);
-	if (i.data)
+	if (vm->opt.initrd)
 		munmap((void *)i.data, i.len);
+	cpio_free(&run);
 	for (int n = 0; n < vm->opt.nmodules; n++)
 		munmap((void *)mf[n].data, mf[n].len);
 }
@@ -244,9 +348,12 @@ static void create_devices(struct vm *vm, struct console *con, struct inputs *in
 {
 	if (apic_ioapic_setup(vm) < 0)
 		fatal(EXIT_RUNTIME, "cannot create the IOAPIC");
-	vm->serial = serial_create(vm, con->out_fd);
+	vm->serial = serial_create(vm, COM1_PORT, COM1_IRQ, con->out_fd);
 	if (!vm->serial)
 		fatal(EXIT_RUNTIME, "cannot create the serial port");
+	/* vmm run: the command's standard error and the kernel's messages */
+	if (vm->opt.run && !serial_create(vm, COM2_PORT, COM2_IRQ, STDERR_FILENO))
+		fatal(EXIT_RUNTIME, "cannot create the second serial port");
 	if (platform_devices_create(vm) < 0)
 		fatal(EXIT_RUNTIME, "cannot create the platform devices");
 	if (pci_init(vm) < 0)
@@ -403,19 +510,25 @@ int main(int argc, char **argv)
 	struct console con;
 	struct boot_entry entry;
 	struct inputs inputs = { 0 };
+	static struct run_host run;
 	sigset_t sigs;
 
 	parse_options(&vm->opt, argc, argv);
 	vmm_verbose = vm->opt.verbose;
 	vm->ncpus = vm->opt.cpus;
+	if (vm->opt.run)
+		run_prepare(&vm->opt, &run);
 	check_memory_size(vm->opt.mem_size);
 	vm_init(vm);
 
-	console_open(&con, vm->opt.console);
+	/* vmm run without a terminal: the command reads /dev/null, and Ctrl-C stops vmm */
+	console_open(&con, vm->opt.run && !run.tty ? "none" : vm->opt.console);
+	if (vm->opt.run && !run.tty)
+		con.out_fd = STDOUT_FILENO;
 	vlog("options parsed");
 	open_inputs(vm, &inputs);
 	kvm_alloc_memory(vm, vm->opt.mem_size);
-	load_guest(vm, &entry);
+	load_guest(vm, &entry, &run);
 
 	vlog("guest loaded into RAM");
 	kvm_create_vm(vm);

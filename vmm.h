@@ -149,10 +149,20 @@ struct options {
 	const char *modules[8];   /* --module FILE[,CMDLINE] (multiboot) */
 	int nmodules;
 	const char *vhost_user[8];   /* --vhost-user SOCKET,type=blk */
+	int vhost_user_type[8];      /* its enum vu_type */
 	int nvhost_user;
 	bool isolation_thread;    /* --device-isolation thread */
 	bool crash_exit;          /* --on-device-crash exit */
 	const char *serve;        /* --serve-vhost-user SOCKET */
+	const char *shares[8];    /* --share HOSTDIR,tag=NAME[,ro] */
+	int nshares;
+	/* vmm run */
+	bool run;
+	const char *root;         /* --root DIR: the guest's root (default /) */
+	const char *rw[7];        /* --rw DIR: writable from the guest */
+	int nrw;
+	char **cmd;               /* the command, NULL-terminated (argv's tail) */
+	int ncmd;
 };
 
 #define MAX_CPUS 64   /* --cpus, the MADT, struct vm */

@@ -201,19 +201,19 @@ static void dsdt_s5(struct aml *a)
 	aml_close(a);
 }
 
-static void dsdt_com1(struct aml *a)
+static void dsdt_com(struct aml *a, const char *name, uint16_t port, unsigned irq, unsigned uid)
 {
 	uint8_t tmp[64];
 	struct aml r;
 	aml_init(&r, tmp, sizeof(tmp));
-	aml_res_io(&r, COM1_PORT, 8);
-	aml_res_irq(&r, COM1_IRQ);
+	aml_res_io(&r, port, 8);
+	aml_res_irq(&r, irq);
 
-	aml_device(a, "COM1");
+	aml_device(a, name);
 	aml_name(a, "_HID");
 	aml_eisaid(a, "PNP0501");
 	aml_name(a, "_UID");
-	aml_int(a, 1);
+	aml_int(a, uid);
 	aml_name(a, "_CRS");
 	aml_restemplate(a, &r);
 	aml_close(a);
@@ -382,7 +382,9 @@ static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
 {
 	dsdt_s5(a);
 	aml_scope(a, "_SB");
-	dsdt_com1(a);
+	dsdt_com(a, "COM1", COM1_PORT, COM1_IRQ, 1);
+	if (cfg->com2)
+		dsdt_com(a, "COM2", COM2_PORT, COM2_IRQ, 2);
 	dsdt_power_button(a);
 	if (cfg->pvpanic_port)
 		dsdt_pvpanic(a, cfg->pvpanic_port);

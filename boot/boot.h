@@ -127,6 +127,7 @@ struct acpi_config {
 	uint16_t pm_port;          /* sleep control +0, sleep status +1, reset +2 */
 	uint16_t pvpanic_port;     /* 0 = no pvpanic device */
 	bool pci;                  /* PCI root + MCFG (ECAM at PCI_ECAM_START, bus 0) */
+	bool com2;                 /* a second UART at COM2_PORT */
 	gpa_t addr;                /* where to write the tables: 0 = ACPI_TABLES_ADDR (tests move them) */
 };
 #define ACPI_PM_PORT      0x600

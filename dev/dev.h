@@ -8,16 +8,18 @@ struct vm;
 
 #define COM1_PORT 0x3F8
 #define COM1_IRQ  4
+#define COM2_PORT 0x2F8
+#define COM2_IRQ  3
 #define DEBUG_EXIT_PORT 0xF4
 
 /*
- * 16550A UART at COM1_PORT (registers its 8 ports in vm->io) on IOAPIC pin
- * COM1_IRQ, driven with vm_set_irq() only when the line level changes.
+ * 16550A UART at `port` (registers its 8 ports in vm->io) on IOAPIC pin
+ * `irq` (COM1_PORT/COM1_IRQ, COM2_PORT/COM2_IRQ), driven with vm_set_irq() only when the line level changes.
  * Transmitted bytes are written to out_fd (-1: discarded); a write that cannot
  * proceed within 2 s drops bytes until out_fd is writable again. The caller
  * stores the result in vm->serial. NULL with errno set on failure.
  */
-struct serial *serial_create(struct vm *vm, int out_fd);
+struct serial *serial_create(struct vm *vm, uint16_t port, unsigned irq, int out_fd);
 /* Free the UART (its io region stays registered: use only when tearing down the VM). */
 void serial_destroy(struct serial *s);
 /*
@@ -39,7 +41,8 @@ int serial_rx_space_fd(struct serial *s);
  * SLP_EN with SLP_TYP S5 powers off; +1 sleep status; +2 reset register),
  * pvpanic at PVPANIC_PORT (reads 3; bit 0 written: exit EXIT_PANIC) and, if
  * vm->opt.debug_exit, debug-exit at DEBUG_EXIT_PORT (4 ports; writing v exits
- * with ((v << 1) | 1) & 0xff, the status QEMU's isa-debug-exit gives).
+ * with ((v << 1) | 1) & 0xff, the status QEMU's isa-debug-exit gives; under
+ * vm->opt.run, with v & 0xff: the status of vmm run's command).
  * Reset and power off call vm_request_exit(vm, EXIT_GUEST_OFF).
  * Also writes a 7-byte stub at the reset vector 0xFFFF0 (must be RAM, reserved
  * in e820, not overwritten later) that resets through the i8042: Linux on

@@ -121,14 +121,17 @@ static void pvpanic_io(void *opaque, uint64_t off, uint64_t *val, unsigned size,
  * debug-exit (QEMU's isa-debug-exit): any write of v, any size, at any of its
  * ports ends the VM with status (v << 1) | 1. The process status keeps only the
  * low 8 bits, so we keep them here too (and never produce -1, "running").
+ * Under vmm run the guest's /init writes its command's status here, as it is.
  */
 static void debug_exit_io(void *opaque, uint64_t off, uint64_t *val, unsigned size, bool is_write)
 {
+	struct vm *vm = opaque;
+
 	if (!is_write) {
 		*val = 0;
 		return;
 	}
-	vm_request_exit(opaque, (int)(((*val << 1) | 1) & 0xff));
+	vm_request_exit(vm, (int)((vm->opt.run ? *val : (*val << 1) | 1) & 0xff));
 }
 
 /*
@@ -164,7 +167,7 @@ int platform_devices_create(struct vm *vm)
 		r = io_register(&vm->io, IO_PIO, POST_PORT, 1, post_io, vm, "post");
 	if (!r)
 		r = io_register(&vm->io, IO_PIO, PVPANIC_PORT, 1, pvpanic_io, vm, "pvpanic");
-	if (!r && vm->opt.debug_exit)
+	if (!r && (vm->opt.debug_exit || vm->opt.run))
 		r = io_register(&vm->io, IO_PIO, DEBUG_EXIT_PORT, 4, debug_exit_io, vm, "debug-exit");
 	return r;
 }

@@ -1,4 +1,4 @@
-/* dev/serial.c: 16550A UART (COM1) register model: 16-byte RX FIFO, loopback, IIR priorities, OUT2-gated IRQ line. */
+/* dev/serial.c: 16550A UART (COM1, COM2) register model: 16-byte RX FIFO, loopback, IIR priorities, OUT2-gated IRQ line. */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -56,6 +56,7 @@ enum { UART_RBR_THR = 0, UART_IER = 1, UART_IIR_FCR = 2, UART_LCR = 3, UART_MCR 
 #define OUT_STALL_MS 2000   /* how long one byte may wait for a stuck out_fd */
 
 struct serial {
+	unsigned irq;                /* IOAPIC pin */
 	struct vm *vm;
 	int out_fd, rx_efd;
 	uint8_t ier, lcr, mcr, scr, dll, dlm;
@@ -110,7 +111,7 @@ static void update_irq(struct serial *s)
 	if (level == s->irq_level)
 		return;
 	s->irq_level = level;
-	vm_set_irq(s->vm, COM1_IRQ, level);
+	vm_set_irq(s->vm, s->irq, level);
 }
 
 static void rx_space_signal(struct serial *s)
@@ -297,15 +298,15 @@ static void serial_io(void *opaque, uint64_t off, uint64_t *val, unsigned size, 
 		*val = out;
 }
 
-struct serial *serial_create(struct vm *vm, int out_fd)
+struct serial *serial_create(struct vm *vm, uint16_t port, unsigned irq, int out_fd)
 {
 	struct serial *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	*s = (struct serial){ .vm = vm, .out_fd = out_fd, .trigger = 1 };
+	*s = (struct serial){ .vm = vm, .out_fd = out_fd, .trigger = 1, .irq = irq };
 	s->rx_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	int r = s->rx_efd < 0 ? -errno
-		: io_register(&vm->io, IO_PIO, COM1_PORT, 8, serial_io, s, "serial");
+		: io_register(&vm->io, IO_PIO, port, 8, serial_io, s, "serial");
 	if (r < 0) {
 		if (s->rx_efd >= 0)
 			close(s->rx_efd);

@@ -57,6 +57,13 @@ int sandbox_no_new_privs(void) MUST_CHECK;
  * warns and goes on); other -errno on failure.
  */
 int sandbox_landlock_deny_all(void) MUST_CHECK;
+/*
+ * Landlock for virtio-fs exports: every path denied except the trees beneath
+ * dirfds[0..n) (O_PATH fds are enough), where files may be read and
+ * directories listed, and unless ro[i] also written, created, renamed and
+ * removed (never executed, no device nodes). 0, -ENOSYS without Landlock, or -errno.
+ */
+int sandbox_landlock_beneath(const int *dirfds, const bool *ro, unsigned n) MUST_CHECK;
 
 /*
  * The fds every thread's ioctl rules may be bound to: the KVM VM fd, and the

@@ -31,31 +31,73 @@ static unsigned vmm_nchans;
 static int done_fd = -1;
 static atomic_bool ending;
 
-static void lock_down(bool no_sandbox)
+/* no_new_privs, and Landlock: no path at all, or only the exports' trees (a spawner: all of them). */
+static void lock_down(const struct devproc_dev *devs, unsigned n, bool no_sandbox)
 {
+	int dirs[VMM_MAX_DEVPROCS];
+	bool ro[VMM_MAX_DEVPROCS];
+	unsigned nd = 0;
+
 	if (no_sandbox)
 		return;
 	if (sandbox_no_new_privs() < 0)
 		fatal_errno(EXIT_RUNTIME, "sandbox: no_new_privs");
-	int lr = sandbox_landlock_deny_all();
+	for (unsigned i = 0; i < n && nd < VMM_MAX_DEVPROCS; i++)
+		if (devs[i].type == VU_TYPE_FS) {
+			dirs[nd] = virtio_fs_fd(devs[i].fs);
+			ro[nd++] = virtio_fs_ro(devs[i].fs);
+		}
+	int lr = sandbox_landlock_beneath(dirs, ro, nd);
 	if (lr < 0 && lr != -ENOSYS)
 		fatal(EXIT_RUNTIME, "sandbox: Landlock: %s", strerror(-lr));
 }
 
 static int dev_fd(const struct devproc_dev *dv)
 {
-	return dv->type == VU_TYPE_NET ? virtio_net_fd(dv->net) : virtio_blk_fd(dv->blk);
+	switch (dv->type) {
+	case VU_TYPE_NET: return virtio_net_fd(dv->net);
+	case VU_TYPE_FS: return virtio_fs_fd(dv->fs);
+	default: return virtio_blk_fd(dv->blk);
+	}
+}
+
+struct devproc_dev devproc_open(enum vu_type type, const char *spec)
+{
+	switch (type) {
+	case VU_TYPE_NET: return (struct devproc_dev){ .type = type, .net = virtio_net_open(spec) };
+	case VU_TYPE_FS: return (struct devproc_dev){ .type = type, .fs = virtio_fs_open(spec) };
+	default: return (struct devproc_dev){ .type = type, .blk = virtio_blk_open(spec) };
+	}
+}
+
+/* What a device process serves, and the label vmm's messages give it. */
+static struct virtio_dev *dev_backend(const struct devproc_dev *dv)
+{
+	switch (dv->type) {
+	case VU_TYPE_NET: return virtio_net_backend(dv->net);
+	case VU_TYPE_FS: return virtio_fs_backend(dv->fs);
+	default: return virtio_blk_backend(dv->blk);
+	}
+}
+
+const char *devproc_label(const struct devproc_dev *dv)
+{
+	switch (dv->type) {
+	case VU_TYPE_NET: return virtio_net_ifname(dv->net);
+	case VU_TYPE_FS: return virtio_fs_path(dv->fs);
+	default: return virtio_blk_path(dv->blk);
+	}
 }
 
 /* A back-end's life: serve the device on sock until the front-end hangs up. The exit status. */
 static int serve(const struct devproc_dev *dv, int sock, bool no_sandbox, struct virtio_stats *stats)
 {
-	struct virtio_dev *d = dv->type == VU_TYPE_NET ? virtio_net_backend(dv->net) : virtio_blk_backend(dv->blk);
+	struct virtio_dev *d = dev_backend(dv);
 
 	d->no_sandbox = no_sandbox;
 	if (stats)
 		d->stats = stats;
-	lock_down(no_sandbox);
+	lock_down(dv, 1, no_sandbox);
 	if (d->ops->start && d->ops->start(d) < 0)
 		return EXIT_RUNTIME;
 	return vu_serve(d, sock) < 0 ? EXIT_RUNTIME : 0;
@@ -163,7 +205,7 @@ static noreturn void spawner(const struct devproc_dev *devs, unsigned n, int *ch
 	}
 	keep[nk++] = done;
 	close_others(keep, nk);
-	lock_down(no_sandbox);
+	lock_down(devs, n, no_sandbox);
 	for (;;) {
 		if (poll(pfd, n, -1) < 0 && errno != EINTR)
 			_exit(EXIT_RUNTIME);
@@ -283,11 +325,11 @@ int devproc_spawn(int chan, char *why, size_t whylen, pid_t *pid)
 	return rep.pid > 0 && fd >= 0 ? fd : -ECHILD;
 }
 
-int devproc_serve(const char *path, const char *disk, const char *net, bool no_sandbox)
+int devproc_serve(const char *path, enum vu_type type, const char *spec, bool no_sandbox)
 {
+	static const char *const names[] = { [VU_TYPE_BLK] = "blk", [VU_TYPE_NET] = "net", [VU_TYPE_FS] = "fs" };
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	struct devproc_dev dv = { disk ? VU_TYPE_BLK : VU_TYPE_NET, disk ? virtio_blk_open(disk) : NULL,
-				  disk ? NULL : virtio_net_open(net) };
+	struct devproc_dev dv = devproc_open(type, spec);
 	struct stat st;
 	int l, s;
 
@@ -302,7 +344,7 @@ int devproc_serve(const char *path, const char *disk, const char *net, bool no_s
 	l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0)
 		fatal_errno(EXIT_USAGE, "--serve-vhost-user %s", path);
-	vlog("serving %s as vhost-user-%s on %s", disk ? disk : net, disk ? "blk" : "net", path);
+	vlog("serving %s as vhost-user-%s on %s", devproc_label(&dv), names[type], path);
 	do
 		s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
 	while (s < 0 && errno == EINTR);

@@ -4,14 +4,20 @@
 
 #include "vhost_user.h"
 
-#define VMM_MAX_DEVPROCS 16   /* 8 disks and 8 taps */
+#define VMM_MAX_DEVPROCS 24   /* 8 disks, 8 taps and 8 exports */
 
-/* What one device process serves: a disk (VU_TYPE_BLK) or a tap (VU_TYPE_NET). */
+/* What one device process serves: a disk (VU_TYPE_BLK), a tap (VU_TYPE_NET) or an export (VU_TYPE_FS). */
 struct devproc_dev {
 	enum vu_type type;
 	struct blk *blk;
 	struct net *net;
+	struct fs *fs;
 };
+
+/* Open and check a --disk, --net or --share spec (fatal, EXIT_USAGE, naming it if bad). */
+struct devproc_dev devproc_open(enum vu_type type, const char *spec);
+/* The disk's path, the tap's name or the export's directory. */
+const char *devproc_label(const struct devproc_dev *dv);
 
 /*
  * Fork the spawner (call before /dev/kvm is opened, while vmm has no other
@@ -34,7 +40,7 @@ int devproc_spawn(int chan, char *why, size_t whylen, pid_t *pid);
  * close, poll and read only).
  */
 void devproc_stop(void);
-/* --serve-vhost-user: serve the disk or the tap (one is NULL) on a listening socket at path, for one front-end. Exit status. */
-int devproc_serve(const char *path, const char *disk, const char *net, bool no_sandbox);
+/* --serve-vhost-user: serve the --disk, --net or --share `spec` on a listening socket at path, for one front-end. Exit status. */
+int devproc_serve(const char *path, enum vu_type type, const char *spec, bool no_sandbox);
 
 #endif

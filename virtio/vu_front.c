@@ -26,6 +26,7 @@ static const struct vu_type_info {
 } vu_types[] = {
 	[VU_TYPE_BLK] = { "virtio-blk", 2, 0x018000, 60 },   /* virtio_blk_config up to write_zeroes_may_unmap */
 	[VU_TYPE_NET] = { "virtio-net", 1, 0x020000, 12 },   /* mac, status, max_virtqueue_pairs, mtu */
+	[VU_TYPE_FS] = { "virtio-fs", 26, 0x018000, 40 },    /* tag[36], num_request_queues */
 };
 
 /*
@@ -454,7 +455,7 @@ struct virtio_dev *vu_attach(struct vm *vm, int sock, enum vu_type type, const c
 	if (!f)
 		fatal(EXIT_RUNTIME, "%s: out of memory", label);
 	if (type >= ARRAY_SIZE(vu_types) || !vu_types[type].name)
-		fatal(EXIT_USAGE, "%s: only type=blk and type=net are supported by vmm's vhost-user front-end so far",
+		fatal(EXIT_USAGE, "%s: only type=blk, net and fs are supported by vmm's vhost-user front-end so far",
 		      label);
 	const struct vu_type_info *t = &vu_types[type];
 	f->label = label;

@@ -1,6 +1,7 @@
 /* tests/unit/test_options.c: the option parser: actions, messages, defaults, and parsing twice in one process. */
 #include "options.h"
 #include "unit.h"
+#include "virtio/vhost_user.h"
 
 static struct options o;
 static char err[256];
@@ -32,12 +33,41 @@ static void actions(void)
 	CHECK(o.nmodules == 2 && !strcmp(o.modules[0], "m1") && !strcmp(o.modules[1], "m2,arg a=1"));
 	CHECK(PARSE("--serve-vhost-user", "s", "--disk", "a") == OPT_SERVE && !o.kernel);
 	CHECK(PARSE("--se", "s", "--cpus", "4", "--disk", "a") == OPT_SERVE);
-	CHECK(PARSE("--serve-vhost-user", "s") == OPT_USAGE && strstr(err, "exactly one --disk or --net"));
+	CHECK(PARSE("--serve-vhost-user", "s") == OPT_USAGE && strstr(err, "exactly one --disk, --net or --share"));
+	CHECK(PARSE("--serve-vhost-user", "s", "--share", "/d,tag=t") == OPT_SERVE && o.nshares == 1);
 	CHECK(PARSE("--serve-vhost-user", "s", "--net", "tap=t") == OPT_SERVE && o.nnets == 1);
 	CHECK(PARSE("--serve-vhost-user", "s", "--net", "tap=t", "-d", "a") == OPT_USAGE);
 	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=net") == OPT_RUN && o.nvhost_user == 1);
-	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=fs") == OPT_USAGE && strstr(err, "type=net"));
+	CHECK(o.vhost_user_type[0] == VU_TYPE_NET);
+	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=fs", "--vhost-user", "t,type=blk") == OPT_RUN);
+	CHECK(o.vhost_user_type[0] == VU_TYPE_FS && o.vhost_user_type[1] == VU_TYPE_BLK);
+	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=9p") == OPT_USAGE && strstr(err, "type=blk, net or fs"));
+	CHECK(PARSE("-k", "x", "--vhost-user", ",type=fs") == OPT_USAGE);
+	CHECK(PARSE("-k", "x", "--share", "/a,tag=a", "--share", "/b,tag=b,ro") == OPT_RUN && o.nshares == 2);
 	CHECK(PARSE("--serve-vhost-user", "s", "-d", "a", "-k", "x") == OPT_USAGE);
+}
+
+/* vmm run: its options end at the command, whose own options stay its own. */
+static void run(void)
+{
+	CHECK(PARSE("run", "--", "sh", "-c", "exit 7") == OPT_RUN && o.run && o.ncmd == 3);
+	CHECK(!strcmp(o.cmd[0], "sh") && !strcmp(o.cmd[2], "exit 7") && o.cmd[3] == NULL);
+	CHECK(!o.kernel && !o.append && o.nshares == 0);
+	CHECK(PARSE("run", "-k", "bz", "--rw", "/out", "--rw", "/x", "--root", "/r", "-m", "1G", "ls", "-l", "-k") == OPT_RUN);
+	CHECK(!strcmp(o.kernel, "bz") && o.nrw == 2 && !strcmp(o.rw[1], "/x") && !strcmp(o.root, "/r"));
+	CHECK(o.ncmd == 3 && !strcmp(o.cmd[1], "-l") && !strcmp(o.cmd[2], "-k") && o.mem_size == 1ull << 30);
+	CHECK(PARSE("run", "-a", "quiet") == OPT_USAGE && strstr(err, "COMMAND to run is required"));
+	CHECK(PARSE("run", "--initrd", "i", "true") == OPT_USAGE && strstr(err, "no --initrd"));
+	CHECK(PARSE("run", "--help") == OPT_HELP && o.run);
+	CHECK(PARSE("--rw", "/x", "-k", "k") == OPT_USAGE && strstr(err, "option of 'vmm run'"));
+	CHECK(PARSE("run", "--rw", "", "true") == OPT_USAGE && strstr(err, "expected a directory"));
+	CHECK(PARSE("run", "--rw", "1", "--rw", "2", "--rw", "3", "--rw", "4", "--rw", "5", "--rw", "6",
+		    "--rw", "7", "--rw", "8", "true") == OPT_USAGE && strstr(err, "at most 7 --rw"));
+	CHECK(PARSE("run", "--share", "a,tag=a", "--rw", "1", "--rw", "2", "--rw", "3", "--rw", "4", "--rw", "5",
+		    "--rw", "6", "--rw", "7", "true") == OPT_USAGE && strstr(err, "at most 7 --share and --rw"));
+	/* "run" anywhere but first is an argument, as before */
+	CHECK(PARSE("-k", "x", "run") == OPT_USAGE && strstr(err, "unexpected argument 'run'"));
+	CHECK(PARSE("-k", "x") == OPT_RUN && !o.run && !strcmp(o.append, DEFAULT_APPEND));
 }
 
 static void usage_errors(void)
@@ -75,6 +105,7 @@ static void reparse(void)
 int main(void)
 {
 	RUN(actions);
+	RUN(run);
 	RUN(usage_errors);
 	RUN(reparse);
 	return UNIT_DONE();

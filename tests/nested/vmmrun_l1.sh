@@ -1,0 +1,160 @@
+#!/bin/sh
+# tests/nested/vmmrun_l1.sh: /test.sh in L1 for nested-run-*: `vmm run` with L1's root shared into L2 (see vmmrun.sh).
+# shellcheck disable=SC3043 # local: busybox ash has it
+VMM_TIMEOUT=120
+# shellcheck disable=SC1091 # written by vmmrun.sh
+[ -f /nested.env ] && . /nested.env
+export PATH=/bin:/usr/bin
+result() { # NAME WHY: PASS when WHY is empty
+	if [ -z "$2" ]; then echo "NESTED-RESULT PASS nested-run-$1"; else echo "NESTED-RESULT FAIL nested-run-$1:$2" | sed 's/:;/: /'; fi
+}
+note() { echo "NESTED-NOTE nested-run-$1: $2"; }
+# vr TAG [vmm run options and command...]: run it with stdin from /dev/null; status in $st, streams in /tmp/TAG.{out,err}
+vr() {
+	local tag t0
+	tag=$1; shift
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	timeout -s KILL $((VMM_TIMEOUT + 30)) vmm run --timeout "$VMM_TIMEOUT" "$@" </dev/null >"/tmp/$tag.out" 2>"/tmp/$tag.err"
+	st=$?
+	echo "NESTED-TIME run-$tag exit=$st seconds=$(awk "BEGIN{print $(cut -d' ' -f1 /proc/uptime) - $t0}")"
+	sed "s/^/RUN-OUT[$tag]| /" "/tmp/$tag.err" | tail -n 15
+}
+# /manifest.sh DIR: every name under DIR with type, size, mode, link target and content hash, sorted (L1 and L2 run it)
+cat >/manifest.sh <<'EOF'
+cd "$1" && find . | LC_ALL=C sort | while read -r f; do
+	if [ -L "$f" ]; then echo "$f link $(readlink "$f")"
+	elif [ -d "$f" ]; then echo "$f dir $(stat -c %a "$f")"
+	else echo "$f file $(stat -c '%s %a' "$f") $(sha256sum <"$f" | cut -c1-64)"; fi
+done
+EOF
+
+mkdir -p /boot /data /out /jail/bin /stress
+cp /l2/bzImage "/boot/vmlinuz-$(uname -r)"   # the default kernel: the running one's
+cd /data || exit 1
+
+# status: the command's own status, and 127 for one that does not exist
+why=
+vr status sh -c 'exit 7'
+[ "$st" = 7 ] || why="$why; sh -c 'exit 7' gave $st"
+vr status2 /no/such/command
+[ "$st" = 127 ] || why="$why; a missing command gave $st, not 127"
+grep -q "no/such/command" /tmp/status2.err || why="$why; no message naming the missing command"
+result status "$why"
+
+# streams: byte for byte, each on its own stream
+why=
+vr streams sh -c 'printf "out 1\nout 2\n"; printf "err 1\n" >&2; printf "tail without newline"'
+[ "$st" = 0 ] || why="$why; exit $st"
+[ "$(od -c </tmp/streams.out)" = "$(printf 'out 1\nout 2\ntail without newline' | od -c)" ] ||
+	why="$why; stdout differs: $(od -c </tmp/streams.out | head -n 3 | tr '\n' ' ')"
+grep -q "^err 1$" /tmp/streams.err || why="$why; stderr has no 'err 1' line"
+grep -q "out 1" /tmp/streams.err && why="$why; stdout leaked into stderr"
+result streams "$why"
+
+# cwd-env: L1's working directory and environment, odd characters kept
+why=
+mkdir -p "/data/sub dir"
+cd "/data/sub dir" || exit 1
+ODD="a  b
+c=d,e" vr cwd-env sh -c 'pwd; printf "%s|" "$ODD"; echo "$HOME"'
+cd /data || exit 1
+[ "$st" = 0 ] || why="$why; exit $st"
+[ "$(cat /tmp/cwd-env.out)" = "$(printf '/data/sub dir\na  b\nc=d,e|%s' "$HOME")" ] ||
+	why="$why; got: $(tr '\n' '~' </tmp/cwd-env.out)"
+result cwd-env "$why"
+
+# tree: what L2 reads through virtio-fs is what L1 has (modules, busybox, a made tree with odd names)
+why=
+mkdir -p /data/tree/a/b "/data/tree/sp ace" && head -c 300000 /dev/urandom >/data/tree/a/b/rand &&
+	echo hello >"/data/tree/sp ace/f" && ln -s ../a/b/rand "/data/tree/sp ace/l" && chmod 751 /data/tree/a &&
+	cp -a /lib/modules /data/tree/mods && : >/data/tree/empty
+sh /manifest.sh /data/tree >/tmp/tree.l1
+vr tree sh /manifest.sh /data/tree
+[ "$st" = 0 ] || why="$why; exit $st"
+cmp -s /tmp/tree.l1 /tmp/tree.out || why="$why; manifests differ: $(diff /tmp/tree.l1 /tmp/tree.out | head -n 4 | tr '\n' ' ')"
+[ "$(wc -l </tmp/tree.l1)" -gt 10 ] || why="$why; the tree is too small to tell anything"
+result tree "$why"
+
+# rw: what L2 makes under --rw appears on L1; what it writes elsewhere stays in L2's overlay
+why=
+vr rw --rw /out sh -c 'cd /out && echo one >f1 && chmod 640 f1 && mkdir -p d/e && head -c 70000 /dev/zero | tr "\0" x >d/e/big &&
+	echo two >t && mv t d/moved && ln -s f1 sl && ln f1 hl && rm -f hl && echo gone >/data/should-not-exist && touch -d @1000000000 f1 && echo done'
+[ "$st" = 0 ] || why="$why; exit $st"
+[ "$(cat /out/f1 2>/dev/null)" = one ] || why="$why; /out/f1 wrong"
+[ "$(stat -c %a /out/f1 2>/dev/null)" = 640 ] || why="$why; /out/f1 mode $(stat -c %a /out/f1 2>/dev/null)"
+[ "$(stat -c %Y /out/f1 2>/dev/null)" = 1000000000 ] || why="$why; /out/f1 mtime $(stat -c %Y /out/f1 2>/dev/null)"
+[ "$(wc -c </out/d/e/big 2>/dev/null)" = 70000 ] || why="$why; /out/d/e/big size wrong"
+[ "$(cat /out/d/moved 2>/dev/null)" = two ] && [ ! -e /out/t ] || why="$why; rename wrong"
+[ "$(readlink /out/sl 2>/dev/null)" = f1 ] || why="$why; symlink wrong"
+[ -e /out/hl ] && why="$why; unlinked hard link still there"
+[ -e /data/should-not-exist ] && why="$why; a write outside --rw reached L1"
+grep -q done /tmp/rw.out || why="$why; no 'done'"
+result rw "$why"
+
+# jail: --root /jail; the secret outside it must not be reachable from L2 in any way
+why=
+echo TOPSECRET >/secret && chmod 644 /secret
+cp /bin/busybox /jail/bin/busybox && for a in sh cat ls ln readlink echo; do ln -sf busybox "/jail/bin/$a"; done
+ln -sf /secret /jail/abs && ln -sf ../../secret /jail/rel && mkdir -p /jail/w
+cd /jail || exit 1
+vr jail --root /jail --rw /jail/w sh -c 'cat /abs /rel /../secret /bin/../../secret 2>&1; ls -a /.. 2>&1;
+	ln /abs /w/hard 2>&1; cat /w/hard 2>&1; ln -s /secret /w/s2 2>&1; cat /w/s2 2>&1;
+	cat /proc/self/root/../secret 2>&1; cat /proc/1/root/secret 2>&1; echo jail-done'
+cd /data || exit 1
+[ "$st" = 0 ] || why="$why; exit $st"
+grep -q TOPSECRET /tmp/jail.out /tmp/jail.err && why="$why; the secret was read in L2"
+grep -q jail-done /tmp/jail.out || why="$why; no jail-done"
+[ -e /jail/w/hard ] && [ "$(cat /jail/w/hard)" = TOPSECRET ] && why="$why; a hard link to the secret was made"
+result jail "$why"
+
+# stress: a storm of creates, writes, renames and unlinks, then fio verify, on a --rw share
+why=
+cat >/stress/storm.sh <<'EOF'
+i=0
+while [ $i -lt 300 ]; do
+	d=/stress/s$((i % 7)); mkdir -p $d
+	echo "file $i" >$d/f$i; mv $d/f$i $d/g$i
+	[ $((i % 3)) = 0 ] && rm $d/g$i
+	[ $((i % 50)) = 0 ] && ln -s g$i $d/l$i
+	i=$((i + 1))
+done
+rm -rf /stress/s6
+echo storm-done
+EOF
+vr stress --rw /stress sh -c 'sh /stress/storm.sh && if [ -n "'"$FIO"'" ]; then
+	fio --name=v --directory=/stress --size=8M --bs=4k --rw=randwrite --verify=crc32c --ioengine=psync \
+		--numjobs=2 --output-format=terse >/dev/null && echo fio-ok; fi'
+[ "$st" = 0 ] || why="$why; exit $st"
+grep -q storm-done /tmp/stress.out || why="$why; the storm did not finish"
+[ -z "$FIO" ] || grep -q fio-ok /tmp/stress.out || why="$why; fio verify failed"
+n=$(find /stress -name 'g*' | wc -l)
+[ "$n" = 172 ] || why="$why; $n files left on L1, not 172"   # 300 - 100 removed - 28 in s6 (i%7=6, i%3!=0)
+[ -e /stress/s6 ] && why="$why; rm -rf did not reach L1"
+[ "$(cat /stress/s1/g1 2>/dev/null)" = "file 1" ] || why="$why; /stress/s1/g1 wrong"
+[ "$(readlink /stress/s1/l50 2>/dev/null)" = g50 ] || why="$why; symlink l50 wrong"
+result stress "$why"
+
+# panic and timeout keep vmm's own statuses
+why=
+vr panic sh -c 'echo c >/proc/sysrq-trigger; sleep 30'
+[ "$st" = 3 ] || why="$why; a panic gave $st, not 3"
+vr timeout --timeout 3 sleep 60
+[ "$st" = 124 ] || why="$why; --timeout gave $st, not 124"
+grep -q "timeout" /tmp/timeout.err || why="$why; no --timeout message"
+result panic "$why"
+
+# fs-ps: one vmm-fs process per share while a command runs, with no KVM fd
+why=
+vmm run --timeout "$VMM_TIMEOUT" --rw /out sh -c 'echo ready >/out/ready; sleep 20' </dev/null >/tmp/ps.out 2>&1 &
+vpid=$!
+i=0
+while [ ! -e /out/ready ] && [ $i -lt 600 ] && kill -0 $vpid 2>/dev/null; do sleep 0.2; i=$((i + 1)); done
+fs=$(for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = vmm-fs ] && echo "${p#/proc/}"; done)
+[ "$(echo "$fs" | grep -c .)" = 2 ] || why="$why; $(echo "$fs" | grep -c .) vmm-fs processes, not 2 (root + --rw)"
+for p in $fs; do
+	ls -l "/proc/$p/fd" 2>/dev/null | grep -q kvm && why="$why; vmm-fs $p holds a KVM fd"
+	grep -q "^Seccomp:[[:space:]]*2" "/proc/$p/status" || why="$why; vmm-fs $p is not in a seccomp filter"
+done
+kill $vpid 2>/dev/null; wait $vpid
+rm -f /out/ready
+result fs-ps "$why"
