@@ -30,6 +30,7 @@
 #include "dev/dev.h"
 #include "dev/pci.h"
 #include "virtio/virtio.h"
+#include "run.h"
 
 #define MIN_MEMORY (16ull << 20)
 
@@ -405,6 +406,8 @@ int main(int argc, char **argv)
 	struct inputs inputs = { 0 };
 	sigset_t sigs;
 
+	if (getpid() == 1)
+		run_init();
 	parse_options(&vm->opt, argc, argv);
 	vmm_verbose = vm->opt.verbose;
 	vm->ncpus = vm->opt.cpus;
