@@ -380,19 +380,20 @@ static void must_mount(const char *src, const char *dst, const char *type, unsig
 		fail("cannot mount %s on %s: %s", type ? type : src, dst, strerror(errno));
 }
 
-/* mkdir -p; errors are left to the mount that follows. */
-static void mkdir_p(const char *path)
+/* mkdir -p: 0, or the errno of the last directory it could not make (EEXIST is fine). */
+static int mkdir_p(const char *path)
 {
 	char p[PATH_MAX];
+	int e = 0;
 
-	snprintf(p, sizeof(p), "%s", path);
+	snprintf(p, sizeof(p), "%s/", path);
 	for (char *s = p + 1; *s; s++)
 		if (*s == '/') {
 			*s = 0;
-			mkdir(p, 0755);
+			e = mkdir(p, 0755) && errno != EEXIST ? errno : 0;
 			*s = '/';
 		}
-	mkdir(p, 0755);
+	return e;
 }
 
 /* /dev, /proc, /sys; fds 0-2 on /dev/null (the kernel found no /dev/console to give us). */
@@ -461,7 +462,8 @@ static int mount_share(const char *tag, const char *dst, bool ro)
 	for (int i = 0;; i++) {
 		if (!mount(tag, dst, "virtiofs", ro ? MS_RDONLY : 0, NULL))
 			return 0;
-		if ((errno != ENOENT && errno != ENODEV) || i == 20)
+		/* ENODEV: virtiofs not registered yet; no such tag yet: EINVAL (6.1) or ENOENT (later kernels) */
+		if ((errno != ENOENT && errno != ENODEV && errno != EINVAL) || i == 20)
 			return -1;
 		nanosleep(&ts, NULL);
 	}
@@ -496,14 +498,16 @@ static void mount_inside(const struct run_guest *g)
 	char dst[PATH_MAX];
 
 	for (unsigned i = 0; i < ARRAY_SIZE(m); i++) {
-		mkdir_p(m[i].dst);
+		int e = mkdir_p(m[i].dst);
 		if (mount(m[i].src, m[i].dst, m[i].type, m[i].flags, m[i].data) && !m[i].optional)
-			fail("cannot mount %s on %s: %s", m[i].type, m[i].dst + 8, strerror(errno));
+			fail("cannot mount %s on %s: %s", m[i].type, m[i].dst + 8, strerror(e ? e : errno));
 	}
 	for (unsigned i = 1; i < g->p.nshares; i++) {
 		const struct run_share *s = &g->shares[i];
 		snprintf(dst, sizeof(dst), "/newroot%s", s->guest_path);
-		mkdir_p(dst);
+		int e = mkdir_p(dst);
+		if (e)   /* a read-only root (no overlay) cannot get a new mountpoint */
+			fail("cannot create %s for share %s: %s", s->guest_path, s->tag, strerror(e));
 		if (mount_share(s->tag, dst, s->ro))
 			fail("cannot mount share %s on %s: %s", s->tag, s->guest_path, strerror(errno));
 	}
