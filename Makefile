@@ -18,7 +18,7 @@ LDFLAGS := -static-pie -nostartfiles -Wl,-static,--no-dynamic-linker,-z,text \
 comma   := ,
 
 # Every source of the binary, in link order. vmm.c holds main(). Nothing but musl (and libgcc) is linked.
-SRCS := vmm.c vm.c vcpu.c cpu.c options.c kvm.c mem.c io.c log.c \
+SRCS := vmm.c run.c vm.c vcpu.c cpu.c options.c kvm.c mem.c io.c log.c \
         $(sort $(wildcard boot/*.c)) \
         $(sort $(wildcard apic/*.c)) \
         $(sort $(wildcard dev/*.c)) \

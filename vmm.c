@@ -513,6 +513,8 @@ int main(int argc, char **argv)
 	static struct run_host run;
 	sigset_t sigs;
 
+	if (getpid() == 1)
+		run_init();
 	parse_options(&vm->opt, argc, argv);
 	vmm_verbose = vm->opt.verbose;
 	vm->ncpus = vm->opt.cpus;

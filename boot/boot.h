@@ -2,6 +2,8 @@
 #ifndef BOOT_H
 #define BOOT_H
 
+#include <linux/limits.h>   /* PATH_MAX (<limits.h> would define PAGE_SIZE) */
+
 #include "../vmm.h"
 
 /* Fixed low-memory layout used by the loaders (all below 1 MiB). */
@@ -144,5 +146,36 @@ struct acpi_config {
  * PCI INTx of slot s pin p (0 = INTA) is routed to IOAPIC pin 16 + ((s + p) & 7).
  */
 gpa_t acpi_build(const struct guest_mem *m, const struct acpi_config *cfg) MUST_CHECK;
+
+/* ---- initramfs (boot/initramfs.c) ---- */
+/* An in-memory cpio "newc" archive, as the kernel unpacks an initramfs. Zero-initialize it. */
+struct cpio { uint8_t *buf; size_t len, cap; unsigned ino; };
+/*
+ * Append an entry: mode includes the type (S_IFREG, S_IFDIR, S_IFLNK: data = the target); uid and
+ * gid 0, mtime 0; a leading '/' of name is dropped; parents are not implied. 0, or -ENOMEM, or
+ * -EINVAL (empty name, another type, a directory with data, a symlink without, len >= 4 GiB).
+ */
+int cpio_add(struct cpio *c, const char *name, unsigned mode, const void *data, size_t len) MUST_CHECK;
+/* Append the TRAILER!!! entry (every entry is padded, so the archive is a multiple of 4 bytes). */
+int cpio_finish(struct cpio *c) MUST_CHECK;
+void cpio_free(struct cpio *c);
+/*
+ * The kernel's release ("6.1.0-57-cloud-amd64") from a bzImage (setup header kernel_version at
+ * 0x20E: offset of a string relative to 0x200) or an ELF vmlinux / other image (the first
+ * "Linux version " followed by a digit). The release ends at a space, '(' or NUL.
+ * 0, or -EINVAL if none (or it does not fit in outlen).
+ */
+int boot_kernel_release(const void *k, size_t len, char *out, size_t outlen) MUST_CHECK;
+/*
+ * Resolve kernel modules for loading: for each wanted name (e.g. "virtio_pci", "virtiofs",
+ * "overlay"; '-' and '_' are equivalent) find it in MODDIR/modules.dep and add its dependencies
+ * first (modules.dep lists them transitive, deepest last: they are added in reverse), then it;
+ * no duplicates. Names in MODDIR/modules.builtin (optional file) are built in: nothing to load.
+ * Fills paths[] (absolute host paths, compressed names kept, in load order) and returns the
+ * count, or -ENOENT (err names the module, neither module nor built-in), -E2BIG (more than max),
+ * -errno (err names the file). optional[i] true (optional may be NULL): a missing module is skipped.
+ */
+int kmod_resolve(const char *moddir, const char *const *want, const bool *optional, unsigned nwant,
+		 char (*paths)[PATH_MAX], unsigned max, char *err, size_t errlen) MUST_CHECK;
 
 #endif
