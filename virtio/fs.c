@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fuse.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -788,6 +789,13 @@ static int op_create(struct fs *f, struct fs_ctx *c)
 	return (int)(sizeof(*e) + sizeof(*o));
 }
 
+/* --stats: payload bytes moved (no device when a test calls fuse_serve directly). */
+static void count_bytes(struct fs *f, size_t n)
+{
+	if (f->dev)
+		atomic_fetch_add_explicit(&f->dev->stats->bytes, n, memory_order_relaxed);
+}
+
 /* Point f->data at iov[0..n) from byte `skip` on, at most `len` bytes; the count, total in *got. */
 static unsigned carve(struct fs *f, const struct iovec *iov, unsigned n, size_t skip, size_t len, size_t *got)
 {
@@ -842,7 +850,7 @@ static int op_read(struct fs *f, struct fs_ctx *c)
 			v->iov_len -= (size_t)r;
 		}
 	}
-	atomic_fetch_add_explicit(&f->dev->stats->bytes, done, memory_order_relaxed);
+	count_bytes(f, done);
 	c->direct = true;
 	return (int)done;
 }
@@ -883,7 +891,7 @@ static int op_write(struct fs *f, struct fs_ctx *c)
 			v->iov_len -= (size_t)r;
 		}
 	}
-	atomic_fetch_add_explicit(&f->dev->stats->bytes, done, memory_order_relaxed);
+	count_bytes(f, done);
 	*o = (struct fuse_write_out){ .size = (uint32_t)done };
 	return (int)sizeof(*o);
 }
@@ -982,6 +990,7 @@ static int op_lseek(struct fs *f, struct fs_ctx *c)
 /* ---- directories ---- */
 
 struct fs_dirent64 { uint64_t d_ino; int64_t d_off; uint16_t d_reclen; uint8_t d_type; char d_name[]; };
+#define DENT_NAME offsetof(struct fs_dirent64, d_name)   /* 19: sizeof has padding after the name's start */
 
 /*
  * READDIR / READDIRPLUS from the entry after offset `in->offset` (a cookie
@@ -1014,9 +1023,9 @@ static int op_readdir(struct fs *f, struct fs_ctx *c, bool plus)
 			break;
 		for (long pos = 0; pos < got;) {
 			struct fs_dirent64 *de = (struct fs_dirent64 *)(f->dents + pos);
-			if (de->d_reclen < sizeof(*de) || de->d_reclen > got - pos)
+			if (de->d_reclen <= DENT_NAME || de->d_reclen > got - pos)
 				return used ? (int)used : -EIO;
-			size_t nl = strnlen(de->d_name, de->d_reclen - sizeof(*de));
+			size_t nl = strnlen(de->d_name, de->d_reclen - DENT_NAME);
 			size_t rec = FUSE_DIRENT_ALIGN(hdr + nl);
 			pos += de->d_reclen;
 			if (used + rec > room) {
@@ -1401,6 +1410,8 @@ static void alloc_tables(struct fs *f, const char *spec)
 	f->req = malloc(sizeof(*f->req));
 	if (!f->nodes || !f->hash || !f->fh || !f->arg || !f->reply || !f->dents || !f->req)
 		fatal(EXIT_USAGE, "--share %s: out of memory", spec);
+	for (uint32_t i = 0; i < FS_MAX_NODES; i++)
+		f->nodes[i].fd = -1;
 }
 
 struct fs *virtio_fs_open(const char *spec)
