@@ -96,7 +96,7 @@ FUZZ_SECS ?= 120
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined
 FUZZ_LIB := io.c log.c
 FUZZ_VIRTIO := virtio/virtq.c virtio/dev.c virtio/pci.c dev/pci.c dev/msix.c
-FUZZ_HARNESSES := boot virtq virtio_blk pci ioapic virtio_net uart options
+FUZZ_HARNESSES := boot virtq virtio_blk pci ioapic virtio_net uart options fuse
 FUZZERS := $(FUZZ_HARNESSES:%=$(BUILD)/fuzz/fuzz_%)
 $(BUILD)/fuzz/fuzz_boot: tests/fuzz/fuzz_boot.c $(wildcard boot/*.c) $(FUZZ_LIB)
 $(BUILD)/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c virtio/virtq.c $(FUZZ_LIB)
@@ -104,6 +104,7 @@ $(BUILD)/fuzz/fuzz_virtio_blk: tests/fuzz/fuzz_virtio_blk.c virtio/blk.c $(FUZZ_
 $(BUILD)/fuzz/fuzz_pci: tests/fuzz/fuzz_pci.c $(FUZZ_VIRTIO) $(FUZZ_LIB)
 $(BUILD)/fuzz/fuzz_ioapic: tests/fuzz/fuzz_ioapic.c apic/ioapic.c $(FUZZ_LIB)
 $(BUILD)/fuzz/fuzz_uart: tests/fuzz/fuzz_uart.c dev/serial.c $(FUZZ_LIB)
+$(BUILD)/fuzz/fuzz_fuse: tests/fuzz/fuzz_fuse.c virtio/fs.c virtio/virtq.c virtio/dev.c $(FUZZ_LIB)
 $(BUILD)/fuzz/fuzz_options: tests/fuzz/fuzz_options.c options.c sandbox/selftest.c sandbox/policy.c
 # virtio/net.c is #included by its harness (for its static functions): a prerequisite, not a source
 $(BUILD)/fuzz/fuzz_virtio_net: tests/fuzz/fuzz_virtio_net.c virtio/net.c $(FUZZ_VIRTIO) sandbox/policy.c $(FUZZ_LIB)

@@ -171,6 +171,30 @@ static const struct sb_syscall net_proc_sys[] = {
 };
 static const struct sb_ioctl net_proc_ioctl[] = { { SB_FD_TAP, TUNSETOFFLOAD, "TUNSETOFFLOAD" } };
 
+/*
+ * A virtio-fs device process: messages from vmm (as blk-proc), the ring, and
+ * the FUSE server's file calls, all relative to fds under its share (the
+ * export root and the O_PATH fds of the inodes the guest looked up) or its
+ * /proc/self/fd directory (to reopen an O_PATH fd for I/O). openat is the one
+ * path call a role allows; what it may reach is Landlock's to bound (the share
+ * only). No ioctl at all.
+ */
+static const struct sb_syscall fs_proc_sys[] = {
+	{ SYS_epoll_wait, SB_ANY }, { SYS_epoll_pwait, SB_ANY }, { SYS_epoll_ctl, SB_ANY },
+	{ SYS_read, SB_ANY }, { SYS_recvmsg, SB_ANY }, { SYS_sendmsg, SB_ANY },
+	{ SYS_recvfrom, SB_ANY }, { SYS_memfd_create, SB_ANY }, { SYS_ftruncate, SB_ANY },
+	{ SYS_openat, SB_ANY }, { SYS_fstat, SB_ANY }, { SYS_newfstatat, SB_ANY },
+	{ SYS_getdents64, SB_ANY }, { SYS_preadv, SB_ANY }, { SYS_pwritev, SB_ANY },
+	{ SYS_linkat, SB_ANY }, { SYS_renameat2, SB_ANY }, { SYS_unlinkat, SB_ANY },
+	{ SYS_mkdirat, SB_ANY }, { SYS_symlinkat, SB_ANY }, { SYS_mknodat, SB_ANY },
+	{ SYS_readlinkat, SB_ANY }, { SYS_fchownat, SB_ANY }, { SYS_fchmod, SB_ANY },
+	{ SYS_fchmodat, SB_ANY }, { SYS_utimensat, SB_ANY }, { SYS_fallocate, SB_ANY },
+	{ SYS_fsync, SB_ANY }, { SYS_fdatasync, SB_ANY }, { SYS_fstatfs, SB_ANY },
+	{ SYS_faccessat2, SB_ANY }, { SYS_getxattr, SB_ANY }, { SYS_setxattr, SB_ANY },
+	{ SYS_listxattr, SB_ANY }, { SYS_removexattr, SB_ANY },
+	SB_COMMON,
+};
+
 #define POLICY(n, s, i) { n, s, ARRAY_SIZE(s), i, ARRAY_SIZE(i) }
 static const struct sb_policy policies[SB_ROLE_COUNT] = {
 	[SB_ROLE_MAIN] = POLICY("main", main_sys, main_ioctl),
@@ -182,6 +206,7 @@ static const struct sb_policy policies[SB_ROLE_COUNT] = {
 	[SB_ROLE_VHOST_USER] = POLICY("vhost-user", vhost_user_sys, vhost_user_ioctl),
 	[SB_ROLE_BLK_PROC] = { "blk-proc", blk_proc_sys, ARRAY_SIZE(blk_proc_sys), NULL, 0 },
 	[SB_ROLE_NET_PROC] = POLICY("net-proc", net_proc_sys, net_proc_ioctl),
+	[SB_ROLE_FS_PROC] = { "fs-proc", fs_proc_sys, ARRAY_SIZE(fs_proc_sys), NULL, 0 },
 };
 
 const struct sb_policy *sandbox_policy(enum sb_role role)

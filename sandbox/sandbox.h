@@ -42,6 +42,7 @@ enum sb_role {
 	SB_ROLE_VHOST_USER, /* vhost-user front-end device thread: hands the rings to a back-end */
 	SB_ROLE_BLK_PROC,   /* a block device process: vhost-user back-end, the ring, no disk I/O */
 	SB_ROLE_NET_PROC,   /* a network device process: vhost-user back-end, the ring and the tap */
+	SB_ROLE_FS_PROC,    /* a virtio-fs device process: vhost-user back-end, the ring, files under its share */
 	SB_ROLE_COUNT
 };
 
@@ -104,7 +105,7 @@ void sandbox_set_fatal_hook(void (*hook)(void));
  */
 void sandbox_set_exit_status(int status);
 
-/* "main", "vcpu", "blk", "blk-io", "net", "vsock", "vhost-user", "blk-proc", "net-proc"; "?" for anything else. */
+/* "main", "vcpu", "blk", "blk-io", "net", "vsock", "vhost-user", "blk-proc", "net-proc", "fs-proc"; "?" for anything else. */
 const char *sandbox_role_name(enum sb_role role);
 
 /* The name of x86-64 syscall `nr` ("openat"), or "?" if unknown. */

@@ -5,8 +5,8 @@
 # process must not even touch struct vm's fields. Needs the objects of `make vmm`.
 cd "$(dirname "$0")/.." || exit 2
 O=build/rel
-DEVICES="virtio/blk virtio/net virtio/vsock virtio/virtq virtio/dev virtio/vhost_user virtio/proc virtio/vu_front"
-BACKEND="virtio/blk virtio/net virtio/virtq virtio/dev virtio/vhost_user virtio/proc"
+DEVICES="virtio/blk virtio/fs virtio/net virtio/vsock virtio/virtq virtio/dev virtio/vhost_user virtio/proc virtio/vu_front"
+BACKEND="virtio/blk virtio/fs virtio/net virtio/virtq virtio/dev virtio/vhost_user virtio/proc"
 FORBIDDEN='^(vm_|kvm_|vcpu_|pci_|msix_|io_|ioapic_|apic_|irqfd_|msi_|cpu_)'
 if ! command -v nm >/dev/null; then
 	echo "SKIP boundary-nm: nm missing (binutils)"

@@ -359,4 +359,27 @@ struct vsock;
 struct vsock *virtio_vsock_open(const char *spec);
 void virtio_vsock_attach(struct vm *vm, struct vsock *v);
 
+/*
+ * virtio-fs (virtio 1.2 5.11) exporting a host directory from a --share spec
+ * "HOSTDIR,tag=NAME[,ro]" (NAME 1..36 bytes). A bad spec, or a HOSTDIR that is
+ * not an openable directory, is fatal (EXIT_USAGE) naming --share.
+ */
+struct fs;
+struct fs *virtio_fs_open(const char *spec);
+/* The export as a device of its own, for a vhost-user back-end (its thread's role is fs-proc). */
+struct virtio_dev *virtio_fs_backend(struct fs *f);
+/* The export root's fd (O_PATH|O_DIRECTORY), its tag, whether it is read-only, its host path. */
+int virtio_fs_fd(const struct fs *f);
+const char *virtio_fs_tag(const struct fs *f);
+bool virtio_fs_ro(const struct fs *f);
+const char *virtio_fs_path(const struct fs *f);
+/*
+ * Serve one FUSE request: out[] holds fuse_in_header + arguments (what the
+ * driver wrote), in[] the room for fuse_out_header + reply. Returns the bytes
+ * written to in[] (what goes in the used ring): 0 for requests that get no
+ * reply (FORGET, BATCH_FORGET, INTERRUPT) or when in[] cannot hold a header.
+ * Any bytes are safe. The device thread (or a test) only.
+ */
+size_t fuse_serve(struct fs *f, const struct iovec *out, unsigned nout, const struct iovec *in, unsigned nin);
+
 #endif

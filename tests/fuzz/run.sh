@@ -4,7 +4,7 @@
 # (kept and grown across runs: make fuzz). tests/fuzz/corpus/ is only read. Select harnesses with FUZZ_NAMES="pci uart".
 cd "$(dirname "$0")/../.." || exit 2
 SECS=${FUZZ_TEST_SECS:-20}
-NAMES=${FUZZ_NAMES:-boot virtq virtio_blk pci ioapic virtio_net uart options}
+NAMES=${FUZZ_NAMES:-boot virtq virtio_blk pci ioapic virtio_net uart options fuse}
 B=build/fuzz
 mkdir -p $B
 

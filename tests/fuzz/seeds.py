@@ -203,3 +203,37 @@ for name, args in [("run", ["-k", "bzImage", "-m", "1G", "-c", "2"]),
                    ("selftest", ["--sandbox-selftest", "net:open", "-k", "x"]),
                    ("bad", ["--bogus", "-k"]), ("missing-arg", ["-k", "x", "--cpus"])]:
     seed("options", name, b"\0".join(a.encode() for a in args))
+
+# ---- fuse: records [flags][le16 length][fuse_in_header + arguments] (tests/fuzz/fuzz_fuse.c) ----
+FUSE_LOOKUP, FUSE_FORGET, FUSE_GETATTR, FUSE_SETATTR, FUSE_READLINK, FUSE_SYMLINK = 1, 2, 3, 4, 5, 6
+FUSE_MKNOD, FUSE_MKDIR, FUSE_UNLINK, FUSE_RMDIR, FUSE_RENAME, FUSE_LINK, FUSE_OPEN = 8, 9, 10, 11, 12, 13, 14
+FUSE_READ, FUSE_WRITE, FUSE_STATFS, FUSE_RELEASE, FUSE_FSYNC = 15, 16, 17, 18, 20
+FUSE_SETXATTR, FUSE_GETXATTR, FUSE_LISTXATTR, FUSE_REMOVEXATTR, FUSE_FLUSH, FUSE_INIT = 21, 22, 23, 24, 25, 26
+FUSE_OPENDIR, FUSE_READDIR, FUSE_RELEASEDIR, FUSE_ACCESS, FUSE_CREATE = 27, 28, 29, 34, 35
+FUSE_BATCH_FORGET, FUSE_FALLOCATE, FUSE_READDIRPLUS, FUSE_RENAME2, FUSE_LSEEK = 42, 43, 44, 45, 46
+RO, ROOM4K, SUB, FIXLEN = 0x01, 5 << 3, 0x40, 0x80
+def frec(flags, op, nodeid, args=b"", unique=1):
+    h = struct.pack("<IIQQIIIHH", 40 + len(args), op, unique, nodeid, 0, 0, 0, 0, 0)
+    return bytes([flags]) + le16(40 + len(args)) + h + args
+def rd(fh_index, off, size): return bytes([fh_index]) + b"\0" * 7 + le64(off) + le32(size) + le32(0) + le64(0) + le32(0) + le32(0)
+F = ROOM4K | FIXLEN
+seed("fuse", "init", frec(F, FUSE_INIT, 0, le32(7) + le32(38) + le32(65536) + le32(0xffffffff) + b"\0" * 48))
+seed("fuse", "lookup-read", frec(F, FUSE_LOOKUP, 1, b"a\0") + frec(F | SUB, FUSE_OPEN, 1, le32(0) + le32(0))
+     + frec(F | SUB, FUSE_READ, 1, rd(0, 0, 4096)) + frec(F | SUB, FUSE_RELEASE, 1, b"\0" * 24)
+     + frec(F | SUB, FUSE_GETATTR, 1, b"\0" * 16) + frec(F | SUB, FUSE_FORGET, 1, le64(1)))
+seed("fuse", "create-write", frec(F, FUSE_CREATE, 1, le32(0o102) + le32(0o100644) + le32(0) + le32(0) + b"new\0")
+     + frec(F | SUB, FUSE_WRITE, 1, rd(0, 0, 5) + b"hello") + frec(F | SUB, FUSE_FSYNC, 1, b"\0" * 16)
+     + frec(F | SUB, FUSE_SETATTR, 1, le32(8) + b"\0" * 84) + frec(F, FUSE_UNLINK, 1, b"new\0"))
+seed("fuse", "dirs", frec(F, FUSE_MKDIR, 1, le32(0o755) + le32(0) + b"m\0") + frec(F, FUSE_RENAME, 1, le64(1) + b"m\0n\0")
+     + frec(F, FUSE_RENAME2, 1, le64(1) + le32(1) + le32(0) + b"n\0a\0") + frec(F, FUSE_RMDIR, 1, b"n\0"))
+seed("fuse", "readdirplus", frec(F | SUB, FUSE_OPENDIR, 4, le32(0) + le32(0)) + frec(F | SUB, FUSE_READDIRPLUS, 4, rd(0, 0, 4096))
+     + frec(F | SUB, FUSE_READDIR, 4, rd(0, 0, 64)) + frec(F | SUB, FUSE_RELEASEDIR, 4, b"\0" * 24))
+seed("fuse", "symlink", frec(F, FUSE_SYMLINK, 1, b"s\0/etc/passwd\0") + frec(F | SUB, FUSE_READLINK, 1)
+     + frec(F | SUB, FUSE_OPEN, 1, le32(0) + le32(0)) + frec(F, FUSE_LOOKUP, 1, b"l\0") + frec(F | SUB, FUSE_LOOKUP, 2, b"passwd\0"))
+seed("fuse", "ro", frec(F | RO, FUSE_LOOKUP, 1, b"a\0") + frec(F | RO | SUB, FUSE_OPEN, 1, le32(2) + le32(0))
+     + frec(F | RO, FUSE_MKDIR, 1, le32(0o755) + le32(0) + b"m\0") + frec(F | RO, FUSE_STATFS, 1))
+seed("fuse", "xattr", frec(F, FUSE_LOOKUP, 1, b"a\0") + frec(F | SUB, FUSE_SETXATTR, 1, le32(1) + le32(0) + b"user.x\0v")
+     + frec(F | SUB, FUSE_GETXATTR, 1, le32(64) + le32(0) + b"user.x\0") + frec(F | SUB, FUSE_LISTXATTR, 1, le32(0) + le32(0))
+     + frec(F | SUB, FUSE_REMOVEXATTR, 1, b"user.x\0"))
+seed("fuse", "escapes", frec(F, FUSE_LOOKUP, 1, b"..\0") + frec(F, FUSE_LOOKUP, 1, b"d/b\0") + frec(F, FUSE_LOOKUP, 1, b"a")
+     + frec(0, FUSE_GETATTR, 1, b"\0" * 3) + frec(F, FUSE_BATCH_FORGET, 0, le32(0xffffffff) + le32(0) + le64(2) + le64(1)))

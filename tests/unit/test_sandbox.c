@@ -1,6 +1,7 @@
 /* tests/unit/test_sandbox.c: seccomp filters decoded by a small BPF interpreter, then enforced for real in forked children; Landlock deny-all. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/statfs.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/falloc.h>
@@ -183,9 +184,11 @@ static void test_unlisted_trapped(void)
 
 	for (int r = 0; r < SB_ROLE_COUNT; r++) {
 		/* a device process creates vhost-user's in-flight record: its one memfd */
-		bool proc = r == SB_ROLE_BLK_PROC || r == SB_ROLE_NET_PROC;
+		bool proc = r == SB_ROLE_BLK_PROC || r == SB_ROLE_NET_PROC || r == SB_ROLE_FS_PROC;
+		/* the FUSE server opens files under its share (Landlock bounds where) */
+		bool fs = r == SB_ROLE_FS_PROC;
 		for (size_t i = 0; i < ARRAY_SIZE(sample); i++)
-			if (!(proc && sample[i] == SYS_memfd_create))
+			if (!(proc && sample[i] == SYS_memfd_create) && !(fs && sample[i] == SYS_openat))
 				CHECK(call(r, sample[i], 0, 0) == SECCOMP_RET_TRAP);
 		for (int nr = 0; nr < NSYSCALLS; nr++)
 			if (!find_rule(r, nr))
@@ -326,6 +329,14 @@ static void test_role_differences(void)
 	CHECK(call(SB_ROLE_NET, SYS_fdatasync, 0, 0) == SECCOMP_RET_TRAP);
 	CHECK(call(SB_ROLE_MAIN, SYS_ioctl, KVM_SIGNAL_MSI, 0) == SECCOMP_RET_ALLOW);
 	CHECK(call(SB_ROLE_MAIN, SYS_ppoll, 0, 0) == SECCOMP_RET_ALLOW);
+	CHECK(call(SB_ROLE_FS_PROC, SYS_openat, 0, 0) == SECCOMP_RET_ALLOW);
+	CHECK(call(SB_ROLE_FS_PROC, SYS_getdents64, 0, 0) == SECCOMP_RET_ALLOW);
+	CHECK(call(SB_ROLE_FS_PROC, SYS_ioctl, 0, 0) == SECCOMP_RET_TRAP);   /* no ioctl at all */
+	CHECK(call(SB_ROLE_FS_PROC, SYS_open, 0, 0) == SECCOMP_RET_TRAP);
+	CHECK(call(SB_ROLE_FS_PROC, SYS_openat2, 0, 0) == SECCOMP_RET_TRAP);
+	CHECK(call(SB_ROLE_FS_PROC, SYS_chroot, 0, 0) == SECCOMP_RET_TRAP);
+	CHECK(call(SB_ROLE_FS_PROC, SYS_open_by_handle_at, 0, 0) == SECCOMP_RET_TRAP);
+	CHECK(call(SB_ROLE_BLK_PROC, SYS_getdents64, 0, 0) == SECCOMP_RET_TRAP);
 	for (int r = 0; r < SB_ROLE_COUNT; r++) {
 		CHECK(call(r, SYS_exit_group, 0, 0) == SECCOMP_RET_ALLOW);
 		CHECK(call(r, SYS_rt_sigreturn, 0, 0) == SECCOMP_RET_ALLOW);
@@ -365,7 +376,10 @@ static void test_names(void)
 	CHECK(strstr(buf, "TUNSETOFFLOAD on tap-fd") && strstr(buf, " tkill(own thread) "));
 	CHECK(strstr(buf, "ioctl request): preadv") && !strstr(buf, "tgkill"));
 	CHECK(strstr(buf, "mmap(no PROT_EXEC)") != NULL);
-	CHECK(strstr(buf, "openat") == NULL);
+	/* openat only in fs-proc, the last line */
+	char *fsl = strstr(buf, "fs-proc (");
+	CHECK(fsl && strstr(buf, "openat") > fsl && !strchr(fsl, '\n')[1]);
+	CHECK(fsl && strstr(fsl, "fs-proc (61 syscalls, 0 ioctl requests): ") == fsl);
 	free(buf);
 }
 
@@ -523,6 +537,24 @@ static void do_net_proc(void)
 	ALLOWED(syscall(SYS_writev, pipe_fd[1], &iov, 1));
 	ALLOWED(syscall(SYS_readv, pipe_fd[0], &iov, 1));
 }
+/* A virtio-fs device process: as blk-proc, plus file calls relative to the fds it holds. */
+static void do_fs_proc(void)
+{
+	char buf[64];
+	struct stat st;
+	struct statfs sf;
+	struct iovec iov = { buf, 8 };
+
+	do_blk_proc();
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ALLOWED(fd);
+	ALLOWED(syscall(SYS_newfstatat, fd, "", &st, AT_EMPTY_PATH));
+	ALLOWED(syscall(SYS_fstatfs, fd, &sf));
+	ALLOWED(syscall(SYS_preadv, io_fd, &iov, 1, 0, 0));
+	ALLOWED(syscall(SYS_fsync, io_fd));
+	ALLOWED(syscall(SYS_close, fd));
+}
+static void do_fs_proc_ioctl(void) { syscall(SYS_ioctl, io_fd, TCSETS, 0); }
 static void do_net_io(void)
 {
 	char buf[8] = "frame";
@@ -600,6 +632,9 @@ static void test_real_forbidden(void)
 		    "net-proc thread made forbidden syscall ioctl (16), request 0x400454d0");
 	expect_trap(SB_ROLE_NET_PROC, do_ioctl_kvm_run, "net-proc thread made forbidden syscall ioctl (16), request 0xae80");
 	expect_trap(SB_ROLE_BLK, do_ioctl_kvm_run, "request 0xae80 on fd -1\n");
+	expect_trap(SB_ROLE_FS_PROC, do_fs_proc_ioctl, "fs-proc thread made forbidden syscall ioctl (16)");
+	expect_trap(SB_ROLE_FS_PROC, do_execve, "fs-proc thread made forbidden syscall execve (59)");
+	expect_trap(SB_ROLE_FS_PROC, do_socket, "fs-proc thread made forbidden syscall socket (41)");
 	/* signals to another thread */
 	expect_trap(SB_ROLE_VCPU, do_tkill_other, "vcpu thread made forbidden syscall tkill (200)");
 	expect_trap(SB_ROLE_MAIN, do_tgkill_self, "main thread made forbidden syscall tgkill (234)");
@@ -624,6 +659,7 @@ static void test_real_role_io(void)
 		[SB_ROLE_BLK] = do_blk_dev, [SB_ROLE_BLK_IO] = do_blk_io, [SB_ROLE_NET] = do_net_io,
 		[SB_ROLE_VSOCK] = do_vsock_dev, [SB_ROLE_VHOST_USER] = do_vu_dev,
 		[SB_ROLE_BLK_PROC] = do_blk_proc, [SB_ROLE_NET_PROC] = do_net_proc,
+		[SB_ROLE_FS_PROC] = do_fs_proc,
 	};
 	struct child_result res;
 
