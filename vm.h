@@ -42,6 +42,7 @@ struct vm {
 
 	/* How the VM ends: first writer wins. */
 	atomic_int exit_code;      /* -1 while running */
+	atomic_bool run_reported;  /* vmm run: the guest's /init gave its command's status */
 	int stop_efd;              /* eventfd the main loop waits on */
 };
 

@@ -573,6 +573,10 @@ int main(int argc, char **argv)
 	if (!vm->opt.no_sandbox && sandbox_enter(SB_ROLE_MAIN, -1) < 0)
 		fatal(EXIT_RUNTIME, "sandbox: cannot enter the main role");
 	int code = main_loop(vm, &con, sig_fd, timer_fd);
+	if (vm->opt.run && code == EXIT_GUEST_OFF && !atomic_load(&vm->run_reported)) {
+		fprintf(stderr, "vmm run: the guest powered off or rebooted before it gave the command's status\n");
+		code = RUN_EXIT_SETUP;
+	}
 	vlog("guest ended: exit status %d", code);
 	devproc_stop();
 	console_restore();

@@ -131,6 +131,8 @@ static void debug_exit_io(void *opaque, uint64_t off, uint64_t *val, unsigned si
 		*val = 0;
 		return;
 	}
+	if (vm->opt.run)
+		atomic_store(&vm->run_reported, true);
 	vm_request_exit(vm, (int)((vm->opt.run ? *val : (*val << 1) | 1) & 0xff));
 }
 

@@ -50,10 +50,14 @@ static void actions(void)
 /* vmm run: its options end at the command, whose own options stay its own. */
 static void run(void)
 {
-	CHECK(PARSE("run", "--", "sh", "-c", "exit 7") == OPT_RUN && o.run && o.ncmd == 3);
+	static char *a1[] = { "vmm", "run", "--", "sh", "-c", "exit 7", NULL };
+	static char *a2[] = { "vmm", "run", "-k", "bz", "--rw", "/out", "--rw", "/x", "--root", "/r", "-m", "1G",
+			      "ls", "-l", "-k", NULL };   /* o.cmd points into argv: keep it alive */
+
+	CHECK(parse(a1) == OPT_RUN && o.run && o.ncmd == 3);
 	CHECK(!strcmp(o.cmd[0], "sh") && !strcmp(o.cmd[2], "exit 7") && o.cmd[3] == NULL);
 	CHECK(!o.kernel && !o.append && o.nshares == 0);
-	CHECK(PARSE("run", "-k", "bz", "--rw", "/out", "--rw", "/x", "--root", "/r", "-m", "1G", "ls", "-l", "-k") == OPT_RUN);
+	CHECK(parse(a2) == OPT_RUN);
 	CHECK(!strcmp(o.kernel, "bz") && o.nrw == 2 && !strcmp(o.rw[1], "/x") && !strcmp(o.root, "/r"));
 	CHECK(o.ncmd == 3 && !strcmp(o.cmd[1], "-l") && !strcmp(o.cmd[2], "-k") && o.mem_size == 1ull << 30);
 	CHECK(PARSE("run", "-a", "quiet") == OPT_USAGE && strstr(err, "COMMAND to run is required"));

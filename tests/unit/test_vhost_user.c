@@ -290,7 +290,7 @@ static void setup_devproc(void)
 	CHECK(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
 	close(fd);
 	b = virtio_blk_open(disk);
-	struct devproc_dev dv = { VU_TYPE_BLK, b, NULL };
+	struct devproc_dev dv = { .type = VU_TYPE_BLK, .blk = b };
 	CHECK(devproc_start(&dv, 1, true, &chan, &shared) == 0);   /* forks while single-threaded */
 
 	memfd = memfd_create("ram", MFD_CLOEXEC);
