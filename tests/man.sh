@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/man.sh: vmm.1 documents exactly the options of vmm --help, passes mandoc -T lint and renders.
+# tests/man.sh: vmm.1 documents exactly the options of vmm --help and vmm run --help, passes mandoc -T lint and renders.
 # MAN=FILE checks another page (to try the checks on a broken copy).
 cd "$(dirname "$0")/.." || exit 2
 V=./vmm
@@ -7,7 +7,7 @@ MAN=${MAN:-vmm.1}
 T=build/man; mkdir -p $T
 
 # --help: "  -k, --kernel FILE ..." and "      --stats ...": every -x and --word before the text
-$V --help 2>&1 | grep -oE '^ +(-[A-Za-z], )?--[a-z][a-z-]*' | tr -d ',' | tr ' ' '\n' | grep . | sort -u > $T/help
+{ $V --help; $V run --help; } 2>&1 | grep -oE '^ +(-[A-Za-z], )?--[a-z][a-z-]*' | tr -d ',' | tr ' ' '\n' | grep . | sort -u > $T/help
 # vmm.1: "documented" is every Fl in an .It head (up to .Xc after .It Xo); "mentioned" is every Fl
 # anywhere, and every -x or --word of a vmm command line (or VMM_ARGS=) in a literal display.
 awk '

@@ -26,7 +26,7 @@ all() { for n in $NAMES; do echo "$1 nested-run-$n${2:+: $2}"; done; }
 
 [ -x "$VMM_BIN" ] || { all FAIL "$VMM_BIN missing (run make)"; exit 1; }
 if ! why=$(nested_check); then all SKIP "$why"; exit 0; fi
-stage=$(mktemp -d "$NB/stage-run.XXXXXX") || exit 1
+mkdir -p "$NB" && stage=$(mktemp -d "$NB/stage-run.XXXXXX") || exit 1
 trap 'rm -rf "$stage"' EXIT
 t0=$(date +%s)
 
