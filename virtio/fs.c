@@ -74,6 +74,7 @@ struct fs_handle {
 	uint32_t tag;           /* fh = tag << 32 | index */
 	uint8_t kind;           /* FH_* */
 	uint32_t free_next;
+	uint64_t next_off;      /* a directory: the offset its stream stands at (after the last entry sent) */
 };
 
 struct fs {
@@ -998,6 +999,10 @@ struct fs_dirent64 { uint64_t d_ino; int64_t d_off; uint16_t d_reclen; uint8_t d
  * the room. READDIRPLUS looks each entry up (one more lookup for it) only
  * once it is sure to be sent; "." and ".." go with nodeid 0, which the
  * kernel takes as "no entry to link" (fs/fuse/readdir.c), so they take none.
+ * The stream is left just after the last entry sent, and a request that goes
+ * on from there is not seeked: on file systems whose cookies are positions
+ * (tmpfs), a seek after the guest removed entries it had read ("rm -rf")
+ * would skip as many entries as it removed.
  */
 static int op_readdir(struct fs *f, struct fs_ctx *c, bool plus)
 {
@@ -1005,6 +1010,7 @@ static int op_readdir(struct fs *f, struct fs_ctx *c, bool plus)
 	struct fs_handle *h = handle_get(f, in->fh, FH_DIR);
 	size_t room = c->in_bytes - sizeof(struct fuse_out_header), used = 0;
 	size_t hdr = plus ? FUSE_NAME_OFFSET_DIRENTPLUS : FUSE_NAME_OFFSET;
+	uint64_t last = in->offset;   /* the cookie after the last entry sent */
 	bool full = false;
 
 	if (!h)
@@ -1013,8 +1019,11 @@ static int op_readdir(struct fs *f, struct fs_ctx *c, bool plus)
 		room = in->size;
 	if (room > FS_REPLY_MAX)
 		room = FS_REPLY_MAX;
-	if (in->offset > (uint64_t)INT64_MAX || lseek(h->fd, (off_t)in->offset, SEEK_SET) < 0)
+	if (in->offset > (uint64_t)INT64_MAX)
 		return -EINVAL;
+	if (in->offset != h->next_off && lseek(h->fd, (off_t)in->offset, SEEK_SET) < 0)
+		return -errno;
+	h->next_off = UINT64_MAX;   /* unknown until the stream is put back below */
 	while (!full) {
 		long got = syscall(SYS_getdents64, h->fd, f->dents, FS_DENTS);
 		if (got < 0 && !used)
@@ -1044,8 +1053,12 @@ static int op_readdir(struct fs *f, struct fs_ctx *c, bool plus)
 			fd->type = de->d_type;
 			memcpy(fd->name, de->d_name, nl);
 			used += rec;
+			last = (uint64_t)de->d_off;
 		}
 	}
+	/* entries read but not sent: back to just after the last one sent, while the cookies still hold */
+	if (!full || lseek(h->fd, (off_t)last, SEEK_SET) >= 0)
+		h->next_off = last;
 	return (int)used;
 }
 

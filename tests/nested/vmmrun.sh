@@ -26,6 +26,7 @@ all() { for n in $NAMES; do echo "$1 nested-run-$n${2:+: $2}"; done; }
 
 [ -x "$VMM_BIN" ] || { all FAIL "$VMM_BIN missing (run make)"; exit 1; }
 if ! why=$(nested_check); then all SKIP "$why"; exit 0; fi
+_nested_kernel   # sets NESTED_KVER here (nested_check ran in a subshell)
 mkdir -p "$NB" && stage=$(mktemp -d "$NB/stage-run.XXXXXX") || exit 1
 trap 'rm -rf "$stage"' EXIT
 t0=$(date +%s)
