@@ -89,8 +89,9 @@ struct fs {
 	struct fs_node *nodes;
 	uint32_t *hash;         /* FS_HASH heads: index + 1 */
 	uint32_t node_free;     /* free list: index + 1 */
+	uint32_t node_next;     /* slots from here on were never used since the last forget-all */
 	struct fs_handle *fh;
-	uint32_t fh_free;
+	uint32_t fh_free, fh_next;
 	struct virtq_req *req;
 	/* request scratch (the device thread only) */
 	uint8_t *arg;           /* FS_ARG_MAX + 1: the request's arguments, NUL after them */
@@ -199,12 +200,15 @@ static int node_take(struct fs *f, int fd, const struct stat *st, struct fs_node
 		*out = n;
 		return 0;
 	}
-	if (!f->node_free) {
+	if (f->node_free) {
+		n = &f->nodes[f->node_free - 1];
+		f->node_free = n->free_next;
+	} else if (f->node_next < FS_MAX_NODES) {
+		n = &f->nodes[f->node_next++];
+	} else {
 		close(fd);
 		return -ENFILE;
 	}
-	n = &f->nodes[f->node_free - 1];
-	f->node_free = n->free_next;
 	*n = (struct fs_node){ .fd = fd, .tag = fs_random(f), .type = st->st_mode & S_IFMT,
 			       .dev = st->st_dev, .ino = st->st_ino, .nlookup = 1 };
 	uint32_t h = hash_of(st->st_dev, st->st_ino);
@@ -216,13 +220,17 @@ static int node_take(struct fs *f, int fd, const struct stat *st, struct fs_node
 
 static int handle_new(struct fs *f, int fd, uint8_t kind, uint64_t *fh)
 {
-	if (!f->fh_free) {
+	uint32_t i;
+	if (f->fh_free) {
+		i = f->fh_free - 1;
+		f->fh_free = f->fh[i].free_next;
+	} else if (f->fh_next < FS_MAX_HANDLES) {
+		i = f->fh_next++;
+	} else {
 		close(fd);
 		return -ENFILE;
 	}
-	uint32_t i = f->fh_free - 1;
 	struct fs_handle *h = &f->fh[i];
-	f->fh_free = h->free_next;
 	*h = (struct fs_handle){ .fd = fd, .tag = fs_random(f), .kind = kind };
 	*fh = (uint64_t)h->tag << 32 | i;
 	return 0;
@@ -247,23 +255,21 @@ static void handle_free(struct fs *f, struct fs_handle *h)
 /* Forget everything the guest held (DESTROY, device reset): only the root remains. */
 static void fs_forget_all(struct fs *f)
 {
-	f->node_free = 0;
-	memset(f->hash, 0, FS_HASH * sizeof(f->hash[0]));
-	for (uint32_t i = FS_MAX_NODES; i-- > 1;) {
-		if (f->nodes[i].fd >= 0)
+	for (uint32_t i = 1; i < f->node_next; i++) {
+		if (f->nodes[i].fd >= 0) {
+			node_unhash(f, &f->nodes[i]);
 			close(f->nodes[i].fd);
-		f->nodes[i] = (struct fs_node){ .fd = -1, .free_next = f->node_free };
-		f->node_free = i + 1;
+		}
+		f->nodes[i] = (struct fs_node){ .fd = -1 };
 	}
-	f->hash[hash_of(f->nodes[0].dev, f->nodes[0].ino)] = 1;
-	f->nodes[0].hnext = 0;
-	f->fh_free = 0;
-	for (uint32_t i = FS_MAX_HANDLES; i-- > 0;) {
+	f->node_free = 0;
+	f->node_next = 1;
+	for (uint32_t i = 0; i < f->fh_next; i++) {
 		if (f->fh[i].kind != FH_FREE)
 			close(f->fh[i].fd);
-		f->fh[i] = (struct fs_handle){ .fd = -1, .free_next = f->fh_free };
-		f->fh_free = i + 1;
+		f->fh[i] = (struct fs_handle){ .fd = -1 };
 	}
+	f->fh_free = f->fh_next = 0;
 	f->initialized = false;
 }
 
@@ -1434,6 +1440,7 @@ struct fs *virtio_fs_open(const char *spec)
 	f->rng |= 1;
 	f->nodes[0] = (struct fs_node){ .fd = f->root_fd, .type = S_IFDIR, .dev = st.st_dev,
 					.ino = st.st_ino, .nlookup = 1 };
+	f->hash[hash_of(st.st_dev, st.st_ino)] = 1;
 	fs_forget_all(f);
 	return f;
 }
