@@ -278,7 +278,7 @@ static void fs_forget_all(struct fs *f)
 static int proc_dir(struct fs *f)
 {
 	if (f->proc_fd < 0)
-		f->proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		f->proc_fd = openat(AT_FDCWD, "/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	return f->proc_fd;
 }
 
