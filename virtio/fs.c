@@ -18,6 +18,18 @@
 #include "../le.h"
 #include "virtio.h"
 
+/*
+ * The guest is hostile. What it names is checked before use:
+ * - nodeids and fhs are a table index plus the slot's random 32-bit tag
+ *   (redrawn on every reuse): an unknown, stale or forged one is -ESTALE
+ *   (nodes) or -EBADF (handles), and a handle is either a file or a directory;
+ * - a name is one path component (not "", ".", "..", no '/'), resolved with
+ *   *at() calls relative to its parent's O_PATH fd, O_NOFOLLOW: no guest
+ *   string is ever resolved as a path, and no symlink in the share is followed;
+ * - every table and buffer is bounded; a request shorter than its opcode's
+ *   arguments, or whose reply does not fit, is refused before it does anything.
+ */
+
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)   /* linux/fs.h; musl's stdio.h lacks them */
 #define RENAME_EXCHANGE  (1 << 1)
