@@ -18,6 +18,18 @@
 #include "../le.h"
 #include "virtio.h"
 
+/*
+ * The guest is hostile. What it names is checked before use:
+ * - nodeids and fhs are a table index plus the slot's random 32-bit tag
+ *   (redrawn on every reuse): an unknown, stale or forged one is -ESTALE
+ *   (nodes) or -EBADF (handles), and a handle is either a file or a directory;
+ * - a name is one path component (not "", ".", "..", no '/'), resolved with
+ *   *at() calls relative to its parent's O_PATH fd, O_NOFOLLOW: no guest
+ *   string is ever resolved as a path, and no symlink in the share is followed;
+ * - every table and buffer is bounded; a request shorter than its opcode's
+ *   arguments, or whose reply does not fit, is refused before it does anything.
+ */
+
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)   /* linux/fs.h; musl's stdio.h lacks them */
 #define RENAME_EXCHANGE  (1 << 1)
@@ -90,8 +102,9 @@ struct fs {
 	struct fs_node *nodes;
 	uint32_t *hash;         /* FS_HASH heads: index + 1 */
 	uint32_t node_free;     /* free list: index + 1 */
+	uint32_t node_next;     /* slots from here on were never used since the last forget-all */
 	struct fs_handle *fh;
-	uint32_t fh_free;
+	uint32_t fh_free, fh_next;
 	struct virtq_req *req;
 	/* request scratch (the device thread only) */
 	uint8_t *arg;           /* FS_ARG_MAX + 1: the request's arguments, NUL after them */
@@ -200,12 +213,15 @@ static int node_take(struct fs *f, int fd, const struct stat *st, struct fs_node
 		*out = n;
 		return 0;
 	}
-	if (!f->node_free) {
+	if (f->node_free) {
+		n = &f->nodes[f->node_free - 1];
+		f->node_free = n->free_next;
+	} else if (f->node_next < FS_MAX_NODES) {
+		n = &f->nodes[f->node_next++];
+	} else {
 		close(fd);
 		return -ENFILE;
 	}
-	n = &f->nodes[f->node_free - 1];
-	f->node_free = n->free_next;
 	*n = (struct fs_node){ .fd = fd, .tag = fs_random(f), .type = st->st_mode & S_IFMT,
 			       .dev = st->st_dev, .ino = st->st_ino, .nlookup = 1 };
 	uint32_t h = hash_of(st->st_dev, st->st_ino);
@@ -217,13 +233,17 @@ static int node_take(struct fs *f, int fd, const struct stat *st, struct fs_node
 
 static int handle_new(struct fs *f, int fd, uint8_t kind, uint64_t *fh)
 {
-	if (!f->fh_free) {
+	uint32_t i;
+	if (f->fh_free) {
+		i = f->fh_free - 1;
+		f->fh_free = f->fh[i].free_next;
+	} else if (f->fh_next < FS_MAX_HANDLES) {
+		i = f->fh_next++;
+	} else {
 		close(fd);
 		return -ENFILE;
 	}
-	uint32_t i = f->fh_free - 1;
 	struct fs_handle *h = &f->fh[i];
-	f->fh_free = h->free_next;
 	*h = (struct fs_handle){ .fd = fd, .tag = fs_random(f), .kind = kind };
 	*fh = (uint64_t)h->tag << 32 | i;
 	return 0;
@@ -248,23 +268,21 @@ static void handle_free(struct fs *f, struct fs_handle *h)
 /* Forget everything the guest held (DESTROY, device reset): only the root remains. */
 static void fs_forget_all(struct fs *f)
 {
-	f->node_free = 0;
-	memset(f->hash, 0, FS_HASH * sizeof(f->hash[0]));
-	for (uint32_t i = FS_MAX_NODES; i-- > 1;) {
-		if (f->nodes[i].fd >= 0)
+	for (uint32_t i = 1; i < f->node_next; i++) {
+		if (f->nodes[i].fd >= 0) {
+			node_unhash(f, &f->nodes[i]);
 			close(f->nodes[i].fd);
-		f->nodes[i] = (struct fs_node){ .fd = -1, .free_next = f->node_free };
-		f->node_free = i + 1;
+		}
+		f->nodes[i] = (struct fs_node){ .fd = -1 };
 	}
-	f->hash[hash_of(f->nodes[0].dev, f->nodes[0].ino)] = 1;
-	f->nodes[0].hnext = 0;
-	f->fh_free = 0;
-	for (uint32_t i = FS_MAX_HANDLES; i-- > 0;) {
+	f->node_free = 0;
+	f->node_next = 1;
+	for (uint32_t i = 0; i < f->fh_next; i++) {
 		if (f->fh[i].kind != FH_FREE)
 			close(f->fh[i].fd);
-		f->fh[i] = (struct fs_handle){ .fd = -1, .free_next = f->fh_free };
-		f->fh_free = i + 1;
+		f->fh[i] = (struct fs_handle){ .fd = -1 };
 	}
+	f->fh_free = f->fh_next = 0;
 	f->initialized = false;
 }
 
@@ -273,7 +291,7 @@ static void fs_forget_all(struct fs *f)
 static int proc_dir(struct fs *f)
 {
 	if (f->proc_fd < 0)
-		f->proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		f->proc_fd = openat(AT_FDCWD, "/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	return f->proc_fd;
 }
 
@@ -1447,6 +1465,7 @@ struct fs *virtio_fs_open(const char *spec)
 	f->rng |= 1;
 	f->nodes[0] = (struct fs_node){ .fd = f->root_fd, .type = S_IFDIR, .dev = st.st_dev,
 					.ino = st.st_ino, .nlookup = 1 };
+	f->hash[hash_of(st.st_dev, st.st_ino)] = 1;
 	fs_forget_all(f);
 	return f;
 }
