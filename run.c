@@ -279,8 +279,9 @@ static int add_file(struct cpio *c, const char *name, unsigned mode, const char 
 /* Resolve and copy the modules; gpaths[i] = their guest paths. Returns the count or -errno. */
 static int add_modules(const char *moddir, struct cpio *c, char (*gpaths)[PATH_MAX], char *err, size_t errlen)
 {
-	static const char *const want[] = { "virtio_pci", "virtiofs", "overlay" };
-	static const bool optional[] = { false, false, true };
+	/* pvpanic-mmio: a guest kernel panic ends vmm with 3 (Debian builds it as a module) */
+	static const char *const want[] = { "virtio_pci", "virtiofs", "overlay", "pvpanic_mmio" };
+	static const bool optional[] = { false, false, true, true };
 	char (*paths)[PATH_MAX] = calloc(RUN_MAX_MODS, PATH_MAX);
 	int n, r = 0;
 

@@ -11,7 +11,8 @@
 #   panic      a guest kernel panic exits 3; --timeout exits 124
 #   fs-ps      a vmm-fs device process per share, holding no KVM fd
 # Usage: sh tests/nested/vmmrun.sh   (PASS/FAIL/SKIP lines nested-run-NAME, notes after them; status 0 unless a FAIL)
-# Env: VMM_BIN (./vmm), VMM_TIMEOUT (120 s per run), NESTED_VERBOSE=1 shows L1's console. Log: build/nested/l1-run.log.
+# Env: VMM_BIN (./vmm), VMM_TIMEOUT (120 s per run), RUN_ONLY ("jail rw": only these, the rest SKIP), NESTED_VERBOSE=1
+#      shows L1's console. Log: build/nested/l1-run.log.
 cd "$(dirname "$0")/../.." || exit 2
 # shellcheck disable=SC2034 # read by lib.sh
 NESTED_LIB=tests/nested/lib.sh
@@ -47,14 +48,14 @@ if command -v fio >/dev/null; then
 	set -- "$@" $(tool_files fio /usr/bin/fio)
 	FIO=1
 fi
-echo "VMM_TIMEOUT=$VMM_TIMEOUT; FIO=$FIO" >"$stage/nested.env"
+echo "VMM_TIMEOUT=$VMM_TIMEOUT; FIO=$FIO; RUN_ONLY='$RUN_ONLY'" >"$stage/nested.env"
 cp tests/nested/vmmrun_l1.sh "$stage/test.sh" && chmod 755 "$stage/test.sh"
 l1_initramfs "$stage/l1.cpio" "$@" "$stage/nested.env:/nested.env" "$stage/test.sh:/test.sh" \
 	"$NESTED_KERNEL:/l2/bzImage" "$VMM_BIN:/bin/vmm" || { all FAIL "could not build the L1 initramfs"; exit 1; }
 t1=$(date +%s)
 
 L1_LOG=$NB/l1-run.log
-L1_STALL=${L1_STALL:-150}   # vmmrun_l1.sh prints a line per test
+L1_STALL=${L1_STALL:-$((VMM_TIMEOUT + 60))}   # vmmrun_l1.sh prints lines per test; a test runs at most VMM_TIMEOUT s
 # shellcheck disable=SC2086 # names are words
 l1_suite nested-run $(( $(echo $NAMES | wc -w) * (VMM_TIMEOUT + 30) + 200)) "$stage/l1.cpio" $NAMES
 t2=$(date +%s)

@@ -9,6 +9,12 @@ result() { # NAME WHY: PASS when WHY is empty
 	if [ -z "$2" ]; then echo "NESTED-RESULT PASS nested-run-$1"; else echo "NESTED-RESULT FAIL nested-run-$1:$2" | sed 's/:;/: /'; fi
 }
 note() { echo "NESTED-NOTE nested-run-$1: $2"; }
+# RUN_ONLY="a b": only these tests (the rest say SKIP)
+want() {
+	case " ${RUN_ONLY:-$1} " in *" $1 "*) echo "RUN-START $1"; return 0 ;; esac
+	echo "NESTED-RESULT SKIP nested-run-$1: not selected (RUN_ONLY)"
+	return 1
+}
 # vr TAG [vmm run options and command...]: run it with stdin from /dev/null; status in $st, streams in /tmp/TAG.{out,err}
 vr() {
 	local tag t0
@@ -33,6 +39,7 @@ cp /l2/bzImage "/boot/vmlinuz-$(uname -r)"   # the default kernel: the running o
 cd /data || exit 1
 
 # status: the command's own status, and 127 for one that does not exist
+if want status; then
 why=
 vr status sh -c 'exit 7'
 [ "$st" = 7 ] || why="$why; sh -c 'exit 7' gave $st"
@@ -40,8 +47,10 @@ vr status2 /no/such/command
 [ "$st" = 127 ] || why="$why; a missing command gave $st, not 127"
 grep -q "no/such/command" /tmp/status2.err || why="$why; no message naming the missing command"
 result status "$why"
+fi
 
 # streams: byte for byte, each on its own stream
+if want streams; then
 why=
 vr streams sh -c 'printf "out 1\nout 2\n"; printf "err 1\n" >&2; printf "tail without newline"'
 [ "$st" = 0 ] || why="$why; exit $st"
@@ -50,8 +59,10 @@ vr streams sh -c 'printf "out 1\nout 2\n"; printf "err 1\n" >&2; printf "tail wi
 grep -q "^err 1$" /tmp/streams.err || why="$why; stderr has no 'err 1' line"
 grep -q "out 1" /tmp/streams.err && why="$why; stdout leaked into stderr"
 result streams "$why"
+fi
 
 # cwd-env: L1's working directory and environment, odd characters kept
+if want cwd-env; then
 why=
 mkdir -p "/data/sub dir"
 cd "/data/sub dir" || exit 1
@@ -62,8 +73,10 @@ cd /data || exit 1
 [ "$(cat /tmp/cwd-env.out)" = "$(printf '/data/sub dir\na  b\nc=d,e|%s' "$HOME")" ] ||
 	why="$why; got: $(tr '\n' '~' </tmp/cwd-env.out)"
 result cwd-env "$why"
+fi
 
 # tree: what L2 reads through virtio-fs is what L1 has (modules, busybox, a made tree with odd names)
+if want tree; then
 why=
 mkdir -p /data/tree/a/b "/data/tree/sp ace" && head -c 300000 /dev/urandom >/data/tree/a/b/rand &&
 	echo hello >"/data/tree/sp ace/f" && ln -s ../a/b/rand "/data/tree/sp ace/l" && chmod 751 /data/tree/a &&
@@ -74,8 +87,10 @@ vr tree sh /manifest.sh /data/tree
 cmp -s /tmp/tree.l1 /tmp/tree.out || why="$why; manifests differ: $(diff /tmp/tree.l1 /tmp/tree.out | head -n 4 | tr '\n' ' ')"
 [ "$(wc -l </tmp/tree.l1)" -gt 10 ] || why="$why; the tree is too small to tell anything"
 result tree "$why"
+fi
 
 # rw: what L2 makes under --rw appears on L1; what it writes elsewhere stays in L2's overlay
+if want rw; then
 why=
 vr rw --rw /out sh -c 'cd /out && echo one >f1 && chmod 640 f1 && mkdir -p d/e && head -c 70000 /dev/zero | tr "\0" x >d/e/big &&
 	echo two >t && mv t d/moved && ln -s f1 sl && ln f1 hl && rm -f hl && echo gone >/data/should-not-exist && touch -d @1000000000 f1 && echo done'
@@ -90,8 +105,10 @@ vr rw --rw /out sh -c 'cd /out && echo one >f1 && chmod 640 f1 && mkdir -p d/e &
 [ -e /data/should-not-exist ] && why="$why; a write outside --rw reached L1"
 grep -q done /tmp/rw.out || why="$why; no 'done'"
 result rw "$why"
+fi
 
 # jail: --root /jail; the secret outside it must not be reachable from L2 in any way
+if want jail; then
 why=
 echo TOPSECRET >/secret && chmod 644 /secret
 cp /bin/busybox /jail/bin/busybox && for a in sh cat ls ln readlink echo; do ln -sf busybox "/jail/bin/$a"; done
@@ -106,8 +123,10 @@ grep -q TOPSECRET /tmp/jail.out /tmp/jail.err && why="$why; the secret was read 
 grep -q jail-done /tmp/jail.out || why="$why; no jail-done"
 [ -e /jail/w/hard ] && [ "$(cat /jail/w/hard)" = TOPSECRET ] && why="$why; a hard link to the secret was made"
 result jail "$why"
+fi
 
 # stress: a storm of creates, writes, renames and unlinks, then fio verify, on a --rw share
+if want stress; then
 why=
 cat >/stress/storm.sh <<'EOF'
 i=0
@@ -133,8 +152,10 @@ n=$(find /stress -name 'g*' | wc -l)
 [ "$(cat /stress/s1/g1 2>/dev/null)" = "file 1" ] || why="$why; /stress/s1/g1 wrong"
 [ "$(readlink /stress/s1/l50 2>/dev/null)" = g50 ] || why="$why; symlink l50 wrong"
 result stress "$why"
+fi
 
 # panic and timeout keep vmm's own statuses
+if want panic; then
 why=
 vr panic sh -c 'echo c >/proc/sysrq-trigger; sleep 30'
 [ "$st" = 3 ] || why="$why; a panic gave $st, not 3"
@@ -142,8 +163,10 @@ vr timeout --timeout 3 sleep 60
 [ "$st" = 124 ] || why="$why; --timeout gave $st, not 124"
 grep -q "timeout" /tmp/timeout.err || why="$why; no --timeout message"
 result panic "$why"
+fi
 
 # fs-ps: one vmm-fs process per share while a command runs, with no KVM fd
+if want fs-ps; then
 why=
 vmm run --timeout "$VMM_TIMEOUT" --rw /out sh -c 'echo ready >/out/ready; sleep 20' </dev/null >/tmp/ps.out 2>&1 &
 vpid=$!
@@ -158,3 +181,4 @@ done
 kill $vpid 2>/dev/null; wait $vpid
 rm -f /out/ready
 result fs-ps "$why"
+fi
