@@ -314,7 +314,7 @@ int run_initramfs(const struct run_plan *p, struct cpio *out, char *err, size_t 
 	for (unsigned i = 0; i < ARRAY_SIZE(dirs) && !r; i++)
 		r = cpio_add(out, dirs[i], S_IFDIR | 0755, NULL, 0);
 	if (!r)
-		r = add_file(out, "init", S_IFREG | 0755, "/proc/self/exe", err, errlen);
+		r = add_file(out, "init", S_IFREG | 0755, p->init ? p->init : "/proc/self/exe", err, errlen);
 	else
 		snprintf(err, errlen, "initramfs: %s", strerror(-r));
 	if (!r && p->moddir) {

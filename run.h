@@ -38,12 +38,13 @@ struct run_plan {
 	const struct run_share *shares;  /* shares[0] is the root (guest_path "/"), then --rw dirs */
 	unsigned nshares;
 	const char *moddir;              /* /lib/modules/RELEASE, or NULL: load none */
+	const char *init;                /* the guest's /init: NULL for this binary (benchmarks give vmm's path) */
 };
 
 /*
- * The initramfs for a run: /init = this binary (read /proc/self/exe), /vmm-run (the plan),
+ * The initramfs for a run: /init = this binary (read /proc/self/exe, or p->init), /vmm-run (the plan),
  * /modules/NN-name.ko[.xz|.zst|.gz] (copied from p->moddir, resolved with kmod_resolve: wanted
- * virtio_pci, virtiofs (required) and overlay (optional); none if p->moddir is NULL), directories
+ * virtio_pci, virtiofs (required), overlay and pvpanic_mmio (optional); none if p->moddir is NULL), directories
  * /dev /proc /sys /newroot /lower /ovl /modules; finished (TRAILER!!!). out must be zeroed; on
  * error it is freed. 0, or -errno with a one-line reason in err.
  */

@@ -32,11 +32,11 @@ mkdir -p "$NB" && stage=$(mktemp -d "$NB/stage-run.XXXXXX") || exit 1
 trap 'rm -rf "$stage"' EXIT
 t0=$(date +%s)
 
-# L1 gets the modules vmm run hands to L2 (virtio_pci, virtiofs, overlay and what they need) where
+# L1 gets the modules vmm run hands to L2 (virtio_pci, virtiofs, overlay, pvpanic_mmio and what they need) where
 # Debian keeps them, with modules.dep and modules.builtin, as a host with that kernel has them.
 md=/lib/modules/$NESTED_KVER
 _seen=; _order=
-for m in virtio_pci virtiofs overlay; do _mod_visit "$m" || { all FAIL "module $m"; exit 1; }; done
+for m in virtio_pci virtiofs overlay pvpanic_mmio; do _mod_visit "$m" || { all FAIL "module $m"; exit 1; }; done
 set -- "$md/modules.dep:$md/modules.dep" "$md/modules.builtin:$md/modules.builtin"
 for m in $_order; do
 	f=$(modinfo -k "$NESTED_KVER" -n "$m") || { all FAIL "module $m not found"; exit 1; }
