@@ -54,7 +54,8 @@ for s in $SUITES; do
 		[ -f tests/nested/blk.sh ] && run_suite nested-blk sh tests/nested/blk.sh
 		run_suite nested-vsock sh tests/nested/vsock.sh
 		run_suite nested-powerbutton sh tests/nested/pwrbtn.sh
-		run_suite nested-vhost-user sh tests/nested/vhost_user.sh ;;
+		run_suite nested-vhost-user sh tests/nested/vhost_user.sh
+		run_suite nested-run sh tests/nested/vmmrun.sh ;;
 	esac
 done
 
