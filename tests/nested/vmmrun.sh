@@ -10,6 +10,10 @@
 #   stress     a create/write/rename/unlink storm and fio verify on a --rw share; L1 checks the tree afterwards
 #   panic      a guest kernel panic exits 3; --timeout exits 124
 #   fs-ps      a vmm-fs device process per share, holding no KVM fd
+#   cc         the host's compiler (musl-gcc, as one compile uses it, staged in L1) compiles a C file from the
+#              shared tree in L2, and the program prints the right thing
+#   fs-qemu    QEMU's vhost-user-fs-pci (accel=kvm in L1) on vmm --serve-vhost-user --share: the Linux driver
+#              reads the tree as L1 has it and writes a file L1 then finds; vmm exits 0 when QEMU goes
 # Usage: sh tests/nested/vmmrun.sh   (PASS/FAIL/SKIP lines nested-run-NAME, notes after them; status 0 unless a FAIL)
 # Env: VMM_BIN (./vmm), VMM_TIMEOUT (120 s per run), RUN_ONLY ("jail rw": only these, the rest SKIP), NESTED_VERBOSE=1
 #      shows L1's console. Log: build/nested/l1-run.log.
@@ -21,7 +25,7 @@ NESTED_LIB=tests/nested/lib.sh
 
 VMM_BIN=${VMM_BIN:-./vmm}
 VMM_TIMEOUT=${VMM_TIMEOUT:-120}
-NAMES="status streams cwd-env tree rw jail stress panic fs-ps"
+NAMES="status streams cwd-env tree rw jail stress panic fs-ps cc fs-qemu"
 
 all() { for n in $NAMES; do echo "$1 nested-run-$n${2:+: $2}"; done; }
 
@@ -42,19 +46,45 @@ for m in $_order; do
 	f=$(modinfo -k "$NESTED_KVER" -n "$m") || { all FAIL "module $m not found"; exit 1; }
 	case $f in /*) set -- "$@" "$f:$f" ;; esac   # built in: nothing to copy
 done
+# fs-qemu: QEMU with its firmware in L1, and an L2 initramfs with virtiofs and an /init that mounts it
+l2_images || { all FAIL "could not build the L2 images"; exit 1; }
+mkdir -p "$stage/l2/fsmods"
+cp tests/nested/vmmrun_l2.sh "$stage/l2/init" && chmod 755 "$stage/l2/init"
+_stage_modules "$stage/l2fs" virtiofs || { all FAIL "L2 modules"; exit 1; }
+mv "$stage/l2fs/mods"/* "$stage/l2/fsmods/"
+_cpio "$stage/l2" "$stage/l2x.cpio" && cat "$L2_INITRD" "$stage/l2x.cpio" >"$stage/l2fsq.cpio" || exit 1
+set -- "$@" "$stage/l2fsq.cpio:/l2/initrd-fsq.cpio"
+for pair in $(tool_files qemu-system-x86_64 /usr/bin/qemu-system-x86_64); do set -- "$@" "$pair"; done
+for fw in qemu/linuxboot_dma.bin qemu/kvmvapic.bin seabios/bios-256k.bin; do
+	[ -e /usr/share/$fw ] && set -- "$@" "$(readlink -f /usr/share/$fw):/usr/share/$fw"
+done
+# cc: the files one musl-gcc compile opens or executes (strace sees them), where the host has them,
+# and the loader exec maps without an openat; the source at /data/cc/hello.c
+CC=
+printf '#include <stdio.h>\nint main(void) { printf("hello %%d\\n", 6 * 7); return 0; }\n' >"$stage/hello.c"
+if command -v musl-gcc >/dev/null && command -v strace >/dev/null &&
+	strace -f -qq -e trace=openat,execve -o "$stage/cc.trace" musl-gcc -static -O2 -o "$stage/hello" "$stage/hello.c"; then
+	for f in $(grep -E '= [0-9]+$' "$stage/cc.trace" | grep -oE '"/(usr|lib|lib64)/[^"]+"' | tr -d '"' | sort -u); do
+		[ -f "$f" ] && set -- "$@" "$(readlink -f "$f"):$f"
+	done
+	# shellcheck disable=SC2046 # one word per pair
+	set -- "$@" $(tool_files as /usr/bin/as) "$stage/hello.c:/data/cc/hello.c"
+	CC=1
+fi
 FIO=
 if command -v fio >/dev/null; then
 	# shellcheck disable=SC2046 # one word per pair
 	set -- "$@" $(tool_files fio /usr/bin/fio)
 	FIO=1
 fi
-echo "VMM_TIMEOUT=$VMM_TIMEOUT; FIO=$FIO; RUN_ONLY='$RUN_ONLY'" >"$stage/nested.env"
+echo "VMM_TIMEOUT=$VMM_TIMEOUT; FIO=$FIO; CC=$CC; RUN_ONLY='$RUN_ONLY'" >"$stage/nested.env"
 cp tests/nested/vmmrun_l1.sh "$stage/test.sh" && chmod 755 "$stage/test.sh"
 l1_initramfs "$stage/l1.cpio" "$@" "$stage/nested.env:/nested.env" "$stage/test.sh:/test.sh" \
 	"$NESTED_KERNEL:/l2/bzImage" "$VMM_BIN:/bin/vmm" || { all FAIL "could not build the L1 initramfs"; exit 1; }
 t1=$(date +%s)
 
 L1_LOG=$NB/l1-run.log
+L1_MEM=${L1_MEM:-2560}   # the compiler (~45 MB) and QEMU in the initramfs, twice while unpacked
 L1_STALL=${L1_STALL:-$((VMM_TIMEOUT + 60))}   # vmmrun_l1.sh prints lines per test; a test runs at most VMM_TIMEOUT s
 # shellcheck disable=SC2086 # names are words
 l1_suite nested-run $(( $(echo $NAMES | wc -w) * (VMM_TIMEOUT + 30) + 200)) "$stage/l1.cpio" $NAMES

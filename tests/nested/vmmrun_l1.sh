@@ -37,6 +37,10 @@ EOF
 mkdir -p /boot /data /out /jail/bin /stress
 cp /l2/bzImage "/boot/vmlinuz-$(uname -r)"   # the default kernel: the running one's
 cd /data || exit 1
+# a tree with odd names, modes and links, read by tree and fs-qemu
+mkdir -p /data/tree/a/b "/data/tree/sp ace" && head -c 300000 /dev/urandom >/data/tree/a/b/rand &&
+	echo hello >"/data/tree/sp ace/f" && ln -s ../a/b/rand "/data/tree/sp ace/l" && chmod 751 /data/tree/a &&
+	cp -a /lib/modules /data/tree/mods && : >/data/tree/empty
 
 # status: the command's own status, and 127 for one that does not exist
 if want status; then
@@ -78,9 +82,6 @@ fi
 # tree: what L2 reads through virtio-fs is what L1 has (modules, busybox, a made tree with odd names)
 if want tree; then
 why=
-mkdir -p /data/tree/a/b "/data/tree/sp ace" && head -c 300000 /dev/urandom >/data/tree/a/b/rand &&
-	echo hello >"/data/tree/sp ace/f" && ln -s ../a/b/rand "/data/tree/sp ace/l" && chmod 751 /data/tree/a &&
-	cp -a /lib/modules /data/tree/mods && : >/data/tree/empty
 sh /manifest.sh /data/tree >/tmp/tree.l1
 vr tree sh /manifest.sh /data/tree
 [ "$st" = 0 ] || why="$why; exit $st"
@@ -181,4 +182,53 @@ done
 kill $vpid 2>/dev/null; wait $vpid
 rm -f /out/ready
 result fs-ps "$why"
+fi
+
+# cc: L1's compiler, read by L2 through virtio-fs, builds and runs a program from the shared tree
+if want cc; then
+why=
+if [ -z "$CC" ]; then
+	echo "NESTED-RESULT SKIP nested-run-cc: no musl-gcc or strace on the host to stage a compiler from"
+else
+	vr cc sh -c 'cd /data/cc && musl-gcc -static -O2 -o /tmp/hello hello.c && /tmp/hello'
+	[ "$st" = 0 ] || why="$why; exit $st"
+	[ "$(cat /tmp/cc.out)" = "hello 42" ] || why="$why; output: $(head -c 200 /tmp/cc.out)"
+	result cc "$why"
+fi
+fi
+
+# fs-qemu: QEMU's vhost-user-fs-pci as the front-end of vmm --serve-vhost-user --share, the Linux driver as the client
+if want fs-qemu; then
+why=
+sock=/tmp/fsq.sock
+cp /manifest.sh /data/manifest.sh
+rm -f /data/fsq-dir/f
+sh /manifest.sh /data/tree | sha256sum | cut -c1-64 >/tmp/fsq.want
+{ vmm --serve-vhost-user $sock --share /data,tag=qt </dev/null >/tmp/fsq-vmm.out 2>&1; echo $? >/tmp/fsq-vmm.status; } &
+spid=$!
+i=0
+while [ ! -S $sock ] && [ ! -s /tmp/fsq-vmm.status ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+if [ -S $sock ]; then
+	timeout -s KILL $((VMM_TIMEOUT + 30)) qemu-system-x86_64 -M q35,accel=kvm -cpu host -smp 1 -m 256M \
+		-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
+		-nodefaults -no-user-config -nographic -serial stdio -no-reboot \
+		-chardev socket,id=c,path=$sock -device vhost-user-fs-pci,chardev=c,tag=qt \
+		-kernel /l2/bzImage -initrd /l2/initrd-fsq.cpio -append "console=ttyS0 quiet panic=-1" \
+		</dev/null >/tmp/fsq.out 2>&1
+	st=$?
+	sed 's/^/RUN-OUT[fs-qemu]| /' /tmp/fsq.out | tr -d '\r' | tail -n 15
+	[ "$st" = 0 ] || why="$why; QEMU exit $st"
+	i=0
+	while [ ! -s /tmp/fsq-vmm.status ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	[ "$(cat /tmp/fsq-vmm.status 2>/dev/null)" = 0 ] || why="$why; vmm --serve-vhost-user exit $(cat /tmp/fsq-vmm.status 2>/dev/null): $(head -n 2 /tmp/fsq-vmm.out | tr '\n' ' ')"
+	tr -d '\r' </tmp/fsq.out | grep -q "^L2-FSQ-MOUNTED" || why="$why; L2 could not mount the share"
+	got=$(tr -d '\r' </tmp/fsq.out | sed -n 's/^L2-FSQ-MANIFEST //p')
+	[ "$got" = "$(cat /tmp/fsq.want)" ] || why="$why; L2's manifest of the tree differs ($got)"
+	[ "$(cat /data/fsq-dir/f 2>/dev/null)" = "written by QEMU's guest" ] || why="$why; the file L2 wrote is not on L1"
+	tr -d '\r' </tmp/fsq.out | grep -q "^L2-FSQ-UMOUNTED" || why="$why; L2 could not unmount"
+else
+	why="$why; vmm --serve-vhost-user made no socket: $(head -n 3 /tmp/fsq-vmm.out | tr '\n' ' ')"
+fi
+kill $spid 2>/dev/null; wait $spid 2>/dev/null
+result fs-qemu "$why"
 fi
