@@ -18,7 +18,6 @@
 
 #include "run.h"
 
-#define PLAN_PATH "/vmm-run"
 #define MODULE_INIT_COMPRESSED_FILE 4   /* <linux/module.h>, kernel 5.17+ */
 
 extern char **environ;
@@ -328,7 +327,7 @@ int run_initramfs(const struct run_plan *p, struct cpio *out, char *err, size_t 
 		if (r)
 			snprintf(err, errlen, "cannot write the run plan: %s", strerror(-r));
 	}
-	if (!r && ((r = cpio_add(out, PLAN_PATH, S_IFREG | 0644, plan, plen)) || (r = cpio_finish(out))))
+	if (!r && ((r = cpio_add(out, RUN_PLAN_PATH, S_IFREG | 0644, plan, plen)) || (r = cpio_finish(out))))
 		snprintf(err, errlen, "initramfs: %s", strerror(-r));
 	free(plan);
 	free(gpaths);
@@ -421,14 +420,14 @@ static void read_plan(struct run_guest *g)
 	char err[256];
 	uint8_t *buf;
 	size_t len;
-	int r = read_all(PLAN_PATH, &buf, &len);
+	int r = read_all(RUN_PLAN_PATH, &buf, &len);
 
 	if (r)
-		fail("cannot read %s: %s", PLAN_PATH, strerror(-r));
+		fail("cannot read %s: %s", RUN_PLAN_PATH, strerror(-r));
 	r = run_plan_parse(buf, len, g, err, sizeof(err));
 	free(buf);
 	if (r)
-		fail("%s: %s", PLAN_PATH, r == -EINVAL ? err : strerror(-r));
+		fail("%s: %s", RUN_PLAN_PATH, r == -EINVAL ? err : strerror(-r));
 }
 
 static bool compressed(const char *name)

@@ -26,6 +26,7 @@
 
 /* Most kernel modules and shares a plan carries. */
 #define RUN_MAX_MODS   64
+#define RUN_PLAN_PATH  "/vmm-run"   /* in the guest: its presence makes PID 1 vmm the run's /init */
 #define RUN_MAX_SHARES 32
 
 struct run_share { const char *tag, *guest_path; bool ro; };

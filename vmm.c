@@ -515,7 +515,8 @@ int main(int argc, char **argv)
 	static struct run_host run;
 	sigset_t sigs;
 
-	if (getpid() == 1)
+	/* the guest's /init of a vmm run (not vmm as PID 1 of a container: that has no plan) */
+	if (getpid() == 1 && access(RUN_PLAN_PATH, F_OK) == 0)
 		run_init();
 	parse_options(&vm->opt, argc, argv);
 	vmm_verbose = vm->opt.verbose;
