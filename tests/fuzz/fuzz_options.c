@@ -39,12 +39,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 
 	if (a > OPT_SERVE)
 		__builtin_trap();
-	if (a == OPT_SERVE && (!o.serve || o.ndisks + o.nnets != 1 || o.kernel))
+	if (a == OPT_SERVE && (!o.serve || o.ndisks + o.nnets + o.nshares != 1 || o.kernel || o.run))
 		__builtin_trap();
 	if (a == OPT_USAGE && !err[0])
 		__builtin_trap();
-	if (a == OPT_RUN && (!o.kernel || o.cpus < 1 || o.cpus > MAX_CPUS || !o.mem_size ||
-			     o.ndisks > 8 || o.nnets > 8 || !o.append || !o.console))
+	if (a == OPT_RUN && (o.cpus < 1 || o.cpus > MAX_CPUS || !o.mem_size || o.ndisks > 8 || o.nnets > 8 ||
+			     o.nshares > 8 || !o.console))
+		__builtin_trap();
+	/* a guest needs its kernel and command line; vmm run (kernel by default) its command and room for its shares */
+	if (a == OPT_RUN && !o.run && (!o.kernel || !o.append || o.cmd || o.nrw || o.root))
+		__builtin_trap();
+	if (a == OPT_RUN && o.run && (o.ncmd < 1 || !o.cmd || !o.cmd[0] || o.cmd[o.ncmd] ||
+				      o.nshares + 1 + o.nrw > 8 || o.initrd || o.nmodules))
 		__builtin_trap();
 	if (parse(&o, data, n, err2, (n & 15) + 1) != a)
 		__builtin_trap();
