@@ -39,10 +39,11 @@ $(INC)/.stamp:
 	for h in libfdt.h libfdt_env.h fdt.h; do ln -sfn /usr/include/$$h $(INC)/$$h; done
 	touch $@
 
-# Size first (the binary stays under 256 KiB); speed where a request's data path runs.
-OPT := -Os
+# Size first (the binary stays under 256 KiB); speed where a request's data path runs. No unwind
+# tables in the stripped binary (C, no exceptions; vmm-debug keeps its debug info for backtraces).
+OPT := -Os -fno-asynchronous-unwind-tables -fno-unwind-tables
 HOT := virtio/virtq.c virtio/blk.c virtio/net.c
-$(HOT:%.c=$(BUILD)/rel/%.o): OPT := -O2
+$(HOT:%.c=$(BUILD)/rel/%.o): OPT := -O2 -fno-asynchronous-unwind-tables -fno-unwind-tables
 $(BUILD)/rel/%.o: %.c $(INC)/.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(OPT) -DNDEBUG -c $< -o $@

@@ -29,10 +29,10 @@ const char options_usage_text[] =
 "                        vda, vdb, ... in order\n"
 "  -n, --net tap=IFNAME[,mac=MAC]\n"
 "                        a virtio-net device on a tap; repeatable: eth0, eth1, ...\n"
-"      --vhost-user SOCKET,type=blk|net|fs\n"
+"      --vhost-user SOCKET,type=blk|net|fs[,tag=NAME]\n"
 "                        a virtio device served by an external vhost-user back-end\n"
-"                        listening on the unix socket SOCKET (e.g. qemu-storage-daemon);\n"
-"                        repeatable\n"
+"                        listening on the unix socket SOCKET (e.g. qemu-storage-daemon,\n"
+"                        virtiofsd: fs with the tag the guest mounts); repeatable\n"
 "      --device-isolation process|thread\n"
 "                        serve each --disk and --net in its own sandboxed device\n"
 "                        process"
@@ -269,18 +269,30 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 			o->modules[o->nmodules++] = optarg;
 			break;
 		case LO_VHOST_USER: {
-			static const char *const types[] = { [VU_TYPE_BLK] = ",type=blk", [VU_TYPE_NET] = ",type=net",
-							     [VU_TYPE_FS] = ",type=fs" };
-			const char *t = strstr(optarg, ",type=");
-			int type = -1;
-			if (o->nvhost_user == (int)ARRAY_SIZE(o->vhost_user))
+			static const char *const types[] = { [VU_TYPE_BLK] = "blk", [VU_TYPE_NET] = "net",
+							     [VU_TYPE_FS] = "fs" };
+			const char *t = strstr(optarg, ",type="), *tag = NULL;
+			int type = -1, i = o->nvhost_user;
+			size_t len;
+			if (i == (int)ARRAY_SIZE(o->vhost_user))
 				return usage(err, errlen, "at most %zu --vhost-user options", ARRAY_SIZE(o->vhost_user));
-			for (int k = 0; t && k < (int)ARRAY_SIZE(types); k++)
-				if (!strcmp(t, types[k]))
-					type = k;
-			if (!t || t == optarg || type < 0)
-				return usage(err, errlen, "--vhost-user '%s': expected SOCKET,type=blk, net or fs", optarg);
-			o->vhost_user_type[o->nvhost_user] = type;
+			if (t && t != optarg) {
+				t += strlen(",type=");
+				len = strcspn(t, ",");
+				for (int k = 0; k < (int)ARRAY_SIZE(types); k++)
+					if (len == strlen(types[k]) && !strncmp(t, types[k], len))
+						type = k;
+				tag = t[len] ? t + len : NULL;
+			}
+			/* fs: ",tag=NAME" for a back-end that leaves the config space to the front-end (virtiofsd) */
+			if (type == VU_TYPE_FS && tag && (strncmp(tag, ",tag=", 5) || !tag[5] || strlen(tag + 5) > 36 ||
+							  strchr(tag + 5, ',')))
+				type = -1;
+			if (type < 0 || (tag && type != VU_TYPE_FS))
+				return usage(err, errlen, "--vhost-user '%s': expected SOCKET,type=blk, "
+					     "SOCKET,type=net or SOCKET,type=fs[,tag=NAME]", optarg);
+			o->vhost_user_type[i] = type;
+			o->vhost_user_tag[i] = tag ? tag + 5 : NULL;
 			o->vhost_user[o->nvhost_user++] = optarg;
 			break;
 		}

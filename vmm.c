@@ -170,7 +170,7 @@ static void attach_proc(struct vm *vm, struct inputs *in, unsigned i, const char
 
 	if (sock < 0)
 		fatal(EXIT_RUNTIME, "%s %s: cannot start its device process: %s", opt, spec, strerror(-sock));
-	vu_attach(vm, sock, in->procs[i].type, label, &rs);
+	vu_attach(vm, sock, in->procs[i].type, label, &rs, NULL);
 }
 
 /* The PCI devices in slot order: disks, --vhost-user devices, taps, vsock. */
@@ -185,7 +185,8 @@ static void attach_devices(struct vm *vm, struct inputs *in)
 			attach_proc(vm, in, p++, "--disk", vm->opt.disks[i], virtio_blk_path(in->disks[i]));
 	}
 	for (int i = 0; i < vm->opt.nvhost_user; i++)
-		vu_attach(vm, in->vhost_user[i], vm->opt.vhost_user_type[i], vm->opt.vhost_user[i], NULL);
+		vu_attach(vm, in->vhost_user[i], vm->opt.vhost_user_type[i], vm->opt.vhost_user[i], NULL,
+			  vm->opt.vhost_user_tag[i]);
 	for (int i = 0; i < vm->opt.nnets; i++) {
 		if (vm->opt.isolation_thread)
 			virtio_net_attach(vm, in->nets[i]);

@@ -150,6 +150,7 @@ struct options {
 	int nmodules;
 	const char *vhost_user[8];   /* --vhost-user SOCKET,type=blk */
 	int vhost_user_type[8];      /* its enum vu_type */
+	const char *vhost_user_tag[8];   /* type=fs,tag=NAME: the front-end gives the tag, or NULL */
 	int nvhost_user;
 	bool isolation_thread;    /* --device-isolation thread */
 	bool crash_exit;          /* --on-device-crash exit */

@@ -81,10 +81,12 @@ struct vu_respawn {
  * protocol features, queue count, config space); the guest sees a virtio-pci
  * device of `type` whose rings the back-end serves. `label` names it in
  * messages. Fatal (EXIT_USAGE) if the back-end does not answer as vhost-user
- * or lacks what the type needs. Same call order as virtio_dev_create.
+ * or lacks what the type needs. fs_tag (virtio-fs only, else NULL): the
+ * front-end makes the config space with this tag instead of asking the
+ * back-end (virtiofsd has none). Same call order as virtio_dev_create.
  */
 struct virtio_dev *vu_attach(struct vm *vm, int sock, enum vu_type type, const char *label,
-			     const struct vu_respawn *rs);
+			     const struct vu_respawn *rs, const char *fs_tag);
 /* How a device process ended, from its wait status: "was killed by signal 9 (SIGKILL)". */
 void vu_describe_status(int status, char *buf, size_t len);
 /* Restarts of this front-end's back-end so far (--stats). */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../sandbox/sandbox.h"
+#include "../le.h"
 #include "vhost_user.h"
 
 #define VU_QUEUE_SIZE     256
@@ -38,6 +39,7 @@ struct vu_front {
 	struct virtio_dev *dev;
 	struct virtio_ops ops;
 	const char *label;
+	const char *tag;             /* virtio-fs: the front-end gives the config space, with this tag */
 	int sock, sock_watch;
 	uint64_t features, protocol;
 	uint8_t config[VU_CONFIG_MAX];
@@ -423,10 +425,10 @@ static int probe(struct vu_front *f, const struct vu_type_info *t, uint64_t *nq,
 		return r;
 	if (!(f->features & VIRTIO_BIT(VIRTIO_F_VERSION_1)))
 		fatal(code, "%s: the back-end is not a virtio 1.x device", f->label);
-	if (!(f->protocol & VIRTIO_BIT(VU_PF_CONFIG)))
-		fatal(code, "%s: the back-end does not give its config space (VHOST_USER_PROTOCOL_F_CONFIG)",
-		      f->label);
-	*nq = 1;
+	if (!(f->protocol & VIRTIO_BIT(VU_PF_CONFIG)) && !f->tag)
+		fatal(code, "%s: the back-end does not give its config space (VHOST_USER_PROTOCOL_F_CONFIG)%s",
+		      f->label, t->device_id == 26 ? ": give the tag with ,tag=NAME" : "");
+	*nq = t->device_id == 26 ? 2 : 1;   /* virtio-fs: hiprio and one request queue at least */
 	*step = "VHOST_USER_GET_QUEUE_NUM";
 	if ((f->protocol & VIRTIO_BIT(VU_PF_MQ)) && (r = req_u64(f, VU_GET_QUEUE_NUM, 0, true, nq)) < 0)
 		return r;
@@ -434,6 +436,12 @@ static int probe(struct vu_front *f, const struct vu_type_info *t, uint64_t *nq,
 		fatal(code, "%s: the back-end has no queues", f->label);
 	if (*nq > VIRTIO_MAX_QUEUES)
 		*nq = VIRTIO_MAX_QUEUES;
+	if (f->tag) {   /* virtio-fs: tag[36], num_request_queues (virtio 1.2 5.11.4) */
+		memset(f->config, 0, t->config_len);
+		memcpy(f->config, f->tag, strnlen(f->tag, 36));
+		put_le32(f->config + 36, (uint32_t)*nq - 1);
+		return 0;
+	}
 	*step = "VHOST_USER_GET_CONFIG";
 	m.u.config.size = t->config_len;
 	if ((r = request(f, &m, NULL, 0, true)) < 0)
@@ -445,7 +453,7 @@ static int probe(struct vu_front *f, const struct vu_type_info *t, uint64_t *nq,
 }
 
 struct virtio_dev *vu_attach(struct vm *vm, int sock, enum vu_type type, const char *label,
-			     const struct vu_respawn *rs)
+			     const struct vu_respawn *rs, const char *fs_tag)
 {
 	struct vu_front *f = calloc(1, sizeof(*f));
 	const char *step;
@@ -459,6 +467,7 @@ struct virtio_dev *vu_attach(struct vm *vm, int sock, enum vu_type type, const c
 		      label);
 	const struct vu_type_info *t = &vu_types[type];
 	f->label = label;
+	f->tag = type == VU_TYPE_FS ? fs_tag : NULL;
 	f->sock = sock;
 	f->inflight_fd = -1;
 	if (rs)

@@ -41,7 +41,14 @@ static void actions(void)
 	CHECK(o.vhost_user_type[0] == VU_TYPE_NET);
 	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=fs", "--vhost-user", "t,type=blk") == OPT_RUN);
 	CHECK(o.vhost_user_type[0] == VU_TYPE_FS && o.vhost_user_type[1] == VU_TYPE_BLK);
-	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=9p") == OPT_USAGE && strstr(err, "type=blk, net or fs"));
+	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=9p") == OPT_USAGE && strstr(err, "type=fs[,tag=NAME]"));
+	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=fs,tag=myfs") == OPT_RUN && !strcmp(o.vhost_user_tag[0], "myfs"));
+	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=fs") == OPT_RUN && !o.vhost_user_tag[0]);
+	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=blk,tag=x") == OPT_USAGE);
+	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=fs,tag=") == OPT_USAGE);
+	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=fs,tag=a,b") == OPT_USAGE);
+	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=fs,tag=0123456789012345678901234567890123456") == OPT_USAGE);
+	CHECK(PARSE("-k", "x", "--vhost-user", "s,type=fsx") == OPT_USAGE);
 	CHECK(PARSE("-k", "x", "--vhost-user", ",type=fs") == OPT_USAGE);
 	CHECK(PARSE("-k", "x", "--share", "/a,tag=a", "--share", "/b,tag=b,ro") == OPT_RUN && o.nshares == 2);
 	CHECK(PARSE("--serve-vhost-user", "s", "-d", "a", "-k", "x") == OPT_USAGE);

@@ -309,7 +309,7 @@ static void setup_devproc(void)
 	backend_pid = pid;
 	CHECK(sock >= 0 && pid > 0);
 	struct vu_respawn rs = { respawn, NULL, false, shared };
-	d = vu_attach(vm, sock, VU_TYPE_BLK, disk, &rs);
+	d = vu_attach(vm, sock, VU_TYPE_BLK, disk, &rs, NULL);
 	bar = d->pci.bar[0].mapped;
 	cfg_wr(PCI_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_MASTER);
 	CHECK(virtio_start(vm) == 0);
