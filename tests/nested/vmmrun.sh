@@ -14,6 +14,7 @@
 #              shared tree in L2, and the program prints the right thing
 #   fs-qemu    QEMU's vhost-user-fs-pci (accel=kvm in L1) on vmm --serve-vhost-user --share: the Linux driver
 #              reads the tree as L1 has it and writes a file L1 then finds; vmm exits 0 when QEMU goes
+#   virtiofsd  the same L2 on vmm --vhost-user SOCK,type=fs,tag=qt in front of QEMU's virtiofsd
 # Usage: sh tests/nested/vmmrun.sh   (PASS/FAIL/SKIP lines nested-run-NAME, notes after them; status 0 unless a FAIL)
 # Env: VMM_BIN (./vmm), VMM_TIMEOUT (120 s per run), RUN_ONLY ("jail rw": only these, the rest SKIP), NESTED_VERBOSE=1
 #      shows L1's console. Log: build/nested/l1-run.log.
@@ -25,7 +26,7 @@ NESTED_LIB=tests/nested/lib.sh
 
 VMM_BIN=${VMM_BIN:-./vmm}
 VMM_TIMEOUT=${VMM_TIMEOUT:-120}
-NAMES="status streams cwd-env tree rw jail stress panic fs-ps cc fs-qemu"
+NAMES="status streams cwd-env tree rw jail stress panic fs-ps cc fs-qemu virtiofsd"
 
 all() { for n in $NAMES; do echo "$1 nested-run-$n${2:+: $2}"; done; }
 
@@ -71,13 +72,19 @@ if command -v musl-gcc >/dev/null && command -v strace >/dev/null &&
 	set -- "$@" $(tool_files as /usr/bin/as) "$stage/hello.c:/data/cc/hello.c"
 	CC=1
 fi
+VIRTIOFSD=
+if [ -x /usr/lib/qemu/virtiofsd ]; then
+	# shellcheck disable=SC2046 # one word per pair
+	set -- "$@" $(tool_files /usr/lib/qemu/virtiofsd /usr/lib/qemu/virtiofsd)
+	VIRTIOFSD=1
+fi
 FIO=
 if command -v fio >/dev/null; then
 	# shellcheck disable=SC2046 # one word per pair
 	set -- "$@" $(tool_files fio /usr/bin/fio)
 	FIO=1
 fi
-echo "VMM_TIMEOUT=$VMM_TIMEOUT; FIO=$FIO; CC=$CC; RUN_ONLY='$RUN_ONLY'" >"$stage/nested.env"
+echo "VMM_TIMEOUT=$VMM_TIMEOUT; FIO=$FIO; CC=$CC; VIRTIOFSD=$VIRTIOFSD; RUN_ONLY='$RUN_ONLY'" >"$stage/nested.env"
 cp tests/nested/vmmrun_l1.sh "$stage/test.sh" && chmod 755 "$stage/test.sh"
 # one pair per L1 path (the compiler, QEMU and fio share libraries)
 # shellcheck disable=SC2046 # one word per pair

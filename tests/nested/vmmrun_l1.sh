@@ -203,13 +203,22 @@ else
 fi
 fi
 
+# check_fsq LOG: what vmmrun_l2.sh printed in LOG says it read the tree as L1 has it and wrote its file (appends to why)
+check_fsq() {
+	tr -d '\r' <"$1" | grep -q "^L2-FSQ-MOUNTED" || why="$why; L2 could not mount the share"
+	got=$(tr -d '\r' <"$1" | sed -n 's/^L2-FSQ-MANIFEST //p')
+	[ "$got" = "$(sh /manifest.sh /data/tree | sha256sum | cut -c1-64)" ] || why="$why; L2's manifest of the tree differs ($got)"
+	[ "$(cat /data/fsq-dir/f 2>/dev/null)" = "written by QEMU's guest" ] || why="$why; the file L2 wrote is not on L1"
+	tr -d '\r' <"$1" | grep -q "^L2-FSQ-UMOUNTED" || why="$why; L2 could not unmount"
+	rm -rf /data/fsq-dir
+}
+
 # fs-qemu: QEMU's vhost-user-fs-pci as the front-end of vmm --serve-vhost-user --share, the Linux driver as the client
 if want fs-qemu; then
 why=
 sock=/tmp/fsq.sock
 cp /manifest.sh /data/manifest.sh
-rm -f /data/fsq-dir/f
-sh /manifest.sh /data/tree | sha256sum | cut -c1-64 >/tmp/fsq.want
+rm -rf /data/fsq-dir
 { vmm --serve-vhost-user $sock --share /data,tag=qt </dev/null >/tmp/fsq-vmm.out 2>&1; echo $? >/tmp/fsq-vmm.status; } &
 spid=$!
 i=0
@@ -227,14 +236,35 @@ if [ -S $sock ]; then
 	i=0
 	while [ ! -s /tmp/fsq-vmm.status ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 	[ "$(cat /tmp/fsq-vmm.status 2>/dev/null)" = 0 ] || why="$why; vmm --serve-vhost-user exit $(cat /tmp/fsq-vmm.status 2>/dev/null): $(head -n 2 /tmp/fsq-vmm.out | tr '\n' ' ')"
-	tr -d '\r' </tmp/fsq.out | grep -q "^L2-FSQ-MOUNTED" || why="$why; L2 could not mount the share"
-	got=$(tr -d '\r' </tmp/fsq.out | sed -n 's/^L2-FSQ-MANIFEST //p')
-	[ "$got" = "$(cat /tmp/fsq.want)" ] || why="$why; L2's manifest of the tree differs ($got)"
-	[ "$(cat /data/fsq-dir/f 2>/dev/null)" = "written by QEMU's guest" ] || why="$why; the file L2 wrote is not on L1"
-	tr -d '\r' </tmp/fsq.out | grep -q "^L2-FSQ-UMOUNTED" || why="$why; L2 could not unmount"
+	check_fsq /tmp/fsq.out
 else
 	why="$why; vmm --serve-vhost-user made no socket: $(head -n 3 /tmp/fsq-vmm.out | tr '\n' ' ')"
 fi
 kill $spid 2>/dev/null; wait $spid 2>/dev/null
 result fs-qemu "$why"
+fi
+
+# virtiofsd: vmm's vhost-user front-end on another back-end: QEMU's virtiofsd, which leaves the tag to the front-end
+if want virtiofsd; then
+why=
+sock=/tmp/vfsd.sock
+if [ -z "$VIRTIOFSD" ]; then
+	echo "NESTED-RESULT SKIP nested-run-virtiofsd: no /usr/lib/qemu/virtiofsd on the host (qemu-system-common)"
+else
+	cp /manifest.sh /data/manifest.sh
+	rm -rf /data/fsq-dir
+	/usr/lib/qemu/virtiofsd --socket-path=$sock -o source=/data -o cache=none -o sandbox=chroot </dev/null >/tmp/vfsd.out 2>&1 &
+	dpid=$!
+	i=0
+	while [ ! -S $sock ] && [ $i -lt 100 ] && kill -0 $dpid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+	timeout -s KILL $((VMM_TIMEOUT + 30)) vmm --kernel /l2/bzImage --initrd /l2/initrd-fsq.cpio --timeout "$VMM_TIMEOUT" \
+		--append "console=ttyS0 quiet panic=-1" --vhost-user $sock,type=fs,tag=qt </dev/null >/tmp/vfsd-l2.out 2>&1
+	st=$?
+	sed 's/^/RUN-OUT[virtiofsd]| /' /tmp/vfsd-l2.out | tr -d '\r' | tail -n 15
+	sed 's/^/RUN-OUT[virtiofsd-d]| /' /tmp/vfsd.out | tail -n 5
+	[ "$st" = 0 ] || why="$why; vmm exit $st"
+	check_fsq /tmp/vfsd-l2.out
+	kill $dpid 2>/dev/null; wait $dpid 2>/dev/null
+fi
+result virtiofsd "$why"
 fi
