@@ -12,6 +12,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../sandbox/sandbox.h"
@@ -71,7 +72,7 @@ enum { FH_FREE, FH_FILE, FH_DIR };
  * returned (LOOKUP, CREATE, MKDIR, ..., READDIRPLUS) minus FORGETs.
  */
 struct fs_node {
-	int fd;                 /* -1: free slot */
+	int fd;                 /* -1: free slot; FD_REOPEN: in use, not yet opened by this process */
 	uint32_t tag;           /* nodeid = tag << 32 | index; new random tag on every reuse */
 	uint32_t hnext;         /* hash chain: index + 1, 0 ends */
 	uint32_t free_next;
@@ -79,14 +80,40 @@ struct fs_node {
 	dev_t dev;
 	ino_t ino;
 	uint64_t nlookup;
+	uint32_t parent;        /* the directory node it was last found in, and under what name: */
+	char name[NAME_MAX + 1];   /* how a new process reopens it */
 };
 
 struct fs_handle {
-	int fd;
+	int fd;                 /* FD_REOPEN: open, not yet reopened by this process */
 	uint32_t tag;           /* fh = tag << 32 | index */
 	uint8_t kind;           /* FH_* */
 	uint32_t free_next;
 	uint64_t next_off;      /* a directory: the offset its stream stands at (after the last entry sent) */
+	uint32_t node;          /* what it opened, and how (a new process reopens it so) */
+	int flags;
+};
+
+/*
+ * The tables outlive the process that serves the export: a device process
+ * gets them in memory its spawner keeps (virtio_fs_state_bytes), so that the
+ * one that replaces it after a crash knows every nodeid and fh the guest
+ * holds. fds do not survive: the new one marks them FD_REOPEN and reopens a
+ * node from its parent's fd and name, and checks it is the same inode; a
+ * handle from its node and flags. A slot's tag is written last when it is
+ * taken and first when it is freed, so a process killed in between leaves a
+ * slot either whole or free; the hash and the free lists are rebuilt.
+ */
+#define FD_REOPEN (-2)
+#define FS_STATE_MAGIC 0x766d6d2d66730001ull   /* "vmm-fs", version 1 */
+struct fs_state {
+	uint64_t magic;
+	bool initialized;       /* FUSE_INIT done */
+	uint32_t minor;         /* negotiated minor version */
+	uint32_t node_next;     /* node slots from here on were never used since the last forget-all */
+	uint32_t fh_next;       /* the same for handles */
+	struct fs_node nodes[FS_MAX_NODES];
+	struct fs_handle fh[FS_MAX_HANDLES];
 };
 
 struct fs {
@@ -96,15 +123,14 @@ struct fs {
 	int root_fd;            /* O_PATH|O_DIRECTORY */
 	int proc_fd;            /* /proc/self/fd, O_PATH, opened in the serving process; -1 until then */
 	struct virtio_dev *dev;
-	bool initialized;       /* FUSE_INIT done */
-	uint32_t minor;         /* negotiated minor version */
+	struct fs_state *st;    /* initialized, minor, the nodes and handles */
+	bool own_st;            /* st is this process's own (not shared with the next one) */
 	uint64_t rng;
 	struct fs_node *nodes;
 	uint32_t *hash;         /* FS_HASH heads: index + 1 */
-	uint32_t node_free;     /* free list: index + 1 */
-	uint32_t node_next;     /* slots from here on were never used since the last forget-all */
+	uint32_t node_free;     /* free list: index + 1 (this process's; rebuilt from the tables) */
 	struct fs_handle *fh;
-	uint32_t fh_free, fh_next;
+	uint32_t fh_free;
 	struct virtq_req *req;
 	/* request scratch (the device thread only) */
 	uint8_t *arg;           /* FS_ARG_MAX + 1: the request's arguments, NUL after them */
@@ -149,20 +175,36 @@ static uint64_t nodeid_of(const struct fs *f, const struct fs_node *n)
 	return i == 0 ? FUSE_ROOT_ID : (uint64_t)n->tag << 32 | i;
 }
 
+/* A slot's tag: stored last when it is taken, first when it is freed (another process may read the table). */
+static void set_tag(uint32_t *tag, uint32_t v)
+{
+	__atomic_store_n(tag, v, __ATOMIC_RELEASE);
+}
+
+static int node_fd(struct fs *f, struct fs_node *n, unsigned depth);
+
 /*
- * The node a guest nodeid names, or NULL (stale or forged). FUSE_ROOT_ID is
+ * The slot a guest nodeid names, or NULL (stale or forged). FUSE_ROOT_ID is
  * slot 0; every other nodeid carries its slot's random nonzero tag, so it
  * cannot name the root, a free slot, or a slot reused since.
  */
-static struct fs_node *node_get(struct fs *f, uint64_t nodeid)
+static struct fs_node *node_slot(struct fs *f, uint64_t nodeid)
 {
 	uint32_t i = (uint32_t)nodeid, tag = (uint32_t)(nodeid >> 32);
 
 	if (nodeid == FUSE_ROOT_ID)
 		return &f->nodes[0];
-	if (i == 0 || i >= FS_MAX_NODES || !tag || f->nodes[i].fd < 0 || f->nodes[i].tag != tag)
+	if (i == 0 || i >= f->st->node_next || !tag || f->nodes[i].fd == -1 || f->nodes[i].tag != tag)
 		return NULL;
 	return &f->nodes[i];
+}
+
+/* The node a guest nodeid names, with its fd open in this process; NULL if stale, forged or gone. */
+static struct fs_node *node_get(struct fs *f, uint64_t nodeid)
+{
+	struct fs_node *n = node_slot(f, nodeid);
+
+	return n && node_fd(f, n, 0) >= 0 ? n : NULL;
 }
 
 static struct fs_node *node_find(struct fs *f, dev_t dev, ino_t ino)
@@ -171,6 +213,13 @@ static struct fs_node *node_find(struct fs *f, dev_t dev, ino_t ino)
 		if (f->nodes[i - 1].dev == dev && f->nodes[i - 1].ino == ino)
 			return &f->nodes[i - 1];
 	return NULL;
+}
+
+static void node_hash(struct fs *f, struct fs_node *n)
+{
+	uint32_t h = hash_of(n->dev, n->ino);
+	n->hnext = f->hash[h];
+	f->hash[h] = (uint32_t)(n - f->nodes) + 1;
 }
 
 static void node_unhash(struct fs *f, struct fs_node *n)
@@ -183,6 +232,13 @@ static void node_unhash(struct fs *f, struct fs_node *n)
 		}
 }
 
+/* Where n was last found: directory slot `parent`, entry `name` (one checked component). */
+static void node_origin(struct fs_node *n, uint32_t parent, const char *name)
+{
+	n->parent = parent;
+	snprintf(n->name, sizeof(n->name), "%s", name);
+}
+
 static void node_put(struct fs *f, struct fs_node *n, uint64_t count)
 {
 	if (n == &f->nodes[0])
@@ -191,76 +247,105 @@ static void node_put(struct fs *f, struct fs_node *n, uint64_t count)
 	if (n->nlookup)
 		return;
 	node_unhash(f, n);
-	close(n->fd);
+	set_tag(&n->tag, 0);
+	if (n->fd >= 0)
+		close(n->fd);
 	n->fd = -1;
-	n->tag = 0;
 	n->free_next = f->node_free;
 	f->node_free = (uint32_t)(n - f->nodes) + 1;
 }
 
 /*
- * Take fd (O_PATH|O_NOFOLLOW, type and identity in *st) as a node with one
- * more lookup: an existing node of the same inode keeps its own fd. -ENFILE
- * when the table is full (fd closed either way on error).
+ * Take fd (O_PATH|O_NOFOLLOW, type and identity in *st), found as `name` in
+ * directory slot `parent`, as a node with one more lookup: an existing node of
+ * the same inode keeps its own fd (or takes this one, if it has none yet).
+ * -ENFILE when the table is full (fd closed either way on error).
  */
-static int node_take(struct fs *f, int fd, const struct stat *st, struct fs_node **out)
+static int node_take(struct fs *f, int fd, const struct stat *st, uint32_t parent, const char *name,
+		     struct fs_node **out)
 {
 	struct fs_node *n = node_find(f, st->st_dev, st->st_ino);
 
 	if (n) {
-		close(fd);
+		if (n->fd < 0)
+			n->fd = fd;
+		else
+			close(fd);
 		n->nlookup++;
+		if (n != &f->nodes[0])
+			node_origin(n, parent, name);
 		*out = n;
 		return 0;
 	}
 	if (f->node_free) {
 		n = &f->nodes[f->node_free - 1];
 		f->node_free = n->free_next;
-	} else if (f->node_next < FS_MAX_NODES) {
-		n = &f->nodes[f->node_next++];
+	} else if (f->st->node_next < FS_MAX_NODES) {
+		n = &f->nodes[f->st->node_next++];
 	} else {
 		close(fd);
 		return -ENFILE;
 	}
-	*n = (struct fs_node){ .fd = fd, .tag = fs_random(f), .type = st->st_mode & S_IFMT,
-			       .dev = st->st_dev, .ino = st->st_ino, .nlookup = 1 };
-	uint32_t h = hash_of(st->st_dev, st->st_ino);
-	n->hnext = f->hash[h];
-	f->hash[h] = (uint32_t)(n - f->nodes) + 1;
+	*n = (struct fs_node){ .fd = fd, .type = st->st_mode & S_IFMT, .dev = st->st_dev, .ino = st->st_ino,
+			       .nlookup = 1 };
+	node_origin(n, parent, name);
+	node_hash(f, n);
+	set_tag(&n->tag, fs_random(f));
 	*out = n;
 	return 0;
 }
 
-static int handle_new(struct fs *f, int fd, uint8_t kind, uint64_t *fh)
+static int handle_new(struct fs *f, int fd, uint8_t kind, const struct fs_node *n, int flags, uint64_t *fh)
 {
 	uint32_t i;
 	if (f->fh_free) {
 		i = f->fh_free - 1;
 		f->fh_free = f->fh[i].free_next;
-	} else if (f->fh_next < FS_MAX_HANDLES) {
-		i = f->fh_next++;
+	} else if (f->st->fh_next < FS_MAX_HANDLES) {
+		i = f->st->fh_next++;
 	} else {
 		close(fd);
 		return -ENFILE;
 	}
 	struct fs_handle *h = &f->fh[i];
-	*h = (struct fs_handle){ .fd = fd, .tag = fs_random(f), .kind = kind };
+	/* reopened with the access mode and O_APPEND only (O_TRUNC, O_CREAT, O_EXCL were for the first open) */
+	*h = (struct fs_handle){ .fd = fd, .kind = kind, .node = (uint32_t)(n - f->nodes),
+				 .flags = flags & (O_ACCMODE | O_APPEND) };
+	set_tag(&h->tag, fs_random(f));
 	*fh = (uint64_t)h->tag << 32 | i;
 	return 0;
 }
 
-/* The handle fh names if it is of `kind`, or NULL (stale, forged, or a directory used as a file). */
+static int node_open(struct fs *f, struct fs_node *n, int flags);
+
+/*
+ * The handle fh names if it is of `kind`, or NULL (stale, forged, a directory
+ * used as a file, or one the previous process had that cannot be reopened).
+ */
 static struct fs_handle *handle_get(struct fs *f, uint64_t fh, uint8_t kind)
 {
 	uint32_t i = (uint32_t)fh, tag = (uint32_t)(fh >> 32);
-	if (i >= FS_MAX_HANDLES || !tag || f->fh[i].kind != kind || f->fh[i].tag != tag)
+	struct fs_handle *h;
+
+	if (i >= f->st->fh_next || !tag || f->fh[i].kind != kind || f->fh[i].tag != tag)
 		return NULL;
-	return &f->fh[i];
+	h = &f->fh[i];
+	if (h->fd == FD_REOPEN) {
+		struct fs_node *n = h->node < f->st->node_next ? &f->nodes[h->node] : NULL;
+		int fd = n && n->fd != -1 && node_fd(f, n, 0) >= 0 ? node_open(f, n, h->flags) : -1;
+		if (fd < 0)
+			return NULL;
+		h->fd = fd;
+		h->next_off = 0;   /* a directory's new stream: the next READDIR seeks */
+	}
+	return h;
 }
 
 static void handle_free(struct fs *f, struct fs_handle *h)
 {
-	close(h->fd);
+	set_tag(&h->tag, 0);
+	if (h->fd >= 0)
+		close(h->fd);
 	*h = (struct fs_handle){ .fd = -1, .kind = FH_FREE, .free_next = f->fh_free };
 	f->fh_free = (uint32_t)(h - f->fh) + 1;
 }
@@ -268,22 +353,61 @@ static void handle_free(struct fs *f, struct fs_handle *h)
 /* Forget everything the guest held (DESTROY, device reset): only the root remains. */
 static void fs_forget_all(struct fs *f)
 {
-	for (uint32_t i = 1; i < f->node_next; i++) {
-		if (f->nodes[i].fd >= 0) {
-			node_unhash(f, &f->nodes[i]);
+	for (uint32_t i = 1; i < f->st->node_next; i++) {
+		set_tag(&f->nodes[i].tag, 0);
+		if (f->nodes[i].fd >= 0)
 			close(f->nodes[i].fd);
-		}
 		f->nodes[i] = (struct fs_node){ .fd = -1 };
 	}
-	f->node_free = 0;
-	f->node_next = 1;
-	for (uint32_t i = 0; i < f->fh_next; i++) {
-		if (f->fh[i].kind != FH_FREE)
+	for (uint32_t i = 0; i < f->st->fh_next; i++) {
+		set_tag(&f->fh[i].tag, 0);
+		if (f->fh[i].kind != FH_FREE && f->fh[i].fd >= 0)
 			close(f->fh[i].fd);
 		f->fh[i] = (struct fs_handle){ .fd = -1 };
 	}
-	f->fh_free = f->fh_next = 0;
-	f->initialized = false;
+	memset(f->hash, 0, FS_HASH * sizeof(*f->hash));
+	node_hash(f, &f->nodes[0]);
+	f->node_free = f->fh_free = 0;
+	f->st->node_next = 1;
+	f->st->fh_next = 0;
+	f->st->initialized = false;
+}
+
+/*
+ * A new process takes over the tables of the one before: the slots in use
+ * keep their nodeids and fhs, their fds are to be reopened; the hash and
+ * the free lists are rebuilt; a slot caught half taken or half freed is free.
+ */
+static void fs_adopt(struct fs *f)
+{
+	memset(f->hash, 0, FS_HASH * sizeof(*f->hash));
+	f->node_free = f->fh_free = 0;
+	if (f->st->node_next > FS_MAX_NODES)
+		f->st->node_next = FS_MAX_NODES;
+	if (f->st->fh_next > FS_MAX_HANDLES)
+		f->st->fh_next = FS_MAX_HANDLES;
+	for (uint32_t i = f->st->node_next; i-- > 1;) {
+		struct fs_node *n = &f->nodes[i];
+		if (n->tag && n->nlookup && n->fd != -1) {
+			n->fd = FD_REOPEN;
+			n->name[NAME_MAX] = '\0';
+			node_hash(f, n);
+		} else {
+			*n = (struct fs_node){ .fd = -1, .free_next = f->node_free };
+			f->node_free = i + 1;
+		}
+	}
+	for (uint32_t i = f->st->fh_next; i-- > 0;) {
+		struct fs_handle *h = &f->fh[i];
+		if (h->tag && h->kind != FH_FREE && h->fd != -1) {
+			h->fd = FD_REOPEN;
+		} else {
+			*h = (struct fs_handle){ .fd = -1, .kind = FH_FREE, .free_next = f->fh_free };
+			f->fh_free = i + 1;
+		}
+	}
+	f->nodes[0].fd = f->root_fd;
+	node_hash(f, &f->nodes[0]);
 }
 
 /* ---- host file helpers ---- */
@@ -306,7 +430,7 @@ static int proc_dir(struct fs *f)
  * guest kernel handles fifos and devices itself). The fd is checked to be
  * the node's inode.
  */
-static int node_open(struct fs *f, const struct fs_node *n, int flags)
+static int node_open(struct fs *f, struct fs_node *n, int flags)
 {
 	char name[16];
 	struct stat st;
@@ -349,6 +473,31 @@ static int stat_fd(int fd, struct stat *st)
 	return fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
+/*
+ * Node n's fd in this process. One the process before had is reopened from
+ * its parent's fd and its name (one component, no symlink followed) and must
+ * be the same inode; else -ESTALE, as for a node whose file is gone.
+ */
+static int node_fd(struct fs *f, struct fs_node *n, unsigned depth)
+{
+	struct stat st;
+	int pfd, fd;
+
+	if (n->fd != FD_REOPEN)
+		return n->fd;
+	if (depth > 4096 || n->parent >= f->st->node_next || strchr(n->name, '/') || !n->name[0] ||
+	    (pfd = node_fd(f, &f->nodes[n->parent], depth + 1)) < 0)
+		return -ESTALE;
+	fd = openat(pfd, n->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -ESTALE;
+	if (stat_fd(fd, &st) < 0 || st.st_dev != n->dev || st.st_ino != n->ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	return n->fd = fd;
+}
+
 static void fill_attr(struct fuse_attr *a, const struct stat *st)
 {
 	*a = (struct fuse_attr){
@@ -361,21 +510,24 @@ static void fill_attr(struct fuse_attr *a, const struct stat *st)
 	};
 }
 
-/* Look `name` (one checked component) up in directory fd dirfd: a node with one more lookup, and its entry. */
-static int lookup_at(struct fs *f, int dirfd, const char *name, struct fuse_entry_out *e)
+/* Look `name` (one checked component) up in directory p: a node with one more lookup, and its entry. */
+static int lookup_at(struct fs *f, struct fs_node *p, const char *name, struct fuse_entry_out *e)
 {
+	int dirfd = node_fd(f, p, 0);
 	struct fs_node *n;
 	struct stat st;
-	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	int fd = dirfd < 0 ? -1 : openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	int r;
 
+	if (dirfd < 0)
+		return -ESTALE;
 	if (fd < 0)
 		return -errno;
 	if ((r = stat_fd(fd, &st)) < 0) {
 		close(fd);
 		return r;
 	}
-	if ((r = node_take(f, fd, &st, &n)) < 0)
+	if ((r = node_take(f, fd, &st, (uint32_t)(p - f->nodes), name, &n)) < 0)
 		return r;
 	*e = (struct fuse_entry_out){ .nodeid = nodeid_of(f, n), .entry_valid = FS_TIMEOUT,
 				      .attr_valid = FS_TIMEOUT };
@@ -434,17 +586,17 @@ static int op_init(struct fs *f, struct fs_ctx *c)
 	fs_forget_all(f);
 	*o = (struct fuse_init_out){ .major = FUSE_KERNEL_VERSION };
 	if (in->major > 7) {   /* the kernel retries with our major */
-		f->initialized = false;
+		f->st->initialized = false;
 		return (int)sizeof(*o);
 	}
-	f->minor = in->minor < FUSE_KERNEL_MINOR_VERSION ? in->minor : FUSE_KERNEL_MINOR_VERSION;
-	o->minor = f->minor;
+	f->st->minor = in->minor < FUSE_KERNEL_MINOR_VERSION ? in->minor : FUSE_KERNEL_MINOR_VERSION;
+	o->minor = f->st->minor;
 	o->max_readahead = in->max_readahead;
 	o->flags = in->flags & ours;
 	o->max_write = FS_MAX_WRITE;
 	o->time_gran = 1;
 	o->max_pages = FS_MAX_PAGES;
-	f->initialized = true;
+	f->st->initialized = true;
 	return (int)sizeof(*o);
 }
 
@@ -461,13 +613,13 @@ static int op_lookup(struct fs *f, struct fs_ctx *c)
 		return r;
 	if (p->type != S_IFDIR)
 		return -ENOTDIR;
-	r = lookup_at(f, p->fd, name, REPLY(struct fuse_entry_out));
+	r = lookup_at(f, p, name, REPLY(struct fuse_entry_out));
 	return r < 0 ? r : (int)sizeof(struct fuse_entry_out);
 }
 
 static int op_forget(struct fs *f, struct fs_ctx *c)
 {
-	struct fs_node *n = req_node(f, c);
+	struct fs_node *n = node_slot(f, c->h.nodeid);   /* its file may be gone: the slot goes all the same */
 
 	if (n)
 		node_put(f, n, ARG(struct fuse_forget_in)->nlookup);
@@ -484,7 +636,7 @@ static int op_batch_forget(struct fs *f, struct fs_ctx *c)
 	for (uint32_t i = 0; i < count && off + sizeof(one) <= c->h.len; i++, off += sizeof(one)) {
 		if (iov_to_buf(c->out, c->nout, off, &one, sizeof(one)) != sizeof(one))
 			break;
-		struct fs_node *n = node_get(f, one.nodeid);
+		struct fs_node *n = node_slot(f, one.nodeid);
 		if (n)
 			node_put(f, n, one.nlookup);
 	}
@@ -604,7 +756,7 @@ static int op_readlink(struct fs *f, struct fs_ctx *c)
 /* After a create-like op made `name` in p: its entry (a lookup), or -errno. */
 static int reply_entry(struct fs *f, struct fs_node *p, const char *name)
 {
-	int r = lookup_at(f, p->fd, name, REPLY(struct fuse_entry_out));
+	int r = lookup_at(f, p, name, REPLY(struct fuse_entry_out));
 	return r < 0 ? r : (int)sizeof(struct fuse_entry_out);
 }
 
@@ -683,6 +835,17 @@ static int op_unlink(struct fs *f, struct fs_ctx *c, int flags)
 	return unlinkat(p->fd, name, flags) < 0 ? -errno : 0;
 }
 
+/* The inode now at `name` in dir, if the guest holds it, was found there last (a new process reopens it there). */
+static void renamed(struct fs *f, struct fs_node *dir, const char *name)
+{
+	struct fs_node *n;
+	struct stat st;
+
+	if (fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && (n = node_find(f, st.st_dev, st.st_ino)) &&
+	    n != &f->nodes[0])
+		node_origin(n, (uint32_t)(dir - f->nodes), name);
+}
+
 static int do_rename(struct fs *f, struct fs_ctx *c, uint64_t newdir, uint32_t flags, size_t pos)
 {
 	struct fs_node *p, *np = node_get(f, newdir);
@@ -704,6 +867,9 @@ static int do_rename(struct fs *f, struct fs_ctx *c, uint64_t newdir, uint32_t f
 		return -EINVAL;
 	if (syscall(SYS_renameat2, p->fd, name, np->fd, newname, flags) < 0)
 		return -errno;
+	renamed(f, np, newname);
+	if (flags & RENAME_EXCHANGE)
+		renamed(f, p, name);
 	return 0;
 }
 
@@ -769,7 +935,7 @@ static int op_open(struct fs *f, struct fs_ctx *c, bool dir)
 	if ((fd = node_open(f, n, flags)) < 0)
 		return fd;
 	*o = (struct fuse_open_out){ 0 };
-	if ((r = handle_new(f, fd, dir ? FH_DIR : FH_FILE, &o->fh)) < 0)
+	if ((r = handle_new(f, fd, dir ? FH_DIR : FH_FILE, n, flags, &o->fh)) < 0)
 		return r;
 	return (int)sizeof(*o);
 }
@@ -790,7 +956,7 @@ static int op_create(struct fs *f, struct fs_ctx *c)
 	flags |= ((int)in->flags & O_EXCL) | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
 	if ((fd = openat(p->fd, name, flags, in->mode & 07777)) < 0)
 		return -errno;
-	if ((r = lookup_at(f, p->fd, name, e)) < 0) {
+	if ((r = lookup_at(f, p, name, e)) < 0) {
 		close(fd);
 		return r;
 	}
@@ -801,7 +967,7 @@ static int op_create(struct fs *f, struct fs_ctx *c)
 		return -ESTALE;
 	}
 	*o = (struct fuse_open_out){ 0 };
-	if ((r = handle_new(f, fd, FH_FILE, &o->fh)) < 0) {
+	if ((r = handle_new(f, fd, FH_FILE, n, flags, &o->fh)) < 0) {
 		node_put(f, n, 1);
 		return r;
 	}
@@ -1063,7 +1229,7 @@ static int op_readdir(struct fs *f, struct fs_ctx *c, bool plus)
 			struct fuse_dirent *fd = (struct fuse_dirent *)(p + hdr - FUSE_NAME_OFFSET);
 			memset(p, 0, rec);
 			if (plus && strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-			    lookup_at(f, h->fd, de->d_name, (struct fuse_entry_out *)p) < 0)
+			    lookup_at(f, &f->nodes[h->node], de->d_name, (struct fuse_entry_out *)p) < 0)
 				memset(p, 0, sizeof(struct fuse_entry_out));   /* vanished: no entry to link */
 			fd->ino = de->d_ino;
 			fd->off = (uint64_t)de->d_off;
@@ -1243,7 +1409,7 @@ static int dispatch(struct fs *f, struct fs_ctx *c)
 
 	if (op == FUSE_INIT)
 		return op_init(f, c);
-	if (!f->initialized)
+	if (!f->st->initialized)
 		return -EIO;
 	switch (op) {
 	case FUSE_DESTROY: fs_forget_all(f); return 0;
@@ -1432,42 +1598,73 @@ static void parse_spec(struct fs *f, const char *spec)
 
 static void alloc_tables(struct fs *f, const char *spec)
 {
-	f->nodes = calloc(FS_MAX_NODES, sizeof(*f->nodes));
 	f->hash = calloc(FS_HASH, sizeof(*f->hash));
-	f->fh = calloc(FS_MAX_HANDLES, sizeof(*f->fh));
 	f->arg = malloc(FS_ARG_MAX + 1);
 	f->reply = malloc(FS_REPLY_MAX);
 	f->dents = malloc(FS_DENTS);
 	f->req = malloc(sizeof(*f->req));
-	if (!f->nodes || !f->hash || !f->fh || !f->arg || !f->reply || !f->dents || !f->req)
+	if (!f->hash || !f->arg || !f->reply || !f->dents || !f->req)
 		fatal(EXIT_USAGE, "--share %s: out of memory", spec);
-	for (uint32_t i = 0; i < FS_MAX_NODES; i++)
-		f->nodes[i].fd = -1;
+}
+
+/* Tables in st (zeroed, or from an export of another directory): the root only. */
+static void fs_tables_init(struct fs *f, struct fs_state *st)
+{
+	struct stat rs;
+
+	f->st = st;
+	f->nodes = st->nodes;
+	f->fh = st->fh;
+	st->magic = 0;
+	if (fstat(f->root_fd, &rs) < 0)
+		fatal_errno(EXIT_RUNTIME, "--share %s", f->path);
+	f->nodes[0] = (struct fs_node){ .fd = f->root_fd, .type = S_IFDIR, .dev = rs.st_dev,
+					.ino = rs.st_ino, .nlookup = 1 };
+	fs_forget_all(f);
+	st->magic = FS_STATE_MAGIC;
 }
 
 struct fs *virtio_fs_open(const char *spec)
 {
 	struct fs *f = calloc(1, sizeof(*f));
-	struct stat st;
+	struct fs_state *st = calloc(1, sizeof(*st));   /* untouched pages cost nothing */
 
-	if (!f)
+	if (!f || !st)
 		fatal(EXIT_USAGE, "--share %s: out of memory", spec);
 	parse_spec(f, spec);
 	f->proc_fd = -1;
 	f->root_fd = open(f->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (f->root_fd < 0)
 		fatal_errno(EXIT_USAGE, "--share %s: %s", spec, f->path);
-	if (fstat(f->root_fd, &st) < 0)
-		fatal_errno(EXIT_USAGE, "--share %s: %s", spec, f->path);
 	alloc_tables(f, spec);
 	if (getrandom(&f->rng, sizeof(f->rng), 0) != sizeof(f->rng))
-		f->rng = (uint64_t)st.st_ino ^ (uint64_t)getpid() << 32;
+		f->rng = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
 	f->rng |= 1;
-	f->nodes[0] = (struct fs_node){ .fd = f->root_fd, .type = S_IFDIR, .dev = st.st_dev,
-					.ino = st.st_ino, .nlookup = 1 };
-	f->hash[hash_of(st.st_dev, st.st_ino)] = 1;
-	fs_forget_all(f);
+	fs_tables_init(f, st);
+	f->own_st = true;
 	return f;
+}
+
+size_t virtio_fs_state_bytes(void)
+{
+	return sizeof(struct fs_state);
+}
+
+void virtio_fs_use_state(struct fs *f, void *mem)
+{
+	struct fs_state *st = mem;
+
+	if (f->own_st)
+		free(f->st);
+	f->own_st = false;
+	if (st->magic != FS_STATE_MAGIC) {
+		fs_tables_init(f, st);
+		return;
+	}
+	f->st = st;
+	f->nodes = st->nodes;
+	f->fh = st->fh;
+	fs_adopt(f);
 }
 
 struct virtio_dev *virtio_fs_backend(struct fs *f)

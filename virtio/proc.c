@@ -89,10 +89,20 @@ const char *devproc_label(const struct devproc_dev *dv)
 	}
 }
 
+/* What a device process shares with those before and after it: counters, and an export's tables. */
+struct devproc_mem {
+	char *stats;                        /* a page per device */
+	void *fs_state[VMM_MAX_DEVPROCS];   /* virtio_fs_state_bytes() per export, NULL for others */
+};
+
 /* A back-end's life: serve the device on sock until the front-end hangs up. The exit status. */
-static int serve(const struct devproc_dev *dv, int sock, bool no_sandbox, struct virtio_stats *stats)
+static int serve(const struct devproc_dev *dv, int sock, bool no_sandbox, struct virtio_stats *stats, void *fs_state)
 {
-	struct virtio_dev *d = dev_backend(dv);
+	struct virtio_dev *d;
+
+	if (fs_state)
+		virtio_fs_use_state(dv->fs, fs_state);
+	d = dev_backend(dv);
 
 	d->no_sandbox = no_sandbox;
 	if (stats)
@@ -117,7 +127,7 @@ static void close_others(const int *keep, int n)
 
 /* The spawner's answer to "another back-end for device i". */
 static void respawn(const struct devproc_dev *devs, unsigned n, int *chans, pid_t *pids, unsigned i,
-		    bool no_sandbox, char *stats)
+		    bool no_sandbox, const struct devproc_mem *mem)
 {
 	struct spawn_reply rep = { -1, -1, -1 };
 	int sp[2] = { -1, -1 }, st;
@@ -138,14 +148,18 @@ static void respawn(const struct devproc_dev *devs, unsigned n, int *chans, pid_
 			int keep[2] = { dev_fd(&devs[i]), sp[1] };
 			close_others(keep, 2);
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			/* its own counters only: not the other devices' pages */
+			/* its own counters and tables only: not the other devices' */
 			long pg = sysconf(_SC_PAGESIZE);
 			if (i)
-				munmap(stats, i * pg);
+				munmap(mem->stats, i * pg);
 			if (i + 1 < n)
-				munmap(stats + (i + 1) * pg, (n - i - 1) * pg);
+				munmap(mem->stats + (i + 1) * pg, (n - i - 1) * pg);
+			for (unsigned j = 0; j < n; j++)
+				if (j != i && mem->fs_state[j])
+					munmap(mem->fs_state[j], virtio_fs_state_bytes());
 			sandbox_set_exit_status(128 + SIGSYS);
-			_exit(serve(&devs[i], sp[1], no_sandbox, (struct virtio_stats *)(stats + i * pg)));
+			_exit(serve(&devs[i], sp[1], no_sandbox, (struct virtio_stats *)(mem->stats + i * pg),
+				    mem->fs_state[i]));
 		}
 		pids[i] = pid;
 		rep.pid = pid;
@@ -183,6 +197,7 @@ static noreturn void spawner_exit(const struct devproc_dev *devs, unsigned n, co
 static noreturn void spawner(const struct devproc_dev *devs, unsigned n, int *chans, bool no_sandbox,
 			     char *stats, int done)
 {
+	struct devproc_mem mem = { .stats = stats };
 	struct pollfd pfd[VMM_MAX_DEVPROCS];
 	pid_t pids[VMM_MAX_DEVPROCS];
 	int keep[2 * VMM_MAX_DEVPROCS + 1], nk = 0, null;
@@ -206,6 +221,15 @@ static noreturn void spawner(const struct devproc_dev *devs, unsigned n, int *ch
 	keep[nk++] = done;
 	close_others(keep, nk);
 	lock_down(devs, n, no_sandbox);
+	/* an export's tables outlive its device process: here, untouched by the spawner itself */
+	for (unsigned i = 0; i < n; i++) {
+		if (devs[i].type != VU_TYPE_FS)
+			continue;
+		mem.fs_state[i] = mmap(NULL, virtio_fs_state_bytes(), PROT_READ | PROT_WRITE,
+				       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (mem.fs_state[i] == MAP_FAILED)
+			mem.fs_state[i] = NULL;   /* then a new process starts with empty tables */
+	}
 	for (;;) {
 		if (poll(pfd, n, -1) < 0 && errno != EINTR)
 			_exit(EXIT_RUNTIME);
@@ -215,7 +239,7 @@ static noreturn void spawner(const struct devproc_dev *devs, unsigned n, int *ch
 				continue;
 			if (recv(chans[i], &cmd, 1, 0) != 1)
 				spawner_exit(devs, n, pids);   /* vmm is gone or ending */
-			respawn(devs, n, chans, pids, i, no_sandbox, stats);
+			respawn(devs, n, chans, pids, i, no_sandbox, &mem);
 		}
 	}
 }
@@ -352,5 +376,5 @@ int devproc_serve(const char *path, enum vu_type type, const char *spec, bool no
 		fatal_errno(EXIT_RUNTIME, "--serve-vhost-user %s: accept", path);
 	close(l);
 	unlink(path);
-	return serve(&dv, s, no_sandbox, NULL);
+	return serve(&dv, s, no_sandbox, NULL, NULL);
 }

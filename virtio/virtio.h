@@ -374,6 +374,16 @@ const char *virtio_fs_tag(const struct fs *f);
 bool virtio_fs_ro(const struct fs *f);
 const char *virtio_fs_path(const struct fs *f);
 /*
+ * The export's tables (nodeids, open files) in memory that outlives the
+ * process serving it: a device process's spawner maps virtio_fs_state_bytes()
+ * of shared memory, zeroed, once per export; each process it forks for the
+ * export calls virtio_fs_use_state before serving, and the one that replaces
+ * a dead one takes over every nodeid and fh the guest holds (reopening their
+ * files as it needs them). Pages never used cost nothing.
+ */
+size_t virtio_fs_state_bytes(void);
+void virtio_fs_use_state(struct fs *f, void *mem);
+/*
  * Serve one FUSE request: out[] holds fuse_in_header + arguments (what the
  * driver wrote), in[] the room for fuse_out_header + reply. Returns the bytes
  * written to in[] (what goes in the used ring): 0 for requests that get no

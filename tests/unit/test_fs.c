@@ -133,7 +133,7 @@ static int host_stat(const char *rel, struct stat *st)
 }
 
 static struct fs *fs_rw, *fs_ro;
-struct fs *fs_neg, *fs_ring, *fs_shm;   /* never freed (nor in a device process): kept reachable, extern so the stores stay */
+struct fs *fs_neg, *fs_ring, *fs_shm, *fs_r1, *fs_r2, *fs_r3;   /* never freed (nor in a device process): kept reachable, extern so the stores stay */
 
 /* ---- tests ---- */
 
@@ -498,6 +498,71 @@ static void test_readdir_unlink(void)
 	CHECK(release(f, FUSE_RELEASEDIR, fh) == 0);
 	CHECK(name_req(f, FUSE_RMDIR, 1, NULL, 0, "d") == 0);
 	CHECK(rmdir(dir) == 0);
+}
+
+static uint32_t getattr_size(struct fs *f, uint64_t node, int *e)
+{
+	*e = err_of(req(f, FUSE_GETATTR, node, &(struct fuse_getattr_in){ 0 }, sizeof(struct fuse_getattr_in), NULL, 0));
+	return *e ? 0 : (uint32_t)BODY(struct fuse_attr_out)->attr.size;
+}
+
+/*
+ * A device process killed and replaced: the new one takes the tables over
+ * from the shared state and serves the guest's nodeids and fhs as they were,
+ * without a new FUSE_INIT; a node renamed before is found under its new name,
+ * one whose file was removed meanwhile is stale; forged ids stay refused.
+ */
+static void test_restart(void)
+{
+	char spec[128], p[256];
+	static char names[64][32];
+	uint64_t last = 0;
+	int e;
+	void *mem = mmap(NULL, virtio_fs_state_bytes(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
+			 -1, 0);
+
+	CHECK(mem != MAP_FAILED);
+	snprintf(spec, sizeof(spec), "%s,tag=rs", root);
+	struct fs *f1 = fs_r1 = virtio_fs_open(spec);
+	virtio_fs_use_state(f1, mem);
+	init(f1);
+	put_file("sub/keep", "kept content", 0644);
+	put_file("sub/gone", "x", 0644);
+	put_file("sub/moving", "moves", 0644);
+	uint64_t sub = lookup(f1, 1, "sub", &e), keep = lookup(f1, sub, "keep", &e);
+	uint64_t gone = lookup(f1, sub, "gone", &e), moving = lookup(f1, sub, "moving", &e);
+	CHECK(sub && keep && gone && moving);
+	uint64_t fh = open_node(f1, keep, O_RDONLY, false, &e), dfh = open_node(f1, sub, O_RDONLY, true, &e);
+	CHECK(fh && dfh);
+	CHECK(err_of(req(f1, FUSE_RENAME, sub, &(struct fuse_rename_in){ .newdir = 1 }, sizeof(struct fuse_rename_in),
+			 "moving\0moved", 13)) == 0);
+	snprintf(p, sizeof(p), "%s/sub/gone", root);
+	CHECK(unlink(p) == 0);
+
+	/* the process dies (its fds with it, as far as the next one knows); another takes over */
+	struct fs *f2 = fs_r2 = virtio_fs_open(spec);
+	virtio_fs_use_state(f2, mem);
+	CHECK(getattr_size(f2, keep, &e) == 12 && e == 0);
+	size_t got = do_read(f2, FUSE_READ, fh, 0, 100);
+	CHECK(got == 16 + 12 && OH->error == 0 && !memcmp(ibuf + 16, "kept content", 12));
+	CHECK(getattr_size(f2, moving, &e) == 5 && e == 0);   /* reopened as /moved */
+	getattr_size(f2, gone, &e);
+	CHECK(e == -ESTALE);
+	CHECK(lookup(f2, sub, "keep", &e) == keep);   /* the same node, the same id */
+	got = do_read(f2, FUSE_READDIR, dfh, 0, 4096);
+	CHECK(OH->error == 0 && find(names, walk_dirents(false, got, &last, names, NULL), "keep") >= 0);
+	CHECK(getattr_size(f2, (keep & 0xffffffffu) | (uint64_t)((uint32_t)(keep >> 32) ^ 1) << 32, &e) == 0 &&
+	      e == -ESTALE);
+	struct fuse_forget_in fg = { .nlookup = 1 };
+	CHECK(req(f2, FUSE_FORGET, gone, &fg, sizeof(fg), NULL, 0) == 0);   /* a stale node's slot is freed all the same */
+	CHECK(release(f2, FUSE_RELEASE, fh) == 0 && release(f2, FUSE_RELEASEDIR, dfh) == 0);
+	/* a third process: what the second released is gone, the rest stays */
+	struct fs *f3 = fs_r3 = virtio_fs_open(spec);
+	virtio_fs_use_state(f3, mem);
+	CHECK(err_of(do_read(f3, FUSE_READ, fh, 0, 10)) == -EBADF);
+	CHECK(getattr_size(f3, keep, &e) == 12 && e == 0);
+	getattr_size(f3, gone, &e);
+	CHECK(e == -ESTALE);
 }
 
 static void test_escapes(void)
@@ -922,6 +987,7 @@ int main(void)
 	RUN(test_symlinks);
 	RUN(test_readdir);
 	RUN(test_readdir_unlink);
+	RUN(test_restart);
 	RUN(test_escapes);
 	RUN(test_stale_forged);
 	RUN(test_readonly);
