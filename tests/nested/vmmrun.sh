@@ -9,7 +9,8 @@
 #   jail       --root DIR: nothing outside DIR is reachable from L2 (.., absolute symlinks, hard links made in L2)
 #   stress     a create/write/rename/unlink storm and fio verify on a --rw share; L1 checks the tree afterwards
 #   panic      a guest kernel panic exits 3; --timeout exits 124
-#   fs-ps      a vmm-fs device process per share, holding no KVM fd; one killed with SIGKILL is replaced
+#   fs-ps      a vmm-fs device process per share, holding no KVM fd; the root share's killed with SIGKILL while the
+#              command reads through it is replaced, and the command goes on with its cached inodes and open file
 #   cc         the host's compiler (musl-gcc, as one compile uses it, staged in L1) compiles a C file from the
 #              shared tree in L2, and the program prints the right thing
 #   fs-qemu    QEMU's vhost-user-fs-pci (accel=kvm in L1) on vmm --serve-vhost-user --share: the Linux driver

@@ -169,7 +169,16 @@ fi
 # fs-ps: one vmm-fs process per share while a command runs, with no KVM fd
 if want fs-ps; then
 why=
-vmm run --timeout "$VMM_TIMEOUT" --rw /out sh -c 'echo ready >/out/ready; sleep 8' </dev/null >/tmp/ps.out 2>&1 &
+# the command keeps using the root share (cached inodes, open files) before and after the kill below
+vmm run --timeout "$VMM_TIMEOUT" --rw /out sh -c 'want=$(sha256sum </data/tree/a/b/rand); echo ready >/out/ready; i=0
+	exec 3</data/tree/sp\ ace/f
+	while [ $i -lt 40 ]; do
+		[ "$(sha256sum </data/tree/a/b/rand)" = "$want" ] || exit 9
+		ls /data/tree/a >/dev/null || exit 8
+		i=$((i + 1)); sleep 0.2
+	done
+	read -r line <&3 && [ "$line" = hello ] || exit 7
+	echo loop-done' </dev/null >/tmp/ps.out 2>&1 &
 vpid=$!
 i=0
 while [ ! -e /out/ready ] && [ $i -lt 600 ] && kill -0 $vpid 2>/dev/null; do sleep 0.2; i=$((i + 1)); done
@@ -179,12 +188,13 @@ for p in $fs; do
 	ls -l "/proc/$p/fd" 2>/dev/null | grep -q kvm && why="$why; vmm-fs $p holds a KVM fd"
 	grep -q "^Seccomp:[[:space:]]*2" "/proc/$p/status" || why="$why; vmm-fs $p is not in a seccomp filter"
 done
-# a vmm-fs killed under a running guest is replaced (the guest's cached inodes go stale: see ARCHITECTURE.md)
-p=$(echo "$fs" | head -n 1)
+# a vmm-fs killed under a running guest is replaced, and the guest's inodes and open files stay good
+p=$(echo "$fs" | sort -n | head -n 1)   # the root share's, started first
 [ -n "$p" ] && kill -9 "$p"
 wait $vpid
 st=$?
-[ "$st" = 0 ] || why="$why; vmm exit $st after a vmm-fs was killed: $(tail -n 3 /tmp/ps.out | tr '\n' ' ')"
+[ "$st" = 0 ] || why="$why; exit $st after the root share's vmm-fs was killed: $(tail -n 3 /tmp/ps.out | tr '\n' ' ')"
+grep -q loop-done /tmp/ps.out || why="$why; the command did not finish its loop"
 grep -q "was killed by signal 9 (SIGKILL); restarted it" /tmp/ps.out || why="$why; no restart line: $(grep -i vmm-fs /tmp/ps.out | head -n 2)"
 rm -f /out/ready
 result fs-ps "$why"
