@@ -3,10 +3,11 @@
 #   status     sh -c 'exit 7' exits 7; a missing command 127
 #   streams    stdout and stderr arrive on vmm's matching streams, byte for byte
 #   cwd-env    the command starts in L1's working directory with L1's environment (spaces and newlines kept)
-#   tree       a tree read in L2 (names, sizes, modes, symlinks, sha256 of every file) equals L1's
+#   tree       a tree read in L2 (names, sizes, modes, symlinks, sha256 of every file; and tar c of it) equals L1's
 #   rw         --rw DIR: files, modes, directories, renames, symlinks made in L2 are on L1 with the right contents; the
 #              read-only root's overlay keeps L2's other writes from L1
-#   jail       --root DIR: nothing outside DIR is reachable from L2 (.., absolute symlinks, hard links made in L2)
+#   jail       --root DIR: nothing outside DIR is reachable from L2 (.., absolute symlinks, hard links made in L2,
+#              a directory on a --rw share that L1 keeps swapping with a symlink to / while L2 reads through it)
 #   stress     a create/write/rename/unlink storm and fio verify on a --rw share; L1 checks the tree afterwards
 #   panic      a guest kernel panic exits 3; --timeout exits 124
 #   fs-ps      a vmm-fs device process per share, holding no KVM fd; the root share's killed with SIGKILL while the

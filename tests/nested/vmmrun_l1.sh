@@ -83,9 +83,11 @@ fi
 if want tree; then
 why=
 sh /manifest.sh /data/tree >/tmp/tree.l1
-vr tree sh /manifest.sh /data/tree
+(cd /data && tar cf - tree) | sha256sum >/tmp/tree.tar.l1
+vr tree sh -c 'sh /manifest.sh /data/tree; cd /data && tar cf - tree | sha256sum >&2'
 [ "$st" = 0 ] || why="$why; exit $st"
 cmp -s /tmp/tree.l1 /tmp/tree.out || why="$why; manifests differ: $(diff /tmp/tree.l1 /tmp/tree.out | head -n 4 | tr '\n' ' ')"
+grep -qx "$(cat /tmp/tree.tar.l1)" /tmp/tree.err || why="$why; tar c of the tree differs in L2"
 [ "$(wc -l </tmp/tree.l1)" -gt 10 ] || why="$why; the tree is too small to tell anything"
 result tree "$why"
 fi
@@ -115,12 +117,21 @@ echo TOPSECRET >/secret && chmod 644 /secret
 cp /bin/busybox /jail/bin/busybox && for a in sh cat ls ln readlink echo; do ln -sf busybox "/jail/bin/$a"; done
 ln -sf /secret /jail/abs && ln -sf ../../secret /jail/rel && mkdir -p /jail/w
 cd /jail || exit 1
+# L1 swaps /jail/w/d between a directory and a symlink to / while L2 reads d/secret (on the --rw share, mounted
+# straight, not under the root's overlay, which does not expect its lower layer to change): never the real one
+mkdir -p /jail/w/d && echo DECOY >/jail/w/d/secret
+( d=/jail/w/d; while [ ! -e /tmp/swap.stop ]; do mv $d $d.dir; ln -s / $d; sleep 0.05; rm $d; mv $d.dir $d; sleep 0.05; done ) &
+swp=$!
 vr jail --root /jail --rw /jail/w sh -c 'cat /abs /rel /../secret /bin/../../secret 2>&1; ls -a /.. 2>&1;
 	ln /abs /w/hard 2>&1; cat /w/hard 2>&1; ln -s /secret /w/s2 2>&1; cat /w/s2 2>&1;
-	cat /proc/self/root/../secret 2>&1; cat /proc/1/root/secret 2>&1; echo jail-done'
+	cat /proc/self/root/../secret 2>&1; cat /proc/1/root/secret 2>&1;
+	i=0; while [ $i -lt 100 ]; do cat /w/d/secret /w/d/../secret /w/d/../../secret 2>/dev/null; i=$((i + 1)); done
+	echo jail-done'
+touch /tmp/swap.stop; wait $swp; rm -rf /jail/w/d /jail/w/d.dir
 cd /data || exit 1
 [ "$st" = 0 ] || why="$why; exit $st"
 grep -q TOPSECRET /tmp/jail.out /tmp/jail.err && why="$why; the secret was read in L2"
+grep -q DECOY /tmp/jail.out || why="$why; L2 never read d/secret while it was a directory (the race did not run)"
 grep -q jail-done /tmp/jail.out || why="$why; no jail-done"
 [ -e /jail/w/hard ] && [ "$(cat /jail/w/hard)" = TOPSECRET ] && why="$why; a hard link to the secret was made"
 result jail "$why"
