@@ -254,15 +254,21 @@ static void run_prepare(struct options *o, struct run_host *rh)
 		snprintf(rh->kernel, sizeof(rh->kernel), "/boot/vmlinuz-%s", u.release);
 		o->kernel = rh->kernel;
 	}
-	if (!realpath(o->root ? o->root : "/", root))
+	struct stat st;
+
+	if (!realpath(o->root ? o->root : "/", root) || stat(root, &st) < 0)
 		fatal_errno(EXIT_USAGE, "--root %s", o->root ? o->root : "/");
+	if (!S_ISDIR(st.st_mode))
+		fatal(EXIT_USAGE, "--root %s: not a directory", o->root);
 	if (!getcwd(dir, sizeof(dir)) || !guest_path(root, dir))
 		fatal(EXIT_USAGE, "vmm run: the working directory is not under the root %s", root);
 	snprintf(rh->cwd, sizeof(rh->cwd), "%s", guest_path(root, dir));
 	run_share(o, rh, root, root, true);
 	for (int i = 0; i < o->nrw; i++) {
-		if (!realpath(o->rw[i], dir))
+		if (!realpath(o->rw[i], dir) || stat(dir, &st) < 0)
 			fatal_errno(EXIT_USAGE, "--rw %s", o->rw[i]);
+		if (!S_ISDIR(st.st_mode))
+			fatal(EXIT_USAGE, "--rw %s: not a directory", o->rw[i]);
 		run_share(o, rh, root, dir, false);
 	}
 	if (asprintf(&append, "%s%s%s", RUN_APPEND, o->append ? " " : "", o->append ? o->append : "") < 0)

@@ -38,6 +38,23 @@ expect kernel-empty 2 "empty" -- --kernel $T/empty
 expect console-bad 2 "$T/nodir/x" -- --kernel $T/garbage --console $T/nodir/x
 KERNEL=$T/garbage
 expect disk-missing 2 "$T/nodisk" -- --kernel $KERNEL --disk $T/nodisk
+expect share-no-tag 2 "no tag=NAME" -- --kernel $KERNEL --share $T,ro
+expect share-missing 2 "$T/nodir" -- --kernel $KERNEL --share $T/nodir,tag=x
+expect share-file 2 "Not a directory" -- --kernel $KERNEL --share $T/garbage,tag=x
+expect share-bad-opt 2 "unknown option 'rw'" -- --kernel $KERNEL --share $T,tag=x,rw
+expect share-long-tag 2 "1 to 36 bytes" -- --kernel $KERNEL --share $T,tag=0123456789012345678901234567890123456
+expect share-too-many 2 "at most 8 --share" -- --kernel $KERNEL --share $T,tag=1 --share $T,tag=2 --share $T,tag=3 \
+	--share $T,tag=4 --share $T,tag=5 --share $T,tag=6 --share $T,tag=7 --share $T,tag=8 --share $T,tag=9
+expect run-help 0 "usage: vmm run" -- run --help
+expect run-no-cmd 2 "COMMAND to run is required" -- run --kernel $KERNEL
+expect run-initrd 2 "no --initrd" -- run --kernel $KERNEL --initrd $T/garbage true
+expect run-rw-missing 2 "--rw $T/nodir: No such file" -- run --kernel $KERNEL --rw $T/nodir true
+expect run-rw-file 2 "--rw $T/garbage: not a directory" -- run --kernel $KERNEL --rw $T/garbage true
+expect run-root-file 2 "--root $T/garbage: not a directory" -- run --kernel $KERNEL --root $T/garbage true
+expect run-cwd-outside 2 "working directory is not under the root" -- run --kernel $KERNEL --root $T true
+expect run-rw-outside 2 "is not under the root" -- run --kernel $KERNEL --root "$PWD" --rw /tmp true
+expect run-no-release 2 "cannot tell its release" -- run --kernel $KERNEL true
+expect rw-not-run 2 "option of 'vmm run'" -- --kernel $KERNEL --rw $T
 expect disk-empty 2 "empty" -- --kernel $KERNEL --disk $T/empty
 expect disk-badopt 2 "bogus" -- --kernel $KERNEL --disk $T/zeros,bogus
 expect net-badspec 2 "net" -- --kernel $KERNEL --net nonsense
