@@ -61,6 +61,7 @@ case " $BENCH_PARTS " in *" run "*)
 		-Wl,--gc-sections -o $B/mkrun tests/bench/mkrun.c run.c boot/initramfs.c log.c || exit 2
 	# RUN.cpio: what `vmm run -- true` builds in L1 (its /init this vmm, the cloud kernel's modules)
 	$B/mkrun $B/run-true.cpio ./vmm "/lib/modules/$NESTED_KVER" -- true || exit 2
+	$B/mkrun $B/run-check.cpio ./vmm "/lib/modules/$NESTED_KVER" -- sh -c 'exit 7' || exit 2
 	run_modpairs "$NESTED_KVER" >>$B/run-pairs || exit 2
 	# The 9p rows need a kernel with 9p: Debian's cloud kernel has none (CONFIG_NET_9P is not set),
 	# its generic one builds it as modules. Both VMMs boot that kernel for these rows.
@@ -81,13 +82,15 @@ case " $BENCH_PARTS " in *" run "*)
 	cp tests/bench/run_dd.sh tests/bench/run_qemu_vfs.sh $B/
 	{
 		echo "$B/run-true.cpio:/b/run-true.cpio"
+		echo "$B/run-check.cpio:/b/run-check.cpio"
 		echo "$B/run-9p.cpio:/b/run-9p.cpio"
 		echo "$B/vmlinuz-9p:/b/vmlinuz-9p"
 		echo "tests/bench/run_dd.sh:/b/run_dd.sh"
 		echo "tests/bench/run_qemu_vfs.sh:/b/run_qemu_vfs.sh"
 		tool_files /usr/lib/qemu/virtiofsd /usr/lib/qemu/virtiofsd
-		for fw in bios-256k.bin kvmvapic.bin; do
-			[ -e /usr/share/qemu/$fw ] && echo "$(readlink -f /usr/share/qemu/$fw):/usr/share/qemu/$fw"
+		# q35's firmware: SeaBIOS (Debian keeps it in /usr/share/seabios, where its QEMU looks)
+		for fw in /usr/share/qemu/kvmvapic.bin /usr/share/seabios/bios-256k.bin; do
+			[ -e $fw ] && echo "$(readlink -f $fw):$fw"
 		done
 	} >>$B/run-pairs
 	;;
@@ -252,6 +255,8 @@ fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); flh=$(med
 	rv=$(med run-start-vmm exit_ms); rq=$(med run-start-qemu exit_ms)
 	echo "vmm run ($RUN_RUNS rounds, interleaved; L2 1 vCPU, 256M; QEMU: q35, vhost-user-fs-pci, virtiofsd -o cache=none, the initramfs vmm run builds (mkrun.c); virtiofsd check: $(sed -n 's/^run-qemu-vfs-check //p' $R | tr '\n' ';' | sed 's/;$//')):"
 	echo "  exec to exit of 'vmm run -- true' (default kernel, the cloud one): vmm $(ms "$rv") ($(rng run-start-vmm exit_ms) ms; $(runs run-start-vmm 0)), qemu + virtiofsd $(ms "$rq") ($(rng run-start-qemu exit_ms) ms; $(runs run-start-qemu 1)); vmm/qemu = $(ratio "$rv" "$rq"); per round $(pratio run-start-vmm run-start-qemu exit_ms)"
+	rm_=$(med run-start-qemu-microvm exit_ms)
+	[ -n "$rm_" ] && echo "  the same under QEMU -M microvm,pcie=on,rtc=on (vhost-user-fs-pci on its PCIe host, qboot): $(ms "$rm_") ($(rng run-start-qemu-microvm exit_ms) ms; $(runs run-start-qemu-microvm 1)); vmm/that = $(ratio "$rv" "$rm_"); per round $(pratio run-start-vmm run-start-qemu-microvm exit_ms)"
 	for d in write read; do
 		case $d in write) how="dd bs=1M count=64 conv=fsync" ;; *) how="dd bs=1M after echo 3 >drop_caches" ;; esac
 		iv=$(med run-io-vmm ${d}_mibs); iq=$(med run-io-qemu ${d}_mibs); ic=$(med run-io-vmm-cloud ${d}_mibs)

@@ -4,12 +4,20 @@
 # a shared memfd) boots KERNEL with INITRD (the initramfs vmm run builds: tests/bench/mkrun.c) and the
 # command line vmm run gives; the guest's /init writes the command's status to isa-debug-exit, so
 # QEMU exits (status << 1) | 1. Exits with QEMU's status; virtiofsd is gone by then.
-# Env: VFS_SANDBOX (namespace: virtiofsd's -o sandbox=), QVFS_LOG (a file prefix: COM1 and COM2 and
+# Env: QVFS_MACHINE (q35; microvm: -M microvm,pcie=on,rtc=on with the PCIe host, qboot instead of
+# SeaBIOS, and a second ISA UART for ttyS1), VFS_SANDBOX (namespace: virtiofsd's -o sandbox=), QVFS_LOG (a file prefix: COM1 and COM2 and
 # virtiofsd's messages go to PREFIX.com1, .com2 and .vfsd instead of nowhere).
 S=/tmp/run-vfs.$$.sock
 rm -f "$S"
-vlog=/dev/null; c1=null; c2=null
-if [ -n "$QVFS_LOG" ]; then vlog=$QVFS_LOG.vfsd; c1=file:$QVFS_LOG.com1; c2=file:$QVFS_LOG.com2; fi
+vlog=/dev/null; c1=null; c2=null; c2dev=null,id=s2
+if [ -n "$QVFS_LOG" ]; then
+	vlog=$QVFS_LOG.vfsd; c1=file:$QVFS_LOG.com1; c2=file:$QVFS_LOG.com2; c2dev=file,id=s2,path=$QVFS_LOG.com2
+fi
+if [ "${QVFS_MACHINE:-q35}" = microvm ]; then
+	set -- "$1" "$2" -M microvm,pcie=on,rtc=on -serial "$c1" -chardev "$c2dev" -device isa-serial,chardev=s2,iobase=0x2f8,irq=3
+else
+	set -- "$1" "$2" -M q35 -serial "$c1" -serial "$c2"
+fi
 /usr/lib/qemu/virtiofsd --socket-path="$S" -o source=/ -o cache=none -o sandbox="${VFS_SANDBOX:-namespace}" >"$vlog" 2>&1 &
 v=$!
 i=0
@@ -21,9 +29,10 @@ while [ ! -S "$S" ]; do
 	sleep 0.01
 	i=$((i + 1))
 done
-qemu-system-x86_64 -M q35 -enable-kvm -cpu host -m 256 -object memory-backend-memfd,id=m,size=256M,share=on \
+kern=$1; ird=$2; shift 2
+qemu-system-x86_64 "$@" -enable-kvm -cpu host -m 256 -object memory-backend-memfd,id=m,size=256M,share=on \
 	-machine memory-backend=m -chardev socket,id=c,path="$S" -device vhost-user-fs-pci,chardev=c,tag=vmm-root \
-	-kernel "$1" -initrd "$2" -append "console=ttyS1 quiet panic=-1 rdinit=/init" -serial "$c1" -serial "$c2" \
+	-kernel "$kern" -initrd "$ird" -append "console=ttyS1 quiet panic=-1 rdinit=/init" \
 	-device isa-debug-exit,iobase=0xf4,iosize=1 -nodefaults -no-user-config -nographic -no-reboot </dev/null
 st=$?
 # virtiofsd ends when its vhost-user peer has gone; do not wait on one that does not
