@@ -213,7 +213,8 @@ io_run() {
 	l=$1; shift
 	timeout -s KILL 330 "$@" </dev/null >"$TMP/io.log" 2>&1
 	st=$?
-	line=$(tr -d '\r' <"$TMP/io.log" | grep '^RUN-DD' | tail -n 1)
+	# (SeaBIOS leaves escape sequences without a newline on QEMU's console: the line may not start with it)
+	line=$(tr -d '\r' <"$TMP/io.log" | sed -n 's/.*\(RUN-DD.*\)/\1/p' | tail -n 1)
 	case $line in
 	"RUN-DD write_s="*)
 		echo "$line" | awk -v l="$l" -v st="$st" '{ split($2, w, "="); split($3, r, "=")
@@ -226,7 +227,7 @@ io_run() {
 }
 
 part_run() {
-	local i st sb f micro
+	local i st sb micro
 	echo "bench: vmm run, $RUN_RUNS rounds $(date)"
 	export PATH="$D:$PATH"
 	# the default kernel of vmm run: the running one's (the cloud kernel L1 boots; its modules are staged)
@@ -241,7 +242,8 @@ part_run() {
 		st=$?
 		res "run-qemu-vfs-check q35 sandbox=$sb status=$st"
 		[ "$st" = 15 ] && break
-		for f in vfsd com1 com2; do tr -d '\r' <"$TMP/qvfs.$f" 2>/dev/null | grep -v '^$' | tail -n 5 | sed "s|^|bench: qemu-vfs $sb $f: |"; done
+		tr -d '\r' <"$TMP/qvfs.vfsd" 2>/dev/null | grep -v '^$' | tail -n 3 | sed "s|^|bench: qemu-vfs $sb virtiofsd: |"
+		tr -d '\r' <"$TMP/qvfs.com2" 2>/dev/null | grep -aE 'vmm run|panic|Attempted|RIP:|BUG|segfault|error' | head -n 12 | sed "s|^|bench: qemu-vfs $sb COM2: |"
 	done
 	export VFS_SANDBOX="$sb"
 	QVFS_MACHINE=microvm QVFS_LOG=$TMP/qvfsm timeout -s KILL 300 sh "$D/run_qemu_vfs.sh" "$D/bzImage" "$D/run-check.cpio"
@@ -249,7 +251,8 @@ part_run() {
 	res "run-qemu-vfs-check microvm,pcie=on sandbox=$sb status=$st"
 	micro=0
 	if [ "$st" = 15 ]; then micro=1; else
-		for f in vfsd com1 com2; do tr -d '\r' <"$TMP/qvfsm.$f" 2>/dev/null | grep -v '^$' | tail -n 5 | sed "s|^|bench: qemu-vfs microvm $f: |"; done
+		tr -d '\r' <"$TMP/qvfsm.vfsd" 2>/dev/null | grep -v '^$' | tail -n 3 | sed "s|^|bench: qemu-vfs microvm virtiofsd: |"
+		tr -d '\r' <"$TMP/qvfsm.com2" 2>/dev/null | grep -aE 'vmm run|panic|Attempted|RIP:|BUG|segfault|error' | head -n 12 | sed "s|^|bench: qemu-vfs microvm COM2: |"
 	fi
 	i=$RUN_DONE
 	while [ "$i" -lt "$RUN_RUNS" ]; do
