@@ -226,8 +226,21 @@ io_run() {
 	esac
 }
 
+# qvfs_check MACHINE SANDBOX: one checked QEMU + virtiofsd run of run-check.cpio (status 15 wanted)
+qvfs_check() {
+	local st
+	QVFS_MACHINE=$1 VFS_SANDBOX=$2 QVFS_LOG=$TMP/qvfs timeout -s KILL 300 sh "$D/run_qemu_vfs.sh" "$D/bzImage" "$D/run-check.cpio"
+	st=$?
+	res "run-qemu-vfs-check machine=$1 sandbox=$2 status=$st${QVFS_APPEND:+ append=$(echo "$QVFS_APPEND" | tr ' ' +)}"
+	[ "$st" = 15 ] && return 0
+	tr -d '\r' <"$TMP/qvfs.vfsd" 2>/dev/null | grep -v '^$' | tail -n 3 | sed "s|^|bench: qemu-vfs $1 $2 virtiofsd: |"
+	tr -d '\r' <"$TMP/qvfs.com2" 2>/dev/null | grep -aE 'vmm run|panic|Attempted|RIP:|Code:|BUG|segfault|init\[|error|trap' | head -n 20 |
+		sed "s|^|bench: qemu-vfs $1 $2 COM2: |"
+	return 1
+}
+
 part_run() {
-	local i st sb micro
+	local i sb q35
 	echo "bench: vmm run, $RUN_RUNS rounds $(date)"
 	export PATH="$D:$PATH"
 	# the default kernel of vmm run: the running one's (the cloud kernel L1 boots; its modules are staged)
@@ -235,30 +248,22 @@ part_run() {
 	[ -e "/boot/vmlinuz-$(uname -r)" ] || ln -s "$D/bzImage" "/boot/vmlinuz-$(uname -r)"
 	# QEMU runs with their consoles and virtiofsd's messages kept, running `sh -c 'exit 7'` from
 	# run-check.cpio (QEMU then exits (7 << 1) | 1 = 15: the guest really ran the command; 1, what
-	# `true` gives, is also what QEMU exits with when it fails), for the virtiofsd sandbox to use
-	# (namespace pivots root, which L1's initramfs root may not allow) and each machine
+	# `true` gives, is also what QEMU exits with when it fails): which virtiofsd sandbox works
+	# (namespace pivots root, which L1's initramfs root does not allow), and does q35 work too
 	for sb in namespace chroot; do
-		VFS_SANDBOX=$sb QVFS_LOG=$TMP/qvfs timeout -s KILL 300 sh "$D/run_qemu_vfs.sh" "$D/bzImage" "$D/run-check.cpio"
-		st=$?
-		res "run-qemu-vfs-check q35 sandbox=$sb status=$st"
-		[ "$st" = 15 ] && break
-		tr -d '\r' <"$TMP/qvfs.vfsd" 2>/dev/null | grep -v '^$' | tail -n 3 | sed "s|^|bench: qemu-vfs $sb virtiofsd: |"
-		tr -d '\r' <"$TMP/qvfs.com2" 2>/dev/null | grep -aE 'vmm run|panic|Attempted|RIP:|BUG|segfault|error' | head -n 12 | sed "s|^|bench: qemu-vfs $sb COM2: |"
+		qvfs_check microvm "$sb" && break
 	done
 	export VFS_SANDBOX="$sb"
-	QVFS_MACHINE=microvm QVFS_LOG=$TMP/qvfsm timeout -s KILL 300 sh "$D/run_qemu_vfs.sh" "$D/bzImage" "$D/run-check.cpio"
-	st=$?
-	res "run-qemu-vfs-check microvm,pcie=on sandbox=$sb status=$st"
-	micro=0
-	if [ "$st" = 15 ]; then micro=1; else
-		tr -d '\r' <"$TMP/qvfsm.vfsd" 2>/dev/null | grep -v '^$' | tail -n 3 | sed "s|^|bench: qemu-vfs microvm virtiofsd: |"
-		tr -d '\r' <"$TMP/qvfsm.com2" 2>/dev/null | grep -aE 'vmm run|panic|Attempted|RIP:|BUG|segfault|error' | head -n 12 | sed "s|^|bench: qemu-vfs microvm COM2: |"
+	q35=0
+	if qvfs_check q35 "$sb"; then q35=1; else
+		# again with the kernel's messages and fatal signals on COM2
+		QVFS_APPEND="loglevel=7 print-fatal-signals=1" qvfs_check q35 "$sb"
 	fi
 	i=$RUN_DONE
 	while [ "$i" -lt "$RUN_RUNS" ]; do
 		(cd / && sw run-start-vmm 120 -- "$D/vmm" run --timeout 120 -- true)
 		sw run-start-qemu 120 -- sh "$D/run_qemu_vfs.sh" "$D/bzImage" "$D/run-true.cpio"
-		[ "$micro" = 1 ] && sw run-start-qemu-microvm 120 -- env QVFS_MACHINE=microvm sh "$D/run_qemu_vfs.sh" "$D/bzImage" "$D/run-true.cpio"
+		[ "$q35" = 1 ] && sw run-start-qemu-q35 120 -- env QVFS_MACHINE=q35 sh "$D/run_qemu_vfs.sh" "$D/bzImage" "$D/run-true.cpio"
 		io_run run-io-vmm "$D/vmm" run --timeout 300 --kernel "$D/vmlinuz-9p" --rw /tmp/run-rw -- sh "$D/run_dd.sh" /tmp/run-rw
 		# shellcheck disable=SC2086 # words
 		io_run run-io-qemu $QEMU -M q35 -m 256 -nographic -serial stdio \

@@ -1,11 +1,11 @@
 #!/bin/sh
 # tests/bench/run_qemu_vfs.sh KERNEL INITRD: QEMU doing vmm run's job for the start row of `make bench` (part run):
-# virtiofsd shares / (tag vmm-root) over a vhost-user socket, QEMU (q35, vhost-user-fs-pci, guest RAM
+# virtiofsd shares / (tag vmm-root) over a vhost-user socket, QEMU (vhost-user-fs-pci, guest RAM
 # a shared memfd) boots KERNEL with INITRD (the initramfs vmm run builds: tests/bench/mkrun.c) and the
 # command line vmm run gives; the guest's /init writes the command's status to isa-debug-exit, so
 # QEMU exits (status << 1) | 1. Exits with QEMU's status; virtiofsd is gone by then.
-# Env: QVFS_MACHINE (q35; microvm: -M microvm,pcie=on,rtc=on with the PCIe host, qboot instead of
-# SeaBIOS, and a second ISA UART for ttyS1), VFS_SANDBOX (namespace: virtiofsd's -o sandbox=), QVFS_LOG (a file prefix: COM1 and COM2 and
+# Env: QVFS_MACHINE (microvm: -M microvm,pcie=on,rtc=on, vhost-user-fs-pci on its PCIe host, qboot, a
+# second ISA UART for ttyS1; q35: SeaBIOS, both UARTs built in), QVFS_APPEND (added to the command line), VFS_SANDBOX (namespace: virtiofsd's -o sandbox=), QVFS_LOG (a file prefix: COM1 and COM2 and
 # virtiofsd's messages go to PREFIX.com1, .com2 and .vfsd instead of nowhere).
 S=/tmp/run-vfs.$$.sock
 rm -f "$S"
@@ -13,7 +13,7 @@ vlog=/dev/null; c1=null; c2=null; c2dev=null,id=s2
 if [ -n "$QVFS_LOG" ]; then
 	vlog=$QVFS_LOG.vfsd; c1=file:$QVFS_LOG.com1; c2=file:$QVFS_LOG.com2; c2dev=file,id=s2,path=$QVFS_LOG.com2
 fi
-if [ "${QVFS_MACHINE:-q35}" = microvm ]; then
+if [ "${QVFS_MACHINE:-microvm}" = microvm ]; then
 	set -- "$1" "$2" -M microvm,pcie=on,rtc=on -serial "$c1" -chardev "$c2dev" -device isa-serial,chardev=s2,iobase=0x2f8,irq=3
 else
 	set -- "$1" "$2" -M q35 -serial "$c1" -serial "$c2"
@@ -32,7 +32,7 @@ done
 kern=$1; ird=$2; shift 2
 qemu-system-x86_64 "$@" -enable-kvm -cpu host -m 256 -object memory-backend-memfd,id=m,size=256M,share=on \
 	-machine memory-backend=m -chardev socket,id=c,path="$S" -device vhost-user-fs-pci,chardev=c,tag=vmm-root \
-	-kernel "$kern" -initrd "$ird" -append "console=ttyS1 quiet panic=-1 rdinit=/init" \
+	-kernel "$kern" -initrd "$ird" -append "console=ttyS1 quiet panic=-1 rdinit=/init${QVFS_APPEND:+ $QVFS_APPEND}" \
 	-device isa-debug-exit,iobase=0xf4,iosize=1 -nodefaults -no-user-config -nographic -no-reboot </dev/null
 st=$?
 # virtiofsd ends when its vhost-user peer has gone; do not wait on one that does not
