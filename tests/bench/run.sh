@@ -253,7 +253,7 @@ fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); flh=$(med
 	echo "  vmm: $(crowd crowd-linux-vmm)"
 	echo "  qemu: $(crowd crowd-linux-qemu)"
 	rv=$(med run-start-vmm exit_ms); rq=$(med run-start-qemu exit_ms)
-	echo "vmm run ($RUN_RUNS rounds, interleaved; L2 1 vCPU, 256M; QEMU: -M microvm,pcie=on,rtc=on, vhost-user-fs-pci, virtiofsd -o cache=none, the initramfs vmm run builds (mkrun.c); checks, status 15 wanted: $(sed -n 's/^run-qemu-vfs-check //p' $R | tr '\n' ';' | sed 's/;$//'))):"
+	echo "vmm run ($RUN_RUNS rounds, interleaved; L2 1 vCPU, 256M; QEMU: -M microvm,pcie=on,rtc=on, vhost-user-fs-pci, virtiofsd -o cache=none, the initramfs vmm run builds (mkrun.c); checks, status 15 wanted: $(sed -n 's/^run-qemu-vfs-check //p' $R | awk '!seen[$0]++' | tr '\n' ';' | sed 's/;$//; s/;/; /g'))):"
 	echo "  exec to exit of 'vmm run -- true' (default kernel, the cloud one): vmm $(ms "$rv") ($(rng run-start-vmm exit_ms) ms; $(runs run-start-vmm 0)), qemu microvm + virtiofsd $(ms "$rq") ($(rng run-start-qemu exit_ms) ms; $(runs run-start-qemu 1)); vmm/qemu = $(ratio "$rv" "$rq"); per round $(pratio run-start-vmm run-start-qemu exit_ms)"
 	rm_=$(med run-start-qemu-q35 exit_ms)
 	[ -n "$rm_" ] && echo "  the same under QEMU -M q35 (SeaBIOS): $(ms "$rm_") ($(rng run-start-qemu-q35 exit_ms) ms; $(runs run-start-qemu-q35 1)); vmm/that = $(ratio "$rv" "$rm_"); per round $(pratio run-start-vmm run-start-qemu-q35 exit_ms)"
