@@ -1,12 +1,13 @@
 #!/bin/sh
 # tests/bench/boot_l1.sh: start-up, boot, exit-count, memory and density rows of `make bench`, vmm against QEMU -M microvm.
-# Usage: boot_l1.sh DIR   (DIR holds vmm, floor, stopwatch, crowd, exit.elf, bzImage, vmlinux, initrd.cpio)
+# Usage: boot_l1.sh DIR   (DIR holds vmm, floor, stopwatch, crowd, exit.elf, bzImage, vmlinux, initrd.cpio;
+#        for part run also run-true.cpio, run-9p.cpio, vmlinuz-9p, run_dd.sh, run_qemu_vfs.sh: see run.sh)
 # Own memory is resident memory less the guest RAM mapping (stopwatch/crowd -g, /proc/PID/smaps).
 # Runs as /test.sh in a level-1 Linux (DIR=/b), or on a host with real KVM. Every result line
 # starts with "BENCH "; run.sh computes the medians and ratios. Rows of one kind run interleaved
 # (vmm, QEMU, vmm, QEMU, ...), one stopwatch run each, so that a slow phase of the host hits both.
 # Env (or DIR/bench.env): START_RUNS (20), BOOT_RUNS (7), EXTRA_RUNS (3: boots of the side rows), CROWD_TINY (100), CROWD_LINUX (8),
-#   CROWD_MEM (256M, each Linux guest's RAM), PARTS ("start boot exits mem crowd").
+#   CROWD_MEM (256M, each Linux guest's RAM), RUN_RUNS (7), PARTS ("start boot exits mem crowd run").
 # shellcheck disable=SC3043,SC2317 # local: dash and busybox ash have it; part_* are called by name
 export PATH="/bin:/usr/bin:$PATH"
 D=${1:-/b}
@@ -16,10 +17,12 @@ EXTRA_RUNS=3
 CROWD_TINY=100
 CROWD_LINUX=8
 CROWD_MEM=256M
-PARTS="start boot exits mem crowd"
+RUN_RUNS=7
+PARTS="start boot exits mem crowd run"
 # what an earlier L1 (that stalled) finished already: run.sh sets these on a retry
 START_DONE=0
 BOOT_DONE=0
+RUN_DONE=0
 PARTS_DONE=
 # shellcheck disable=SC1091 # written by run.sh
 [ -f "$D/bench.env" ] && . "$D/bench.env"
@@ -197,6 +200,79 @@ part_crowd() {
 		[ -e "$f" ] || continue
 		tail -n 5 "$f" | tr -d '\r' | sed "s|^|bench: ${f##*/}: |"
 		break
+	done
+}
+
+# ---- vmm run: `vmm run -- true` exec to exit against QEMU doing the same job (q35,
+# vhost-user-fs-pci, virtiofsd, the same initramfs), and 64 MiB through the share: vmm run --rw
+# (virtio-fs) against QEMU -virtfs (virtio-9p-pci), the same kernel (Debian's generic one: the
+# cloud kernel has no 9p), the same dd (run_dd.sh) ----
+# io_run LABEL CMD...: one L2 run of run_dd.sh; "BENCH LABEL runs=1 write_mibs=.. read_mibs=.. ... status=S killed=0"
+io_run() {
+	local l st line
+	l=$1; shift
+	timeout -s KILL 330 "$@" </dev/null >"$TMP/io.log" 2>&1
+	st=$?
+	# (SeaBIOS leaves escape sequences without a newline on QEMU's console: the line may not start with it)
+	line=$(tr -d '\r' <"$TMP/io.log" | sed -n 's/.*\(RUN-DD.*\)/\1/p' | tail -n 1)
+	case $line in
+	"RUN-DD write_s="*)
+		echo "$line" | awk -v l="$l" -v st="$st" '{ split($2, w, "="); split($3, r, "=")
+			wm = (w[2] > 0) ? 64 / w[2] : -1; rm = (r[2] > 0) ? 64 / r[2] : -1
+			printf "BENCH %s runs=1 write_mibs=%.1f read_mibs=%.1f write_s=%s read_s=%s status=%d killed=0\n", l, wm, rm, w[2], r[2], st }' ;;
+	*)
+		res "$l runs=0 status=$st killed=0 why=${line:-no-RUN-DD-line}"
+		tr -d '\r' <"$TMP/io.log" | grep -v '^$' | tail -n 5 | sed "s|^|bench: $l: |" ;;
+	esac
+}
+
+# qvfs_check MACHINE SANDBOX: one checked QEMU + virtiofsd run of run-check.cpio (status 15 wanted)
+qvfs_check() {
+	local st
+	QVFS_MACHINE=$1 VFS_SANDBOX=$2 QVFS_LOG=$TMP/qvfs timeout -s KILL 300 sh "$D/run_qemu_vfs.sh" "$D/bzImage" "$D/run-check.cpio"
+	st=$?
+	res "run-qemu-vfs-check machine=$1 sandbox=$2 status=$st${QVFS_APPEND:+ append=$(echo "$QVFS_APPEND" | tr ' ' +)}"
+	[ "$st" = 15 ] && return 0
+	tr -d '\r' <"$TMP/qvfs.vfsd" 2>/dev/null | grep -v '^$' | tail -n 3 | sed "s|^|bench: qemu-vfs $1 $2 virtiofsd: |"
+	tr -d '\r' <"$TMP/qvfs.com2" 2>/dev/null | grep -aE 'vmm run|panic|Attempted|RIP:|Code:|BUG|segfault|init\[|error|trap' | head -n 20 |
+		sed "s|^|bench: qemu-vfs $1 $2 COM2: |"
+	return 1
+}
+
+part_run() {
+	local i sb q35
+	echo "bench: vmm run, $RUN_RUNS rounds $(date)"
+	export PATH="$D:$PATH"
+	# the default kernel of vmm run: the running one's (the cloud kernel L1 boots; its modules are staged)
+	mkdir -p /boot /tmp/run-rw /tmp/run-9p
+	[ -e "/boot/vmlinuz-$(uname -r)" ] || ln -s "$D/bzImage" "/boot/vmlinuz-$(uname -r)"
+	# QEMU runs with their consoles and virtiofsd's messages kept, running `sh -c 'exit 7'` from
+	# run-check.cpio (QEMU then exits (7 << 1) | 1 = 15: the guest really ran the command; 1, what
+	# `true` gives, is also what QEMU exits with when it fails): which virtiofsd sandbox works
+	# (namespace pivots root, which L1's initramfs root does not allow), and does q35 work too
+	for sb in namespace chroot; do
+		qvfs_check microvm "$sb" && break
+	done
+	export VFS_SANDBOX="$sb"
+	q35=0
+	if qvfs_check q35 "$sb"; then q35=1; else
+		# again with the kernel's messages and fatal signals on COM2
+		QVFS_APPEND="loglevel=7 print-fatal-signals=1" qvfs_check q35 "$sb"
+	fi
+	i=$RUN_DONE
+	while [ "$i" -lt "$RUN_RUNS" ]; do
+		(cd / && sw run-start-vmm 120 -- "$D/vmm" run --timeout 120 -- true)
+		sw run-start-qemu 120 -- sh "$D/run_qemu_vfs.sh" "$D/bzImage" "$D/run-true.cpio"
+		[ "$q35" = 1 ] && sw run-start-qemu-q35 120 -- env QVFS_MACHINE=q35 sh "$D/run_qemu_vfs.sh" "$D/bzImage" "$D/run-true.cpio"
+		io_run run-io-vmm "$D/vmm" run --timeout 300 --kernel "$D/vmlinuz-9p" --rw /tmp/run-rw -- sh "$D/run_dd.sh" /tmp/run-rw
+		# shellcheck disable=SC2086 # words
+		io_run run-io-qemu $QEMU -M q35 -m 256 -nographic -serial stdio \
+			-virtfs local,path=/tmp/run-9p,mount_tag=t,security_model=none,id=p \
+			-kernel "$D/vmlinuz-9p" -initrd "$D/run-9p.cpio" -append "console=ttyS0 quiet panic=-1"
+		# vmm run's default kernel (the cloud one) too
+		io_run run-io-vmm-cloud "$D/vmm" run --timeout 300 --rw /tmp/run-rw -- sh "$D/run_dd.sh" /tmp/run-rw
+		i=$((i + 1))
+		res "done run-round $i"
 	done
 }
 

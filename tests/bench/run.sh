@@ -2,12 +2,14 @@
 # tests/bench/run.sh: `make bench`: vmm against QEMU (-M microvm) in one run, on the same inputs.
 # Start-up (exec to exit of a guest that exits at once) against a bare-KVM floor, Linux boot (bzImage
 # and PVH: exec to power-off and L2 uptime at /init), VM exits per boot by reason, own memory,
-# density (many guests at once), binary size; then the I/O rows (io.sh).
+# density (many guests at once), binary size, `vmm run` (exec to exit of `vmm run -- true` against
+# QEMU + virtiofsd booting the same initramfs, and 64 MiB through the share: virtio-fs against
+# QEMU's virtio-9p); then the I/O rows (io.sh).
 # Where the host has no usable /dev/kvm (none, or kvm_pvm), everything runs inside one level-1
 # QEMU/TCG with nested SVM (tests/bench/boot_l1.sh is its /test.sh).
 # Results go to stdout and to build/bench/results.txt; BENCHMARKS.md quotes them.
 # Env: START_RUNS (20), BOOT_RUNS (7), EXTRA_RUNS (3: boots of the microvm-defaults and no-sandbox rows), CROWD_TINY (100), CROWD_LINUX (8), CROWD_MEM (256M),
-#      BENCH_PARTS ("start boot exits mem crowd"), BENCH_IO (1: also io.sh), L1_MEM (MB, 4096),
+#      RUN_RUNS (7: rounds of part run), BENCH_PARTS ("start boot exits mem crowd run"), BENCH_IO (1: also io.sh), L1_MEM (MB, 4096),
 #      BENCH_NESTED=1 (use L1 even on real KVM), BENCH_ATTEMPTS (8: L1 boots in all, a stalled L1 is
 #      replaced), BENCH_RESUME=1 (go on from build/bench/raw.txt), BENCH_REPORT_ONLY=1 (report on it).
 # shellcheck disable=SC3043,SC2012 # local: dash has it; ls -lL for a size
@@ -25,7 +27,8 @@ EXTRA_RUNS=${EXTRA_RUNS:-3}
 CROWD_TINY=${CROWD_TINY:-100}
 CROWD_LINUX=${CROWD_LINUX:-8}
 CROWD_MEM=${CROWD_MEM:-256M}
-BENCH_PARTS=${BENCH_PARTS:-start boot exits mem crowd}
+RUN_RUNS=${RUN_RUNS:-7}
+BENCH_PARTS=${BENCH_PARTS:-start boot exits mem crowd run}
 T_START=$(date +%s)
 
 if [ -z "$BENCH_REPORT_ONLY" ]; then
@@ -39,6 +42,59 @@ rm -rf $B/initrd.d && mkdir -p $B/initrd.d && _stage_busybox $B/initrd.d &&
 	cp tests/bench/boot_l2.sh $B/initrd.d/init && chmod 755 $B/initrd.d/init &&
 	_cpio $B/initrd.d $B/initrd.cpio || exit 2
 rm -rf $B/initrd.d
+# Part run: its files in L1 (as HOST:GUEST pairs in $B/run-pairs) and in $B.
+run_modpairs() {   # REL: modules.dep, modules.builtin and the modules vmm run hands to L2, where Debian keeps them
+	local md m f
+	md=/lib/modules/$1
+	echo "$md/modules.dep:$md/modules.dep"
+	echo "$md/modules.builtin:$md/modules.builtin"
+	_seen=; _order=
+	for m in virtio_pci virtiofs overlay pvpanic_mmio; do _mod_visit "$m" || return 1; done
+	for m in $_order; do
+		f=$(modinfo -k "$NESTED_KVER" -n "$m") || return 1
+		case $f in /*) echo "$f:$f" ;; esac
+	done
+}
+: >$B/run-pairs
+case " $BENCH_PARTS " in *" run "*)
+	musl-gcc -O2 -static -std=gnu11 -D_GNU_SOURCE -I. -isystem build/include -ffunction-sections -fdata-sections \
+		-Wl,--gc-sections -o $B/mkrun tests/bench/mkrun.c run.c boot/initramfs.c log.c || exit 2
+	# RUN.cpio: what `vmm run -- true` builds in L1 (its /init this vmm, the cloud kernel's modules)
+	$B/mkrun $B/run-true.cpio ./vmm "/lib/modules/$NESTED_KVER" -- true || exit 2
+	$B/mkrun $B/run-check.cpio ./vmm "/lib/modules/$NESTED_KVER" -- sh -c 'exit 7' || exit 2
+	run_modpairs "$NESTED_KVER" >>$B/run-pairs || exit 2
+	# The 9p rows need a kernel with 9p: Debian's cloud kernel has none (CONFIG_NET_9P is not set),
+	# its generic one builds it as modules. Both VMMs boot that kernel for these rows.
+	K9P=$(for k in /boot/vmlinuz-*-amd64; do case $k in *-cloud-amd64) ;; *) [ -e "$k" ] && echo "$k" ;; esac; done | sort -V | tail -n 1)
+	if [ -n "$K9P" ] && [ -d "/lib/modules/${K9P#/boot/vmlinuz-}" ]; then
+		kv=$NESTED_KVER; NESTED_KVER=${K9P#/boot/vmlinuz-}
+		rm -rf $B/run9p.d && mkdir -p $B/run9p.d && _stage_busybox $B/run9p.d &&
+			_stage_modules $B/run9p.d virtio_pci 9pnet_virtio 9p &&
+			cp tests/bench/run_9p_init.sh $B/run9p.d/init && cp tests/bench/run_dd.sh $B/run9p.d/run_dd.sh &&
+			chmod 755 $B/run9p.d/init && _cpio $B/run9p.d $B/run-9p.cpio && run_modpairs "$NESTED_KVER" >>$B/run-pairs || exit 2
+		rm -rf $B/run9p.d
+		NESTED_KVER=$kv
+		cp "$K9P" $B/vmlinuz-9p
+	else
+		echo "bench: part run: no generic Debian kernel with modules (apt-get install linux-image-amd64): no 9p rows" >&2
+		: >$B/vmlinuz-9p; : >$B/run-9p.cpio
+	fi
+	cp tests/bench/run_dd.sh tests/bench/run_qemu_vfs.sh $B/
+	{
+		echo "$B/run-true.cpio:/b/run-true.cpio"
+		echo "$B/run-check.cpio:/b/run-check.cpio"
+		echo "$B/run-9p.cpio:/b/run-9p.cpio"
+		echo "$B/vmlinuz-9p:/b/vmlinuz-9p"
+		echo "tests/bench/run_dd.sh:/b/run_dd.sh"
+		echo "tests/bench/run_qemu_vfs.sh:/b/run_qemu_vfs.sh"
+		tool_files /usr/lib/qemu/virtiofsd /usr/lib/qemu/virtiofsd
+		# q35's firmware: SeaBIOS (Debian keeps it in /usr/share/seabios, where its QEMU looks)
+		for fw in /usr/share/qemu/kvmvapic.bin /usr/share/seabios/bios-256k.bin; do
+			[ -e $fw ] && echo "$(readlink -f $fw):$fw"
+		done
+	} >>$B/run-pairs
+	;;
+esac
 # bench.env: the counts, and what earlier attempts finished (from the result lines so far)
 bench_env() {
 	echo "START_RUNS=$START_RUNS"
@@ -47,9 +103,11 @@ bench_env() {
 	echo "CROWD_TINY=$CROWD_TINY"
 	echo "CROWD_LINUX=$CROWD_LINUX"
 	echo "CROWD_MEM=$CROWD_MEM"
+	echo "RUN_RUNS=$RUN_RUNS"
 	echo "PARTS='$BENCH_PARTS'"
 	echo "START_DONE=$(sed -n 's/^done start-round //p' $B/raw.txt | tail -n 1 | grep . || echo 0)"
 	echo "BOOT_DONE=$(sed -n 's/^done boot-round //p' $B/raw.txt | tail -n 1 | grep . || echo 0)"
+	echo "RUN_DONE=$(sed -n 's/^done run-round //p' $B/raw.txt | tail -n 1 | grep . || echo 0)"
 	echo "PARTS_DONE='$(sed -n 's/^done part //p' $B/raw.txt | tr '\n' ' ')'"
 }
 # BENCH_RESUME=1: go on from the result lines of an earlier run.sh (raw.txt) that ran out of L1 boots
@@ -78,7 +136,7 @@ else
 			$B/bench.env:/b/bench.env tests/bench/boot_l1.sh:/test.sh \
 			"$L2_BZIMAGE:/b/bzImage" "$L2_VMLINUX:/b/vmlinux" $B/initrd.cpio:/b/initrd.cpio
 		# shellcheck disable=SC2046 # one word per pair
-		set -- "$@" $(tool_files /usr/bin/qemu-system-x86_64 /usr/bin/qemu-system-x86_64 | sort -u)
+		set -- "$@" $({ tool_files /usr/bin/qemu-system-x86_64 /usr/bin/qemu-system-x86_64; cat $B/run-pairs; } | sort -u)
 		for fw in bios-microvm.bin qboot.rom pvh.bin linuxboot_dma.bin; do
 			[ -e /usr/share/qemu/$fw ] && set -- "$@" "$(readlink -f /usr/share/qemu/$fw):/usr/share/qemu/$fw"
 		done
@@ -121,6 +179,11 @@ pratio() {
 			for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) { v = substr($i, length(k) + 2); if ($1 == a) x[++na] = v; else y[++nb] = v } }
 		END { n = na < nb ? na : nb; for (i = 1; i <= n; i++) if (x[i] > 0 && y[i] > 0) print x[i] / y[i] }' $R |
 		sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f (%d pairs, %.2f-%.2f)", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, NR, v[1], v[NR]; else printf "n/a" }'
+}
+# rng LABEL KEY: "min-max" of KEY= over LABEL's runs
+rng() {
+	awk -v l="$1" -v k="$2" '$1 == l && $2 != "runs=0" { for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' $R |
+		sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%s-%s", v[1], v[NR]; else printf "n/a" }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 sec() { awk -v a="$1" 'BEGIN { if (a > 0) printf "%.2f s", a / 1000; else print "?" }'; }
@@ -189,6 +252,16 @@ fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); flh=$(med
 	echo "density, $CROWD_LINUX Linux guests (bzImage, 1 vCPU, $CROWD_MEM each, power off at /init) started at once:"
 	echo "  vmm: $(crowd crowd-linux-vmm)"
 	echo "  qemu: $(crowd crowd-linux-qemu)"
+	rv=$(med run-start-vmm exit_ms); rq=$(med run-start-qemu exit_ms)
+	echo "vmm run ($RUN_RUNS rounds, interleaved; L2 1 vCPU, 256M; QEMU: -M microvm,pcie=on,rtc=on, vhost-user-fs-pci, virtiofsd -o cache=none, the initramfs vmm run builds (mkrun.c); checks, status 15 wanted: $(sed -n 's/^run-qemu-vfs-check //p' $R | awk '!seen[$0]++' | tr '\n' ';' | sed 's/;$//; s/;/; /g'))):"
+	echo "  exec to exit of 'vmm run -- true' (default kernel, the cloud one): vmm $(ms "$rv") ($(rng run-start-vmm exit_ms) ms; $(runs run-start-vmm 0)), qemu microvm + virtiofsd $(ms "$rq") ($(rng run-start-qemu exit_ms) ms; $(runs run-start-qemu 1)); vmm/qemu = $(ratio "$rv" "$rq"); per round $(pratio run-start-vmm run-start-qemu exit_ms)"
+	rm_=$(med run-start-qemu-q35 exit_ms)
+	[ -n "$rm_" ] && echo "  the same under QEMU -M q35 (SeaBIOS): $(ms "$rm_") ($(rng run-start-qemu-q35 exit_ms) ms; $(runs run-start-qemu-q35 1)); vmm/that = $(ratio "$rv" "$rm_"); per round $(pratio run-start-vmm run-start-qemu-q35 exit_ms)"
+	for d in write read; do
+		case $d in write) how="dd bs=1M count=64 conv=fsync" ;; *) how="dd bs=1M after echo 3 >drop_caches" ;; esac
+		iv=$(med run-io-vmm ${d}_mibs); iq=$(med run-io-qemu ${d}_mibs); ic=$(med run-io-vmm-cloud ${d}_mibs)
+		echo "  64 MiB $d on the share ($how; L2 Debian's generic kernel, which has 9p): vmm run --rw (virtio-fs) ${iv:-?} MiB/s ($(rng run-io-vmm ${d}_mibs); $(runs run-io-vmm 0)), qemu -virtfs (virtio-9p-pci, 9p2000.L, msize 512 KiB) ${iq:-?} MiB/s ($(rng run-io-qemu ${d}_mibs); $(runs run-io-qemu 0)); vmm/qemu = $(ratio "$iv" "$iq"); per round $(pratio run-io-vmm run-io-qemu ${d}_mibs); vmm run with its default (cloud) kernel ${ic:-?} MiB/s ($(rng run-io-vmm-cloud ${d}_mibs))"
+	done
 	echo "binary: vmm $(stat -c %s vmm) bytes (static), qemu-system-x86_64 ${qsize} bytes (+ $(ldd /usr/bin/qemu-system-x86_64 | wc -l) shared libraries)"
 	echo "time: boot_l1.sh $(get time | sed 's/seconds=//') s in the last L1; L1 boots: $(get attempts) ($(grep -c '^attempt .* stalled' $R) stalled and were replaced$(sed -n 's/^attempt \([0-9]*\) stalled after: \([^ ]*\).*/; #\1 after \2/p' $R | tr -d '\n')); run.sh so far $(($(date +%s) - T_START)) s"
 } | tee $B/results.txt
