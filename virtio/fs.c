@@ -577,7 +577,8 @@ static int op_init(struct fs *f, struct fs_ctx *c)
 {
 	const struct fuse_init_in *in = ARG(struct fuse_init_in);
 	struct fuse_init_out *o = REPLY(struct fuse_init_out);
-	const uint32_t ours = FUSE_BIG_WRITES | FUSE_ATOMIC_O_TRUNC | FUSE_DO_READDIRPLUS |
+	/* ASYNC_READ: readahead may queue several READs at once, which the ring then holds for us */
+	const uint32_t ours = FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_ATOMIC_O_TRUNC | FUSE_DO_READDIRPLUS |
 			      FUSE_READDIRPLUS_AUTO | FUSE_MAX_PAGES | FUSE_PARALLEL_DIROPS |
 			      FUSE_AUTO_INVAL_DATA;
 
