@@ -1,4 +1,4 @@
-/* run.c: `vmm run`: the initramfs (this binary as /init, the plan, the modules), the plan format, and the guest's PID 1 that executes it. */
+/* run.c: `vmm run`: on the host, the shares, command line and initramfs (this binary as /init, the plan, the modules); the plan format; in the guest, PID 1 that executes the plan. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -11,11 +11,13 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "options.h"
 #include "run.h"
 
 #define MODULE_INIT_COMPRESSED_FILE 4   /* <linux/module.h>, kernel 5.17+ */
@@ -337,6 +339,94 @@ int run_initramfs(const struct run_plan *p, struct cpio *out, char *err, size_t 
 }
 
 /* ================= guest: PID 1 ================= */
+
+/* ---- the host's side: options to shares, command line and initramfs ---- */
+
+/* A host path as the guest sees it, with root (a real path) as its "/"; NULL if outside. */
+static const char *guest_path(const char *root, const char *host)
+{
+	size_t n = strlen(root);
+
+	if (strcmp(root, "/") == 0)
+		return host;
+	if (strncmp(host, root, n) || (host[n] != '/' && host[n] != '\0'))
+		return NULL;
+	return host[n] ? host + n : "/";
+}
+
+/* Export host directory dir (a real path under root) as one more --share, mounted at its guest path. */
+static void run_share(struct options *o, struct run_host *rh, const char *root, const char *dir, bool ro)
+{
+	unsigned i = rh->nshares++;
+	const char *gp = guest_path(root, dir);
+	char tag[16], *spec;
+
+	if (!gp)
+		fatal(EXIT_USAGE, "vmm run: --rw %s is not under the root %s", dir, root);
+	if (strchr(dir, ','))
+		fatal(EXIT_USAGE, "vmm run: %s: a directory with a comma in its path cannot be shared", dir);
+	snprintf(tag, sizeof(tag), i ? "vmm-rw%u" : "vmm-root", i);
+	if (asprintf(&spec, "%s,tag=%s%s", dir, tag, ro ? ",ro" : "") < 0)
+		fatal(EXIT_RUNTIME, "out of memory");
+	snprintf(rh->dirs[i], PATH_MAX, "%s", gp);
+	rh->shares[i] = (struct run_share){ strdup(tag), rh->dirs[i], ro };
+	o->shares[o->nshares++] = spec;
+}
+
+void run_prepare(struct options *o, struct run_host *rh)
+{
+	char root[PATH_MAX], dir[PATH_MAX], *append;
+	struct utsname u;
+
+	if (!o->kernel) {
+		if (uname(&u) < 0)
+			fatal_errno(EXIT_RUNTIME, "uname");
+		snprintf(rh->kernel, sizeof(rh->kernel), "/boot/vmlinuz-%s", u.release);
+		o->kernel = rh->kernel;
+	}
+	struct stat st;
+
+	if (!realpath(o->root ? o->root : "/", root) || stat(root, &st) < 0)
+		fatal_errno(EXIT_USAGE, "--root %s", o->root ? o->root : "/");
+	if (!S_ISDIR(st.st_mode))
+		fatal(EXIT_USAGE, "--root %s: not a directory", o->root);
+	if (!getcwd(dir, sizeof(dir)) || !guest_path(root, dir))
+		fatal(EXIT_USAGE, "vmm run: the working directory is not under the root %s", root);
+	snprintf(rh->cwd, sizeof(rh->cwd), "%s", guest_path(root, dir));
+	run_share(o, rh, root, root, true);
+	for (int i = 0; i < o->nrw; i++) {
+		if (!realpath(o->rw[i], dir) || stat(dir, &st) < 0)
+			fatal_errno(EXIT_USAGE, "--rw %s", o->rw[i]);
+		if (!S_ISDIR(st.st_mode))
+			fatal(EXIT_USAGE, "--rw %s: not a directory", o->rw[i]);
+		run_share(o, rh, root, dir, false);
+	}
+	if (asprintf(&append, "%s%s%s", RUN_APPEND, o->append ? " " : "", o->append ? o->append : "") < 0)
+		fatal(EXIT_RUNTIME, "out of memory");
+	o->append = append;
+	rh->tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+}
+
+struct cpio run_initrd(const struct options *o, const struct run_host *rh, const void *kernel, size_t klen)
+{
+	extern char **environ;
+	struct run_plan plan = { .cwd = rh->cwd, .tty = rh->tty, .argv = o->cmd, .argc = o->ncmd,
+				 .envp = environ, .shares = rh->shares, .nshares = rh->nshares };
+	char rel[128], moddir[PATH_MAX], err[256];
+	struct cpio c = { 0 };
+	struct stat st;
+
+	if (boot_kernel_release(kernel, klen, rel, sizeof(rel)) < 0)
+		fatal(EXIT_USAGE, "vmm run: --kernel %s: cannot tell its release, so not its modules", o->kernel);
+	snprintf(moddir, sizeof(moddir), "/lib/modules/%s", rel);
+	if (stat(moddir, &st) == 0)
+		plan.moddir = moddir;
+	else
+		vlog("vmm run: no %s: the kernel must have virtio-pci and virtiofs built in", moddir);
+	if (run_initramfs(&plan, &c, err, sizeof(err)) < 0)
+		fatal(EXIT_USAGE, "vmm run: %s", err);
+	return c;
+}
 
 static int out_fd = -1, err_fd = -1;   /* /dev/ttyS0 (stdout) and /dev/ttyS1 (stderr, messages) */
 

@@ -94,4 +94,27 @@ void run_guest_free(struct run_guest *g);
  */
 noreturn void run_init(void);
 
+/* ---- the host's side ---- */
+
+/* What vmm run adds to the options: the shares' specs and guest paths, the kernel, the guest's cwd. */
+struct run_host {
+	char kernel[PATH_MAX];
+	char cwd[PATH_MAX];                  /* as the guest sees it */
+	char dirs[ARRAY_SIZE(((struct options *)0)->shares)][PATH_MAX];   /* the shares' guest paths */
+	struct run_share shares[ARRAY_SIZE(((struct options *)0)->shares)];
+	unsigned nshares;
+	bool tty;
+};
+/*
+ * Before the inputs are opened: the kernel (default /boot/vmlinuz-RELEASE of
+ * the running host), a read-only --share of the root (tag vmm-root) and one
+ * per --rw (vmm-rwN), the guest's cwd, the kernel command line (RUN_APPEND
+ * and --append), whether stdin and stdout are a terminal. Bad input is fatal
+ * (EXIT_USAGE) naming the option.
+ */
+void run_prepare(struct options *o, struct run_host *rh);
+/* The run's initramfs for `kernel` (its release names the modules' directory); fatal (EXIT_USAGE) on failure. */
+struct cpio run_initrd(const struct options *o, const struct run_host *rh, const void *kernel, size_t klen);
+
+
 #endif

@@ -15,7 +15,6 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "vm.h"
@@ -199,106 +198,6 @@ static void attach_devices(struct vm *vm, struct inputs *in)
 		virtio_vsock_attach(vm, in->vsock);
 }
 
-/* ---- vmm run: the host's side ---- */
-
-/* What vmm run adds to the options: the shares' specs, the plan's strings. */
-struct run_host {
-	char kernel[PATH_MAX];
-	char cwd[PATH_MAX];                  /* as the guest sees it */
-	char dirs[ARRAY_SIZE(((struct options *)0)->shares)][PATH_MAX];   /* the shares' guest paths */
-	struct run_share shares[ARRAY_SIZE(((struct options *)0)->shares)];
-	unsigned nshares;
-	bool tty;
-};
-
-/* A host path as the guest sees it, with root (a real path) as its "/"; NULL if outside. */
-static const char *guest_path(const char *root, const char *host)
-{
-	size_t n = strlen(root);
-
-	if (strcmp(root, "/") == 0)
-		return host;
-	if (strncmp(host, root, n) || (host[n] != '/' && host[n] != '\0'))
-		return NULL;
-	return host[n] ? host + n : "/";
-}
-
-/* Export host directory dir (a real path under root) as one more --share, mounted at its guest path. */
-static void run_share(struct options *o, struct run_host *rh, const char *root, const char *dir, bool ro)
-{
-	unsigned i = rh->nshares++;
-	const char *gp = guest_path(root, dir);
-	char tag[16], *spec;
-
-	if (!gp)
-		fatal(EXIT_USAGE, "vmm run: --rw %s is not under the root %s", dir, root);
-	if (strchr(dir, ','))
-		fatal(EXIT_USAGE, "vmm run: %s: a directory with a comma in its path cannot be shared", dir);
-	snprintf(tag, sizeof(tag), i ? "vmm-rw%u" : "vmm-root", i);
-	if (asprintf(&spec, "%s,tag=%s%s", dir, tag, ro ? ",ro" : "") < 0)
-		fatal(EXIT_RUNTIME, "out of memory");
-	snprintf(rh->dirs[i], PATH_MAX, "%s", gp);
-	rh->shares[i] = (struct run_share){ strdup(tag), rh->dirs[i], ro };
-	o->shares[o->nshares++] = spec;
-}
-
-/* vmm run: the kernel (default: the host's own), the shares, the command line. */
-static void run_prepare(struct options *o, struct run_host *rh)
-{
-	char root[PATH_MAX], dir[PATH_MAX], *append;
-	struct utsname u;
-
-	if (!o->kernel) {
-		if (uname(&u) < 0)
-			fatal_errno(EXIT_RUNTIME, "uname");
-		snprintf(rh->kernel, sizeof(rh->kernel), "/boot/vmlinuz-%s", u.release);
-		o->kernel = rh->kernel;
-	}
-	struct stat st;
-
-	if (!realpath(o->root ? o->root : "/", root) || stat(root, &st) < 0)
-		fatal_errno(EXIT_USAGE, "--root %s", o->root ? o->root : "/");
-	if (!S_ISDIR(st.st_mode))
-		fatal(EXIT_USAGE, "--root %s: not a directory", o->root);
-	if (!getcwd(dir, sizeof(dir)) || !guest_path(root, dir))
-		fatal(EXIT_USAGE, "vmm run: the working directory is not under the root %s", root);
-	snprintf(rh->cwd, sizeof(rh->cwd), "%s", guest_path(root, dir));
-	run_share(o, rh, root, root, true);
-	for (int i = 0; i < o->nrw; i++) {
-		if (!realpath(o->rw[i], dir) || stat(dir, &st) < 0)
-			fatal_errno(EXIT_USAGE, "--rw %s", o->rw[i]);
-		if (!S_ISDIR(st.st_mode))
-			fatal(EXIT_USAGE, "--rw %s: not a directory", o->rw[i]);
-		run_share(o, rh, root, dir, false);
-	}
-	if (asprintf(&append, "%s%s%s", RUN_APPEND, o->append ? " " : "", o->append ? o->append : "") < 0)
-		fatal(EXIT_RUNTIME, "out of memory");
-	o->append = append;
-	rh->tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
-}
-
-/* The initramfs of a run: this binary as /init, the plan, the kernel's modules. */
-static struct cpio run_initrd(const struct vm *vm, const struct run_host *rh, const void *kernel, size_t klen)
-{
-	extern char **environ;
-	struct run_plan plan = { .cwd = rh->cwd, .tty = rh->tty, .argv = vm->opt.cmd, .argc = vm->opt.ncmd,
-				 .envp = environ, .shares = rh->shares, .nshares = rh->nshares };
-	char rel[128], moddir[PATH_MAX], err[256];
-	struct cpio c = { 0 };
-	struct stat st;
-
-	if (boot_kernel_release(kernel, klen, rel, sizeof(rel)) < 0)
-		fatal(EXIT_USAGE, "vmm run: --kernel %s: cannot tell its release, so not its modules", vm->opt.kernel);
-	snprintf(moddir, sizeof(moddir), "/lib/modules/%s", rel);
-	if (stat(moddir, &st) == 0)
-		plan.moddir = moddir;
-	else
-		vlog("vmm run: no %s: the kernel must have virtio-pci and virtiofs built in", moddir);
-	if (run_initramfs(&plan, &c, err, sizeof(err)) < 0)
-		fatal(EXIT_USAGE, "vmm run: %s", err);
-	return c;
-}
-
 /* Load kernel, initrd, multiboot modules and ACPI tables into guest RAM; every bad input exits 2 here, before KVM. */
 static void load_guest(struct vm *vm, struct boot_entry *e, const struct run_host *rh)
 {
@@ -313,7 +212,7 @@ static void load_guest(struct vm *vm, struct boot_entry *e, const struct run_hos
 	if (vm->opt.initrd)
 		i = map_file(vm->opt.initrd, "--initrd");
 	if (vm->opt.run) {
-		run = run_initrd(vm, rh, k.data, k.len);
+		run = run_initrd(&vm->opt, rh, k.data, k.len);
 		i = (struct mapped_file){ run.buf, run.len };
 	}
 	/* --module FILE[,CMDLINE]: the string is CMDLINE, else FILE */
