@@ -359,12 +359,14 @@ guest_file() {
 # /dev/kvm without VMX/SVM) runs guest CPL0 code in its instruction emulator and lets the guest
 # run on between an EOI and vmm's EOI exit (or a routing update): once in about 10-20 runs the
 # level-triggered round of `irq` then sees no EOI. Under hardware virtualization (the nested
-# L1) these never failed. On kvm_pvm only, such a failure is rerun once, as an environment
-# failure that tests/run.sh counts.
+# L1) these never failed. On kvm_pvm only, such a failure is rerun, at most three times, as an
+# environment failure that tests/run.sh counts. (On 2026-12-02 irq failed so in 7 of 20 runs on
+# one machine, and in 2 of 8 with the vmm of the commit before this session's work: one rerun
+# was not enough; three leave about 1 in 60.)
 PVM_TIMING="irq timer vblk vblk-thread"
-pvm_retry() {
+pvm_retry() {   # TEST TRY
 	[ -n "$why" ] && [ -d /sys/module/kvm_pvm ] && case " $PVM_TIMING " in *" $1 "*) ;; *) return 1 ;; esac || return 1
-	say "note: guest-$1: environment failure (kvm_pvm interrupt timing: ${why#; }), retry 1 of 1"
+	say "note: guest-$1: environment failure (kvm_pvm interrupt timing: ${why#; }), retry $2 of 3"
 	why=
 }
 run_guest_tests() {
@@ -374,7 +376,10 @@ run_guest_tests() {
 			why="$GDIR has no guest for it (make -C tests/guest)"
 		else
 			"t_$(echo "$t" | tr - _)"
-			! pvm_retry "$t" || "t_$(echo "$t" | tr - _)"
+			for try in 1 2 3; do
+				pvm_retry "$t" $try || break
+				"t_$(echo "$t" | tr - _)"
+			done
 		fi
 		verdict "$t"
 	done
