@@ -94,8 +94,11 @@ net)
 	echo "L2-VU-IPERF=$?"
 	echo "L2-VU-IPERF-SECONDS=$(awk "BEGIN{print $(up) - $t}")"
 	grep -E 'sender|receiver|error|unable' /tmp/iperf | sed 's/^/L2-VU-IPERF: /'
-	# what the client sent, in MBytes, and the receiver's rate in Mbit/s (-f m)
-	echo "L2-VU-IPERF-MBYTES=$(awk '/sender/ { for (i = 2; i <= NF; i++) if ($i == "MBytes") r = $(i - 1) } END { print r + 0 }' /tmp/iperf)"
+	# what the client sent, in MBytes (iperf3 says GBytes past 1024 MBytes even with -f m), and the
+	# receiver's rate in Mbit/s (-f m)
+	echo "L2-VU-IPERF-MBYTES=$(awk '/sender/ { for (i = 2; i <= NF; i++) {
+		if ($i == "KBytes") r = $(i - 1) / 1024; if ($i == "MBytes") r = $(i - 1); if ($i == "GBytes") r = $(i - 1) * 1024 } }
+		END { print r + 0 }' /tmp/iperf)"
 	echo "L2-VU-IPERF-MBITS=$(awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") r = $(i - 1) } END { print r + 0 }' /tmp/iperf)"
 	ping_peer PING2
 	;;
