@@ -221,50 +221,11 @@ void run_guest_free(struct run_guest *g)
 
 /* ================= host: the initramfs ================= */
 
-/* A whole file. 0 or -errno. */
-static int read_all(const char *path, uint8_t **out, size_t *outlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t len = 0, cap = 1 << 20;
-	uint8_t *buf = NULL;
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		ssize_t n;
-		if (!buf || len == cap) {
-			uint8_t *nb = realloc(buf, cap *= 2);
-			if (!nb) {
-				r = -ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = n < 0 ? -errno : 0;
-			break;
-		}
-		len += (size_t)n;
-	}
-	close(fd);
-	if (r) {
-		free(buf);
-		return r;
-	}
-	*out = buf;
-	*outlen = len;
-	return 0;
-}
-
 static int add_file(struct cpio *c, const char *name, unsigned mode, const char *host, char *err, size_t errlen)
 {
-	uint8_t *data;
+	char *data;
 	size_t len;
-	int r = read_all(host, &data, &len);
+	int r = boot_read_file(host, &data, &len);
 
 	if (r) {
 		snprintf(err, errlen, "cannot read %s: %s", host, strerror(-r));
@@ -508,9 +469,9 @@ static void early_mounts(void)
 static void read_plan(struct run_guest *g)
 {
 	char err[256];
-	uint8_t *buf;
+	char *buf;
 	size_t len;
-	int r = read_all(RUN_PLAN_PATH, &buf, &len);
+	int r = boot_read_file(RUN_PLAN_PATH, &buf, &len);
 
 	if (r)
 		fail("cannot read %s: %s", RUN_PLAN_PATH, strerror(-r));

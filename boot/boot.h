@@ -157,6 +157,8 @@ struct cpio { uint8_t *buf; size_t len, cap; unsigned ino; };
  */
 int cpio_add(struct cpio *c, const char *name, unsigned mode, const void *data, size_t len) MUST_CHECK;
 /* Append the TRAILER!!! entry (every entry is padded, so the archive is a multiple of 4 bytes). */
+/* The whole of a file (also for run.c), NUL-terminated (not counted in *outlen, which may be NULL). 0 or -errno. */
+int boot_read_file(const char *path, char **out, size_t *outlen) MUST_CHECK;
 int cpio_finish(struct cpio *c) MUST_CHECK;
 void cpio_free(struct cpio *c);
 /*

@@ -152,8 +152,7 @@ int boot_kernel_release(const void *k, size_t len, char *out, size_t outlen)
 
 /* ---- kernel modules ---- */
 
-/* The whole of a file, NUL-terminated. 0 or -errno. */
-static int slurp(const char *path, char **out, size_t *outlen)
+int boot_read_file(const char *path, char **out, size_t *outlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t len = 0, cap = 0;
@@ -318,14 +317,14 @@ int kmod_resolve(const char *moddir, const char *const *want, const bool *option
 	if (err && errlen)
 		err[0] = 0;
 	snprintf(file, sizeof(file), "%s/modules.dep", moddir);
-	r = slurp(file, &dep, NULL);
+	r = boot_read_file(file, &dep, NULL);
 	if (r) {
 		if (err)
 			snprintf(err, errlen, "%s: %s", file, strerror(-r));
 		return r;
 	}
 	snprintf(file, sizeof(file), "%s/modules.builtin", moddir);
-	r = slurp(file, &builtin, NULL);
+	r = boot_read_file(file, &builtin, NULL);
 	if (r && r != -ENOENT) {
 		if (err)
 			snprintf(err, errlen, "%s: %s", file, strerror(-r));
