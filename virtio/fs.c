@@ -1005,21 +1005,17 @@ static unsigned carve(struct fs *f, const struct iovec *iov, unsigned n, size_t 
 	return k;
 }
 
-static int op_read(struct fs *f, struct fs_ctx *c)
+/*
+ * preadv/pwritev between fd at `off` and f->data[0..n) until done, EOF or an
+ * error: the bytes moved (counted for --stats), or -errno if nothing moved.
+ */
+static ssize_t transfer(struct fs *f, int fd, unsigned n, uint64_t off, bool write)
 {
-	const struct fuse_read_in *in = ARG(struct fuse_read_in);
-	struct fs_handle *h = handle_get(f, in->fh, FH_FILE);
-	size_t want = in->size < FS_MAX_WRITE ? in->size : FS_MAX_WRITE, got, done = 0;
 	struct iovec *v = f->data;
-	unsigned n;
+	size_t done = 0;
 
-	if (!h)
-		return -EBADF;
-	if (in->offset > (uint64_t)INT64_MAX)
-		return -EINVAL;
-	n = carve(f, c->in, c->nin, sizeof(struct fuse_out_header), want, &got);
 	while (n) {
-		ssize_t r = preadv(h->fd, v, (int)n, (off_t)(in->offset + done));
+		ssize_t r = write ? pwritev(fd, v, (int)n, (off_t)(off + done)) : preadv(fd, v, (int)n, (off_t)(off + done));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && !done)
@@ -1037,18 +1033,37 @@ static int op_read(struct fs *f, struct fs_ctx *c)
 		}
 	}
 	count_bytes(f, done);
+	return (ssize_t)done;
+}
+
+static int op_read(struct fs *f, struct fs_ctx *c)
+{
+	const struct fuse_read_in *in = ARG(struct fuse_read_in);
+	struct fs_handle *h = handle_get(f, in->fh, FH_FILE);
+	size_t want = in->size < FS_MAX_WRITE ? in->size : FS_MAX_WRITE, got;
+	unsigned n;
+	ssize_t r;
+
+	if (!h)
+		return -EBADF;
+	if (in->offset > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	n = carve(f, c->in, c->nin, sizeof(struct fuse_out_header), want, &got);
+	r = transfer(f, h->fd, n, in->offset, false);
+	if (r < 0)
+		return (int)r;
 	c->direct = true;
-	return (int)done;
+	return (int)r;
 }
 
 static int op_write(struct fs *f, struct fs_ctx *c)
 {
 	const struct fuse_write_in *in = ARG(struct fuse_write_in);
 	struct fs_handle *h = handle_get(f, in->fh, FH_FILE);
-	size_t skip = sizeof(struct fuse_in_header) + sizeof(*in), got, done = 0;
+	size_t skip = sizeof(struct fuse_in_header) + sizeof(*in), got;
 	struct fuse_write_out *o = REPLY(struct fuse_write_out);
-	struct iovec *v = f->data;
 	unsigned n;
+	ssize_t r;
 
 	if (f->ro)
 		return -EROFS;
@@ -1059,26 +1074,10 @@ static int op_write(struct fs *f, struct fs_ctx *c)
 	n = carve(f, c->out, c->nout, skip, in->size, &got);
 	if (got != in->size)
 		return -EINVAL;
-	while (n) {
-		ssize_t r = pwritev(h->fd, v, (int)n, (off_t)(in->offset + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && !done)
-			return -errno;
-		if (r <= 0)
-			break;
-		done += (size_t)r;
-		while (n && (size_t)r >= v->iov_len) {
-			r -= (ssize_t)v->iov_len;
-			v++, n--;
-		}
-		if (n) {
-			v->iov_base = (uint8_t *)v->iov_base + r;
-			v->iov_len -= (size_t)r;
-		}
-	}
-	count_bytes(f, done);
-	*o = (struct fuse_write_out){ .size = (uint32_t)done };
+	r = transfer(f, h->fd, n, in->offset, true);
+	if (r < 0)
+		return (int)r;
+	*o = (struct fuse_write_out){ .size = (uint32_t)r };
 	return (int)sizeof(*o);
 }
 
