@@ -1,42 +1,85 @@
 # vmm: one static binary (musl), tests, benchmarks.
-CC      := musl-gcc
+# ARCH: x86 or arm64 (default: this host's). On x86, `make ARCH=arm64` cross-builds vmm-arm64 with
+# aarch64-linux-gnu-gcc against the arm64 musl and libfdt that tests/arm64/fetch.sh unpacks.
+HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86)
+ARCH    ?= $(HOST_ARCH)
 HOSTCC  ?= gcc
-BUILD   := build
-INC     := $(BUILD)/include
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter -Wvla -Wformat=2
+comma   := ,
+
+ifeq ($(ARCH),x86)
+CC      := musl-gcc
+MUSL_LIB := /usr/lib/x86_64-linux-musl
+KHDR    := /usr/include
+KASM    := /usr/include/x86_64-linux-gnu/asm
+FDT_INC := /usr/include
+else ifeq ($(ARCH),arm64)
+ARM64_SYSROOT ?= build/arm64/sysroot
+ifeq ($(HOST_ARCH),arm64)
+CC      := musl-gcc
+MUSL_LIB := /usr/lib/aarch64-linux-musl
+KHDR    := /usr/include
+KASM    := /usr/include/aarch64-linux-gnu/asm
+FDT_INC := /usr/include
+FDT_LIB := /usr/lib/aarch64-linux-gnu/libfdt.a
+else
+CC      := aarch64-linux-gnu-gcc -nostdinc -isystem $(ARM64_SYSROOT)/usr/include/aarch64-linux-musl \
+           -isystem $(shell aarch64-linux-gnu-gcc -print-file-name=include) -mno-outline-atomics
+MUSL_LIB := $(ARM64_SYSROOT)/usr/lib/aarch64-linux-musl
+KHDR    := /usr/aarch64-linux-gnu/include
+KASM    := /usr/aarch64-linux-gnu/include/asm
+FDT_INC := $(ARM64_SYSROOT)/usr/include
+FDT_LIB := $(ARM64_SYSROOT)/usr/lib/aarch64-linux-gnu/libfdt.a
+endif
+else
+$(error ARCH=$(ARCH): x86 or arm64)
+endif
+BIN     := $(if $(filter $(HOST_ARCH),$(ARCH)),vmm,vmm-$(ARCH))
+BUILD   := build/$(if $(filter x86,$(ARCH)),,$(ARCH))
+BUILD   := $(patsubst %/,%,$(BUILD))
+INC     := $(BUILD)/include
+
 CFLAGS  := -std=gnu11 -g -D_GNU_SOURCE $(WARN) -fstack-protector-strong -fPIE -ffunction-sections -fdata-sections \
-           -isystem $(INC) -MMD -MP
+           -I$(ARCH) -isystem $(INC) -MMD -MP
 # Static PIE: musl-gcc's specs link -static-pie as a dynamic PIE with Scrt1.o, so
 # name the self-relocating rcrt1.o and the PIE crt files ourselves and tell ld
 # "static, no interpreter". `file vmm` says "static-pie linked".
-MUSL_LIB := /usr/lib/x86_64-linux-musl
 CRT_BEGIN := $(MUSL_LIB)/rcrt1.o $(MUSL_LIB)/crti.o $(shell $(CC) -print-file-name=crtbeginS.o)
 CRT_END := $(shell $(CC) -print-file-name=crtendS.o) $(MUSL_LIB)/crtn.o
 LDFLAGS := -static-pie -nostartfiles -Wl,-static,--no-dynamic-linker,-z,text,--gc-sections \
            -Wl,-z,noexecstack -Wl,-z,relro -Wl,-z,now
-comma   := ,
+ifneq ($(filter-out musl-gcc,$(CC)),)
+LDFLAGS += -nostdlib
+LIBS    := $(FDT_LIB) -L$(MUSL_LIB) -lc -lgcc
+else
+LIBS    := $(FDT_LIB)
+endif
 
-# Every source of the binary, in link order. vmm.c holds main(). Nothing but musl (and libgcc) is linked.
-SRCS := vmm.c run.c vm.c vcpu.c cpu.c options.c kvm.c mem.c io.c log.c \
-        $(sort $(wildcard boot/*.c)) \
-        $(sort $(wildcard apic/*.c)) \
-        $(sort $(wildcard dev/*.c)) \
+# Every source of the binary, in link order. vmm.c holds main(). Shared code, then the architecture's:
+# x86: x86/ (arch hooks, CPUID), apic/ (IOAPIC, LAPIC, MSI format), boot/ (bzImage, PVH, multiboot,
+# ACPI), dev/platform.c (PC ports); arm64: arm64/ (GICv3 + ITS, device tree, Image, arch hooks).
+COMMON_SRCS := vmm.c run.c vm.c vcpu.c options.c kvm.c mem.c io.c log.c irq.c boot/initramfs.c \
+        dev/console.c dev/exit.c dev/msix.c dev/pci.c dev/serial.c \
         $(sort $(wildcard virtio/*.c)) \
         $(sort $(wildcard sandbox/*.c))
+X86_SRCS := $(sort $(wildcard x86/*.c)) $(sort $(wildcard apic/*.c)) \
+        $(filter-out boot/initramfs.c,$(sort $(wildcard boot/*.c))) dev/platform.c
+ARM64_SRCS := $(sort $(wildcard arm64/*.c))
+SRCS := $(COMMON_SRCS) $(if $(filter x86,$(ARCH)),$(X86_SRCS),$(ARM64_SRCS))
 LIB_SRCS := $(filter-out vmm.c,$(SRCS))
 OBJS := $(SRCS:%.c=$(BUILD)/rel/%.o)
 
 .PHONY: all debug test unit guest nested bench fuzz fuzzers clean demo install uninstall
-all: vmm vmm-debug
+all: $(BIN) $(BIN)-debug
 
-# Private kernel header links; the libfdt headers are for later arm64 work (no libfdt is linked).
+# Private kernel header links (never /usr/include itself: glibc's headers break a musl build) and libfdt's.
 $(INC)/.stamp:
 	mkdir -p $(INC)
-	ln -sfn /usr/include/linux $(INC)/linux
-	ln -sfn /usr/include/x86_64-linux-gnu/asm $(INC)/asm
-	ln -sfn /usr/include/asm-generic $(INC)/asm-generic
-	for h in libfdt.h libfdt_env.h fdt.h; do ln -sfn /usr/include/$$h $(INC)/$$h; done
+	ln -sfn $(abspath $(KHDR))/linux $(INC)/linux
+	ln -sfn $(abspath $(KASM)) $(INC)/asm
+	ln -sfn $(abspath $(KHDR))/asm-generic $(INC)/asm-generic
+	for h in libfdt.h libfdt_env.h fdt.h; do ln -sfn $(abspath $(FDT_INC))/$$h $(INC)/$$h; done
 	touch $@
 
 # Size first (the binary stays under 256 KiB); speed where a request's data path runs. No unwind
@@ -51,14 +94,14 @@ $(BUILD)/dbg/%.o: %.c $(INC)/.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O0 -c $< -o $@
 
-vmm: $(OBJS)
-	$(CC) $(LDFLAGS) -s $(CRT_BEGIN) $^ $(CRT_END) -o $@
-vmm-debug: $(SRCS:%.c=$(BUILD)/dbg/%.o)
-	$(CC) $(LDFLAGS) $(CRT_BEGIN) $^ $(CRT_END) -o $@
+$(BIN): $(OBJS)
+	$(CC) $(LDFLAGS) -s $(CRT_BEGIN) $^ $(LIBS) $(CRT_END) -o $@
+$(BIN)-debug: $(SRCS:%.c=$(BUILD)/dbg/%.o)
+	$(CC) $(LDFLAGS) $(CRT_BEGIN) $^ $(LIBS) $(CRT_END) -o $@
 
 # ---- unit tests: host compiler, ASan+UBSan, each test links the library objects it needs ----
 UNIT_CFLAGS := -std=gnu11 -O1 -g -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes \
-               -fsanitize=address,undefined -fno-sanitize-recover=all -I.
+               -fsanitize=address,undefined -fno-sanitize-recover=all -I. -Ix86
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(sort $(wildcard tests/unit/test_*.c)))
 $(BUILD)/unit/libvmm.a: $(LIB_SRCS:%.c=$(BUILD)/unit/obj/%.o)
 	rm -f $@; ar rcs $@ $^
@@ -98,7 +141,7 @@ bench: vmm
 
 # ---- fuzzing: libFuzzer harnesses (clang, ASan+UBSan); tests/fuzz/run.sh runs them from their seed corpora ----
 FUZZ_SECS ?= 120
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Ix86 -fsanitize=fuzzer,address,undefined
 FUZZ_LIB := io.c log.c
 FUZZ_VIRTIO := virtio/virtq.c virtio/dev.c virtio/pci.c dev/pci.c dev/msix.c
 FUZZ_HARNESSES := boot virtq virtio_blk pci ioapic virtio_net uart options fuse
@@ -142,4 +185,4 @@ clean:
 	rm -rf $(BUILD) vmm vmm-debug
 	$(MAKE) -C tests/guest clean
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/rel $(BUILD)/dbg $(BUILD)/unit $(BUILD)/tsan -name '*.d' -type f 2>/dev/null)

@@ -37,7 +37,7 @@ long kvm_check_(int fd, unsigned long req, unsigned long arg, const char *name)
 	return r;
 }
 
-static void require_cap(struct vm *vm, long cap, const char *name)
+void kvm_require_cap(struct vm *vm, long cap, const char *name)
 {
 	if (kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, cap) <= 0)
 		fatal(EXIT_RUNTIME, "/dev/kvm lacks %s, which vmm needs", name);
@@ -51,23 +51,17 @@ void kvm_create_vm(struct vm *vm)
 	long v = kvm_ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
 	if (v != KVM_API_VERSION)
 		fatal(EXIT_RUNTIME, "/dev/kvm: API version %ld, vmm needs %d", v, KVM_API_VERSION);
-	require_cap(vm, KVM_CAP_SPLIT_IRQCHIP, "KVM_CAP_SPLIT_IRQCHIP");
-	require_cap(vm, KVM_CAP_X2APIC_API, "KVM_CAP_X2APIC_API");
-	require_cap(vm, KVM_CAP_IRQFD, "KVM_CAP_IRQFD");
-	require_cap(vm, KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD");
-	require_cap(vm, KVM_CAP_SIGNAL_MSI, "KVM_CAP_SIGNAL_MSI");
-	require_cap(vm, KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING");
-	require_cap(vm, KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY");
+	kvm_require_cap(vm, KVM_CAP_IRQFD, "KVM_CAP_IRQFD");
+	kvm_require_cap(vm, KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD");
+	kvm_require_cap(vm, KVM_CAP_SIGNAL_MSI, "KVM_CAP_SIGNAL_MSI");
+	kvm_require_cap(vm, KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING");
+	kvm_require_cap(vm, KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY");
 	long max = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (max > 0 && vm->opt.cpus > max)
 		fatal(EXIT_USAGE, "--cpus %d: this host's KVM allows at most %ld", vm->opt.cpus, max);
 
 	vm->vm_fd = (int)kvm_check(vm->kvm_fd, KVM_CREATE_VM, 0);
 	vm->run_size = (size_t)kvm_check(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	/* Intel needs these three pages somewhere unused; just below the LAPIC/BIOS area. */
-	kvm_check(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000);
-	uint64_t ident = 0xfffbc000;
-	kvm_check(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident);
 }
 
 static void add_slot(struct vm *vm, uint32_t slot, gpa_t gpa, uint64_t size, void *host)
@@ -81,7 +75,7 @@ static void add_slot(struct vm *vm, uint32_t slot, gpa_t gpa, uint64_t size, voi
 
 void kvm_alloc_memory(struct vm *vm, uint64_t size)
 {
-	vm->mem.low_size = size < MMIO_HOLE_START ? size : MMIO_HOLE_START;
+	vm->mem.low_size = MMIO_HOLE_START < size ? MMIO_HOLE_START : size;
 	vm->mem.high_size = size - vm->mem.low_size;
 	vm->mem.host = guest_ram_create(size, &vm->mem_fd, &vm->mem_backing);
 	if (!vm->mem.host)
@@ -91,7 +85,8 @@ void kvm_alloc_memory(struct vm *vm, uint64_t size)
 
 void kvm_register_memory(struct vm *vm)
 {
-	add_slot(vm, 0, 0, vm->mem.low_size, vm->mem.host);
+	if (vm->mem.low_size)
+		add_slot(vm, 0, 0, vm->mem.low_size, vm->mem.host);
 	if (vm->mem.high_size)
 		add_slot(vm, 1, HIGH_RAM_START, vm->mem.high_size, vm->mem.host + vm->mem.low_size);
 }

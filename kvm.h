@@ -17,6 +17,8 @@ long kvm_ioctl_named(int fd, unsigned long req, void *arg, const char *name) MUS
 #define kvm_check(fd, req, arg) kvm_check_(fd, req, (unsigned long)(arg), #req)
 long kvm_check_(int fd, unsigned long req, unsigned long arg, const char *name);
 
+/* Exit 1 naming the capability unless /dev/kvm has it. */
+void kvm_require_cap(struct vm *vm, long cap, const char *name);
 /* Open /dev/kvm, check the API version and the capabilities we need, create the VM. Exits on failure. */
 void kvm_create_vm(struct vm *vm);
 /* Back guest RAM with a memfd: low part, then the part above 4 GiB. Needs no KVM. Exits on failure. */

@@ -58,7 +58,9 @@ const char options_usage_text[] =
 "                        on SIGTERM, press the guest's ACPI power button and stop\n"
 "                        it SECS seconds later if it is still running (exit 143);\n"
 "                        0 stops it at once (default 30)\n"
-"      --debug-exit      port 0xf4: a guest write of v exits with (v<<1)|1\n"
+"      --debug-exit      a guest write of v to port 0xf4 (arm64: to MMIO 0x9010000)\n"
+"                        exits with (v<<1)|1\n"
+"      --dump-dtb FILE   arm64: write the guest's device tree to FILE and exit\n"
 "      --stats           print exit and device counters on exit\n"
 "      --no-sandbox      debugging only: run without seccomp, Landlock and no_new_privs\n"
 "      --print-sandbox   list the system calls each thread role may make, and exit\n"
@@ -162,7 +164,7 @@ static enum opt_action run_check(struct options *o, int argc, char **argv, char 
 
 enum { LO_CONSOLE = 256, LO_DEBUG_EXIT, LO_STATS, LO_NO_SANDBOX,
        LO_PRINT_SANDBOX, LO_SANDBOX_SELFTEST, LO_SHUTDOWN_TIMEOUT, LO_VSOCK, LO_MODULE,
-       LO_VHOST_USER, LO_ISOLATION, LO_ON_CRASH, LO_SERVE, LO_SHARE, LO_ROOT, LO_RW };
+       LO_VHOST_USER, LO_ISOLATION, LO_ON_CRASH, LO_SERVE, LO_SHARE, LO_ROOT, LO_RW, LO_DUMP_DTB };
 
 enum opt_action options_parse(struct options *o, int argc, char **argv, char *err, size_t errlen)
 {
@@ -177,6 +179,7 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 		{ "shutdown-timeout", required_argument, 0, LO_SHUTDOWN_TIMEOUT },
 		{ "debug-exit", no_argument, 0, LO_DEBUG_EXIT },
 		{ "stats", no_argument, 0, LO_STATS },
+		{ "dump-dtb", required_argument, 0, LO_DUMP_DTB },
 		{ "net", required_argument, 0, 'n' },
 		{ "disk", required_argument, 0, 'd' },
 		{ "vsock", required_argument, 0, LO_VSOCK },
@@ -251,6 +254,7 @@ enum opt_action options_parse(struct options *o, int argc, char **argv, char *er
 			break;
 		case LO_DEBUG_EXIT: o->debug_exit = true; break;
 		case LO_STATS: o->stats = true; break;
+		case LO_DUMP_DTB: o->dump_dtb = optarg; break;
 		case 'n':
 			if (o->nnets == (int)ARRAY_SIZE(o->nets))
 				return usage(err, errlen, "at most %zu --net options", ARRAY_SIZE(o->nets));

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/io.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
@@ -19,6 +18,7 @@
 
 #include "options.h"
 #include "run.h"
+#include "arch.h"
 
 #define MODULE_INIT_COMPRESSED_FILE 4   /* <linux/module.h>, kernel 5.17+ */
 
@@ -408,7 +408,7 @@ static void say(const char *fmt, ...)
 	(void)!write(err_fd >= 0 ? err_fd : 2, line, strlen(line));
 }
 
-/* Drain the UARTs, report status on RUN_EXIT_PORT, power off. */
+/* Drain the UARTs, report status through the debug-exit device, power off. */
 static noreturn void report(int status)
 {
 	if (out_fd >= 0)
@@ -416,8 +416,7 @@ static noreturn void report(int status)
 	if (err_fd >= 0)
 		tcdrain(err_fd);
 	sync();
-	if (ioperm(RUN_EXIT_PORT, 1, 1) == 0)
-		outb((unsigned char)status, RUN_EXIT_PORT);
+	arch_guest_status((uint8_t)status);
 	reboot(RB_POWER_OFF);
 	for (;;)
 		pause();

@@ -1,4 +1,4 @@
-/* vcpu.c: a vCPU: creation, boot registers, the KVM_RUN loop and its exit dispatch (port I/O and MMIO to the registry, IOAPIC EOIs). */
+/* vcpu.c: a vCPU: creation, the KVM_RUN loop and the exits every architecture has (MMIO to the registry, errors); the rest go to arch_handle_exit. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,8 +7,7 @@
 
 #include "vcpu.h"
 #include "kvm.h"
-#include "boot/boot.h"
-#include "apic/apic.h"
+#include "arch.h"
 #include "sandbox/sandbox.h"
 
 void vcpu_create(struct vm *vm, int id)
@@ -20,85 +19,6 @@ void vcpu_create(struct vm *vm, int id)
 	v->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
 	if (v->run == MAP_FAILED)
 		fatal_errno(EXIT_RUNTIME, "mmap of vCPU %d's kvm_run", id);
-}
-
-static void set_seg(struct kvm_segment *s, uint16_t sel, bool code, bool l, bool db)
-{
-	*s = (struct kvm_segment){
-		.base = 0, .limit = 0xffffffff, .selector = sel, .present = 1,
-		.type = code ? 0xb : 0x3, .dpl = 0, .db = db, .s = 1, .l = l, .g = 1,
-	};
-}
-
-void vcpu_set_boot_regs(struct vcpu *v, const struct boot_entry *e)
-{
-	struct kvm_sregs sr;
-	kvm_check(v->fd, KVM_GET_SREGS, &sr);
-	set_seg(&sr.cs, e->pvh ? 0x08 : 0x10, true, !e->pvh, e->pvh);
-	set_seg(&sr.ds, 0x18, false, false, true);
-	sr.es = sr.fs = sr.gs = sr.ss = sr.ds;
-	/* A 32-bit busy TSS, as the PVH entry rules (and VMX entry checks) want. */
-	sr.tr = (struct kvm_segment){ .selector = BOOT_TSS_SEL, .limit = 0x67, .type = 11,
-				      .present = 1 };
-	sr.gdt.base = e->gdt;
-	sr.gdt.limit = 5 * 8 - 1;
-	sr.cr0 = 0x11;  /* PE | ET */
-	sr.cr4 = 0;
-	sr.efer = 0;
-	if (!e->pvh) {
-		sr.cr0 |= 0x80000000u;  /* PG */
-		sr.cr3 = e->cr3;
-		sr.cr4 = 0x20;          /* PAE */
-		sr.efer = 0x500;        /* LME | LMA */
-	}
-	kvm_check(v->fd, KVM_SET_SREGS, &sr);
-
-	struct kvm_regs r = { .rflags = 2, .rip = e->rip, .rsi = e->rsi, .rbx = e->rbx, .rax = e->rax };
-	kvm_check(v->fd, KVM_SET_REGS, &r);
-}
-
-void vcpu_dump_regs(struct vcpu *v)
-{
-	struct kvm_regs r;
-	struct kvm_sregs s;
-	if (kvm_ioctl(v->fd, KVM_GET_REGS, &r) < 0 || kvm_ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
-		fprintf(stderr, "vmm: vCPU %d: registers unavailable\n", v->id);
-		return;
-	}
-	fprintf(stderr,
-		"vmm: vCPU %d registers:\n"
-		"  rip %016llx rsp %016llx rflags %08llx\n"
-		"  rax %016llx rbx %016llx rcx %016llx rdx %016llx\n"
-		"  rsi %016llx rdi %016llx rbp %016llx\n"
-		"  cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx efer %llx\n"
-		"  cs %04x (base %llx l=%d db=%d) ss %04x\n",
-		v->id, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp,
-		s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector, s.cs.base, s.cs.l, s.cs.db,
-		s.ss.selector);
-}
-
-/* Port I/O exit: `count` repetitions for string instructions. */
-static void handle_io(struct vcpu *v)
-{
-	struct kvm_run *run = v->run;
-	uint8_t *data = (uint8_t *)run + run->io.data_offset;
-	bool wr = run->io.direction == KVM_EXIT_IO_OUT;
-	unsigned sz = run->io.size;
-	bool claimed = true;
-
-	v->exits_io++;
-	pthread_mutex_lock(&v->vm->io_lock);
-	for (uint32_t i = 0; i < run->io.count; i++, data += sz) {
-		uint64_t val = 0;
-		if (wr)
-			memcpy(&val, data, sz);
-		claimed &= io_dispatch(&v->vm->io, IO_PIO, run->io.port, &val, sz, wr);
-		if (!wr)
-			memcpy(data, &val, sz);
-	}
-	pthread_mutex_unlock(&v->vm->io_lock);
-	if (!claimed)   /* logged outside the lock: stderr may block */
-		guest_vlog(2, "unclaimed port %s 0x%x size %u", wr ? "out" : "in", run->io.port, sz);
 }
 
 static void handle_mmio(struct vcpu *v)
@@ -126,10 +46,10 @@ static void handle_mmio(struct vcpu *v)
 		memcpy(run->mmio.data, &val, sz);
 }
 
-static void fail(struct vcpu *v, const char *what)
+void vcpu_fail(struct vcpu *v, const char *what)
 {
 	fprintf(stderr, "vmm: vCPU %d: %s\n", v->id, what);
-	vcpu_dump_regs(v);
+	arch_dump_regs(v);
 	vm_request_exit(v->vm, EXIT_RUNTIME);
 }
 
@@ -140,44 +60,28 @@ static bool handle_exit(struct vcpu *v)
 	char msg[128];
 
 	switch (run->exit_reason) {
-	case KVM_EXIT_IO:
-		handle_io(v);
-		return true;
 	case KVM_EXIT_MMIO:
 		handle_mmio(v);
-		return true;
-	case KVM_EXIT_IOAPIC_EOI:
-		v->exits_eoi++;
-		ioapic_eoi(v->vm->ioapic, run->eoi.vector);
 		return true;
 	case KVM_EXIT_INTR:
 		return true;
 	case KVM_EXIT_HLT:
 		v->exits_hlt++;
 		return true;
-	case KVM_EXIT_SHUTDOWN:
-		fail(v, "guest triple fault (KVM_EXIT_SHUTDOWN)");
-		return false;
-	case KVM_EXIT_SYSTEM_EVENT:
-		vm_request_exit(v->vm, EXIT_GUEST_OFF);
-		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
 		snprintf(msg, sizeof(msg), "KVM internal error, suberror %u%s",
 			 run->internal.suberror,
 			 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
 			 " (instruction emulation failed)" : "");
-		fail(v, msg);
+		vcpu_fail(v, msg);
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:
 		snprintf(msg, sizeof(msg), "VM entry failed, hardware reason 0x%llx",
 			 run->fail_entry.hardware_entry_failure_reason);
-		fail(v, msg);
+		vcpu_fail(v, msg);
 		return false;
 	default:
-		v->exits_other++;
-		snprintf(msg, sizeof(msg), "unexpected KVM exit reason %u", run->exit_reason);
-		fail(v, msg);
-		return false;
+		return arch_handle_exit(v);
 	}
 }
 

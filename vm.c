@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include "vm.h"
-#include "apic/apic.h"
 
 void vm_init(struct vm *vm)
 {
@@ -25,9 +24,4 @@ void vm_request_exit(struct vm *vm, int code)
 		if (write(vm->stop_efd, &one, sizeof(one)) < 0)
 			_exit(code);
 	}
-}
-
-void vm_set_irq(struct vm *vm, unsigned pin, int level)
-{
-	ioapic_set_irq(vm->ioapic, pin, level);
 }

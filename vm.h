@@ -38,7 +38,7 @@ struct vm {
 
 	/* MSI routing table mirrored to KVM_SET_GSI_ROUTING */
 	pthread_mutex_t route_lock;
-	struct { bool used; uint32_t addr_lo, addr_hi, data; } routes[MAX_GSI];
+	struct { bool used; uint32_t addr_lo, addr_hi, data, flags, devid; } routes[MAX_GSI];
 
 	/* How the VM ends: first writer wins. */
 	atomic_int exit_code;      /* -1 while running */

@@ -24,9 +24,7 @@
 #include "virtio/vhost_user.h"
 #include "kvm.h"
 #include "vcpu.h"
-#include "cpu.h"
-#include "apic/apic.h"
-#include "boot/boot.h"
+#include "arch.h"
 #include "dev/dev.h"
 #include "dev/pci.h"
 #include "virtio/virtio.h"
@@ -76,30 +74,6 @@ static void check_memory_size(uint64_t size)
 			fatal(EXIT_USAGE, "--memory %" PRIu64 "M: more than this host has (%" PRIu64 "M)",
 			      size >> 20, host >> 20);
 	}
-}
-
-struct mapped_file { const uint8_t *data; size_t len; };
-
-/* Map a whole input file read-only; exits 2 naming the file. */
-static struct mapped_file map_file(const char *path, const char *what)
-{
-	struct mapped_file f = { 0 };
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0)
-		fatal_errno(EXIT_USAGE, "%s %s", what, path);
-	if (fstat(fd, &st) < 0)
-		fatal_errno(EXIT_USAGE, "%s %s", what, path);
-	if (!S_ISREG(st.st_mode))
-		fatal(EXIT_USAGE, "%s %s: not a regular file", what, path);
-	if (st.st_size == 0)
-		fatal(EXIT_USAGE, "%s %s: file is empty", what, path);
-	f.len = (size_t)st.st_size;
-	f.data = mmap(NULL, f.len, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (f.data == MAP_FAILED)
-		fatal_errno(EXIT_USAGE, "%s %s", what, path);
-	close(fd);
-	return f;
 }
 
 /* Disks and taps, opened and checked before the VM exists. */
@@ -198,70 +172,9 @@ static void attach_devices(struct vm *vm, struct inputs *in)
 		virtio_vsock_attach(vm, in->vsock);
 }
 
-/* Load kernel, initrd, multiboot modules and ACPI tables into guest RAM; every bad input exits 2 here, before KVM. */
-static void load_guest(struct vm *vm, struct boot_entry *e, const struct run_host *rh)
-{
-	struct acpi_config ac = { .ncpus = vm->ncpus, .pm_port = ACPI_PM_PORT,
-				  .pvpanic_port = PVPANIC_PORT, .pci = true, .com2 = vm->opt.run };
-	struct cpio run = { 0 };
-	struct mapped_file k = map_file(vm->opt.kernel, "--kernel");
-	struct mapped_file i = { 0 };
-	struct mapped_file mf[ARRAY_SIZE(vm->opt.modules)];
-	struct boot_module mods[ARRAY_SIZE(vm->opt.modules)];
-	char paths[ARRAY_SIZE(vm->opt.modules)][PATH_MAX];
-	if (vm->opt.initrd)
-		i = map_file(vm->opt.initrd, "--initrd");
-	if (vm->opt.run) {
-		run = run_initrd(&vm->opt, rh, k.data, k.len);
-		i = (struct mapped_file){ run.buf, run.len };
-	}
-	/* --module FILE[,CMDLINE]: the string is CMDLINE, else FILE */
-	for (int n = 0; n < vm->opt.nmodules; n++) {
-		const char *arg = vm->opt.modules[n], *comma = strchr(arg, ',');
-		size_t len = comma ? (size_t)(comma - arg) : strlen(arg);
-		if (len >= PATH_MAX)
-			fatal(EXIT_USAGE, "--module %s: file name too long", arg);
-		memcpy(paths[n], arg, len);
-		paths[n][len] = '\0';
-		mf[n] = map_file(paths[n], "--module");
-		mods[n] = (struct boot_module){ mf[n].data, mf[n].len, comma ? comma + 1 : paths[n] };
-	}
-
-	gpa_t rsdp = acpi_build(&vm->mem, &ac);
-	if (!rsdp)
-		fatal(EXIT_RUNTIME, "cannot build the ACPI tables");
-	struct boot_input in = { .kernel = k.data, .kernel_len = k.len, .initrd = i.data,
-				 .initrd_len = i.len, .cmdline = vm->opt.append, .rsdp = rsdp,
-				 .initrd_name = vm->opt.initrd, .mods = mods, .nmods = vm->opt.nmodules };
-	char err[256], *end;
-	if (boot_load(&vm->mem, &in, e, err, sizeof(err)) < 0) {
-		long idx = strncmp(err, "module ", 7) ? -1 : strtol(err + 7, &end, 10);
-		if (idx >= 0 && idx < vm->opt.nmodules && end[0] == ':' && end[1] == ' ')
-			fatal(EXIT_USAGE, "--module %s: %s", paths[idx], end + 2);
-		bool initrd = strncmp(err, "initrd", 6) == 0;
-		fatal(EXIT_USAGE, "%s %s: %s", initrd ? "--initrd" : "--kernel",
-		      initrd ? vm->opt.initrd : vm->opt.kernel, err);
-	}
-	munmap((void *)k.data, k.len);
-	if (vm->opt.initrd)
-		munmap((void *)i.data, i.len);
-	cpio_free(&run);
-	for (int n = 0; n < vm->opt.nmodules; n++)
-		munmap((void *)mf[n].data, mf[n].len);
-}
-
 static void create_devices(struct vm *vm, struct console *con, struct inputs *in)
 {
-	if (apic_ioapic_setup(vm) < 0)
-		fatal(EXIT_RUNTIME, "cannot create the IOAPIC");
-	vm->serial = serial_create(vm, COM1_PORT, COM1_IRQ, con->out_fd);
-	if (!vm->serial)
-		fatal(EXIT_RUNTIME, "cannot create the serial port");
-	/* vmm run: the command's standard error and the kernel's messages */
-	if (vm->opt.run && !serial_create(vm, COM2_PORT, COM2_IRQ, STDERR_FILENO))
-		fatal(EXIT_RUNTIME, "cannot create the second serial port");
-	if (platform_devices_create(vm) < 0)
-		fatal(EXIT_RUNTIME, "cannot create the platform devices");
+	arch_devices_create(vm, con);
 	if (pci_init(vm) < 0)
 		fatal(EXIT_RUNTIME, "cannot create the PCI bus");
 	attach_devices(vm, in);
@@ -321,8 +234,7 @@ static void on_signal(struct vm *vm, int sig, int64_t *deadline)
 	}
 	fprintf(stderr, "vmm: SIGTERM: pressing the guest's power button; stopping it in %u s if it "
 		"is still running\n", vm->opt.shutdown_timeout);
-	vm_set_irq(vm, ACPI_PWRBTN_GSI, 1);
-	vm_set_irq(vm, ACPI_PWRBTN_GSI, 0);
+	arch_power_button(vm);
 	*deadline = now_ms() + 1000ll * vm->opt.shutdown_timeout;
 }
 
@@ -416,7 +328,6 @@ int main(int argc, char **argv)
 	static struct vm vm_storage;
 	struct vm *vm = &vm_storage;
 	struct console con;
-	struct boot_entry entry;
 	struct inputs inputs = { 0 };
 	static struct run_host run;
 	sigset_t sigs;
@@ -439,22 +350,20 @@ int main(int argc, char **argv)
 	vlog("options parsed");
 	open_inputs(vm, &inputs);
 	kvm_alloc_memory(vm, vm->opt.mem_size);
-	load_guest(vm, &entry, &run);
+	arch_load_guest(vm, &run);
 
 	vlog("guest loaded into RAM");
 	kvm_create_vm(vm);
+	arch_vm_setup(vm);
 	vlog("VM created");
-	if (apic_vm_setup(vm) < 0)
-		fatal(EXIT_RUNTIME, "cannot set up the split irqchip and x2APIC API");
 	kvm_register_memory(vm);
 	create_devices(vm, &con, &inputs);
 	vlog("devices created");
 	for (int i = 0; i < vm->ncpus; i++) {
 		vcpu_create(vm, i);
-		if (cpu_vcpu_setup(vm, &vm->vcpu[i]) < 0)
-			fatal(EXIT_RUNTIME, "cannot set up CPUID and local APIC of vCPU %d", i);
+		arch_vcpu_setup(&vm->vcpu[i]);
 	}
-	vcpu_set_boot_regs(&vm->vcpu[0], &entry);
+	arch_vcpus_ready(vm);
 	vlog("%d vCPUs created", vm->ncpus);
 
 	block_signals(&sigs);

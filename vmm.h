@@ -29,20 +29,11 @@ enum {
 typedef uint64_t gpa_t;
 
 /*
- * Guest physical memory layout (x86):
- *   [0, low_size)                 RAM (low_size <= MMIO_HOLE_START)
- *   [MMIO_HOLE_START, 4 GiB)      32-bit MMIO: PCI BARs, ECAM, IOAPIC, LAPIC
- *   [4 GiB, 4 GiB + high_size)    the rest of RAM
- * Both RAM parts live in one host mapping: host[0..low_size) then host[low_size..).
+ * The guest-physical memory map is the architecture's (x86/machine.h, arm64/machine.h): RAM is a
+ * low part at gpa 0 (low_size, up to MMIO_HOLE_START) and a high part at HIGH_RAM_START, both
+ * in one host mapping: host[0..low_size) then host[low_size..).
  */
-#define MMIO_HOLE_START 0xC0000000ull
-#define HIGH_RAM_START  0x100000000ull
-#define PCI_MMIO_START  0xC0000000ull   /* 32-bit BARs */
-#define PCI_MMIO_SIZE   0x20000000ull
-#define PCI_ECAM_START  0xE0000000ull   /* bus 0 only: 1 MiB */
-#define PCI_ECAM_SIZE   0x00100000ull
-#define IOAPIC_ADDR     0xFEC00000ull
-#define LAPIC_ADDR      0xFEE00000ull
+#include "machine.h"
 
 /*
  * Guest RAM as this process sees it. vmm's own VM: one host mapping, low part
@@ -135,6 +126,7 @@ bool io_dispatch(struct io_registry *io, enum io_space sp, uint64_t addr, uint64
 /* ---- the command line (options.c fills it) ---- */
 struct options {
 	const char *kernel, *initrd, *append, *console;
+	const char *dump_dtb;     /* --dump-dtb FILE (arm64) */
 	uint64_t mem_size;
 	int cpus;
 	unsigned timeout;   /* seconds, 0 = none */

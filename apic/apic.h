@@ -3,6 +3,7 @@
 #define APIC_H
 
 #include "../vmm.h"
+#include "../irq.h"
 
 struct vm;
 struct vcpu;
@@ -66,29 +67,6 @@ int apic_vm_setup(struct vm *vm) MUST_CHECK;
  * printed naming the ioctl).
  */
 int apic_lapic_setup(struct vcpu *v) MUST_CHECK;
-
-/*
- * MSI routing, mirrored in vm->routes under vm->route_lock and pushed whole
- * with KVM_SET_GSI_ROUTING. GSIs 0..IOAPIC_PINS-1 belong to the IOAPIC; the
- * rest are handed out by msi_gsi_alloc. addr/data as msi_send_fn (a guest's
- * MSI-X address/data may be passed as is). Failed ioctls print their name.
- */
-int msi_gsi_alloc(struct vm *vm) MUST_CHECK;                 /* a free GSI (no route yet), or -ENOSPC */
-/* Free a GSI from msi_gsi_alloc (its route is removed first); -EINVAL if not allocated. */
-int msi_gsi_free(struct vm *vm, int gsi) MUST_CHECK;
-/*
- * Route gsi to the MSI addr/data and update KVM (no ioctl if unchanged).
- * -EINVAL if gsi is out of range, or if addr is not an interrupt message
- * (0x00000000_FEExxxxx): then the GSI is left with no route.
- */
-int msi_route_set(struct vm *vm, int gsi, uint64_t addr, uint32_t data) MUST_CHECK;
-/* Remove gsi's route from KVM (an irqfd on it then does nothing); the GSI stays allocated. */
-int msi_route_clear(struct vm *vm, int gsi) MUST_CHECK;
-/* KVM_IRQFD: writes to eventfd efd raise gsi / stop doing so. */
-int irqfd_assign(struct vm *vm, int efd, int gsi) MUST_CHECK;
-int irqfd_deassign(struct vm *vm, int efd, int gsi) MUST_CHECK;
-/* Inject one MSI now (KVM_SIGNAL_MSI). 0 if delivered or blocked by the guest; -EINVAL if not an interrupt message. */
-int msi_signal(struct vm *vm, uint64_t addr, uint32_t data) MUST_CHECK;
 
 /*
  * Convert an SDM-format MSI address to KVM's x2APIC-API form (destination

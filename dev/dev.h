@@ -13,13 +13,13 @@ struct vm;
 #define DEBUG_EXIT_PORT 0xF4
 
 /*
- * 16550A UART at `port` (registers its 8 ports in vm->io) on IOAPIC pin
- * `irq` (COM1_PORT/COM1_IRQ, COM2_PORT/COM2_IRQ), driven with vm_set_irq() only when the line level changes.
+ * 16550A UART at `base` in space `sp` (8 byte-wide registers: x86's COM1_PORT/COM1_IRQ and
+ * COM2_PORT/COM2_IRQ, or arm64's MMIO UART) on interrupt line `irq` (vm_set_irq), driven with vm_set_irq() only when the line level changes.
  * Transmitted bytes are written to out_fd (-1: discarded); a write that cannot
  * proceed within 2 s drops bytes until out_fd is writable again. The caller
  * stores the result in vm->serial. NULL with errno set on failure.
  */
-struct serial *serial_create(struct vm *vm, uint16_t port, unsigned irq, int out_fd);
+struct serial *serial_create(struct vm *vm, enum io_space sp, uint64_t base, unsigned irq, int out_fd);
 /* Free the UART (its io region stays registered: use only when tearing down the VM). */
 void serial_destroy(struct serial *s);
 /*
@@ -34,6 +34,9 @@ size_t serial_rx(struct serial *s, const uint8_t *buf, size_t len);
  * reader drains it (console_pump does).
  */
 int serial_rx_space_fd(struct serial *s);
+
+/* pvpanic (reads 3; bit 0 written: exit EXIT_PANIC) and debug-exit (see below); opaque is the vm. */
+io_fn pvpanic_io, debug_exit_io;
 
 /*
  * Register the small ports: i8042 (0x60, 0x64: status 0, command 0xFE resets),

@@ -5,7 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "../apic/apic.h"
+#include "../irq.h"
 #include "pci.h"
 #include "../vm.h"
 
@@ -38,7 +38,7 @@ static int vec_route(struct msix *m, struct msix_vec *v)
 	}
 	if (v->attached && addr == v->routed_addr && v->data == v->routed_data)
 		return 0;
-	r = msi_route_set(m->vm, v->gsi, addr, v->data);
+	r = msi_route_set_dev(m->vm, v->gsi, addr, v->data, (uint32_t)m->dev->slot << 3);
 	if (r < 0)
 		return r;
 	v->routed_addr = addr;

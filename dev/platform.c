@@ -1,4 +1,4 @@
-/* dev/platform.c: the small PC ports: i8042 reset, POST port 0x80, ACPI PM sleep/reset registers, pvpanic, debug-exit. */
+/* dev/platform.c: the small PC ports: i8042 reset, POST port 0x80, ACPI PM sleep/reset registers, and pvpanic and debug-exit (dev/exit.c) at their ports. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -14,9 +14,6 @@
 #define SLP_TYP_SHIFT   2
 #define SLP_TYP_MASK    0x07
 #define WAK_STS         0x80
-
-#define PVPANIC_PANICKED      0x01
-#define PVPANIC_CRASH_LOADED  0x02
 
 /*
  * i8042: no keyboard, no mouse. Status reads 0 (input buffer empty, nothing to
@@ -99,41 +96,6 @@ static void acpi_pm_io(void *opaque, uint64_t off, uint64_t *val, unsigned size,
 	}
 	if (!is_write)
 		*val = out;
-}
-
-/* pvpanic: reads advertise both events; a panic ends the VM, a loaded kdump kernel is logged. */
-static void pvpanic_io(void *opaque, uint64_t off, uint64_t *val, unsigned size, bool is_write)
-{
-	struct vm *vm = opaque;
-	if (!is_write) {
-		*val = PVPANIC_PANICKED | PVPANIC_CRASH_LOADED;
-		return;
-	}
-	if (*val & PVPANIC_PANICKED) {
-		guest_warn("pvpanic: guest panicked");
-		vm_request_exit(vm, EXIT_PANIC);
-	} else if (*val & PVPANIC_CRASH_LOADED) {
-		guest_warn("pvpanic: guest crashed, crash kernel loaded");
-	}
-}
-
-/*
- * debug-exit (QEMU's isa-debug-exit): any write of v, any size, at any of its
- * ports ends the VM with status (v << 1) | 1. The process status keeps only the
- * low 8 bits, so we keep them here too (and never produce -1, "running").
- * Under vmm run the guest's /init writes its command's status here, as it is.
- */
-static void debug_exit_io(void *opaque, uint64_t off, uint64_t *val, unsigned size, bool is_write)
-{
-	struct vm *vm = opaque;
-
-	if (!is_write) {
-		*val = 0;
-		return;
-	}
-	if (vm->opt.run)
-		atomic_store(&vm->run_reported, true);
-	vm_request_exit(vm, (int)((vm->opt.run ? *val : (*val << 1) | 1) & 0xff));
 }
 
 /*

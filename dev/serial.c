@@ -298,7 +298,7 @@ static void serial_io(void *opaque, uint64_t off, uint64_t *val, unsigned size, 
 		*val = out;
 }
 
-struct serial *serial_create(struct vm *vm, uint16_t port, unsigned irq, int out_fd)
+struct serial *serial_create(struct vm *vm, enum io_space sp, uint64_t base, unsigned irq, int out_fd)
 {
 	struct serial *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -306,7 +306,7 @@ struct serial *serial_create(struct vm *vm, uint16_t port, unsigned irq, int out
 	*s = (struct serial){ .vm = vm, .out_fd = out_fd, .trigger = 1, .irq = irq };
 	s->rx_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	int r = s->rx_efd < 0 ? -errno
-		: io_register(&vm->io, IO_PIO, port, 8, serial_io, s, "serial");
+		: io_register(&vm->io, sp, base, 8, serial_io, s, "serial");
 	if (r < 0) {
 		if (s->rx_efd >= 0)
 			close(s->rx_efd);

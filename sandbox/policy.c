@@ -9,6 +9,17 @@
 #include "sandbox.h"
 #include "syscall_names.h"
 
+/* Calls x86-64 has and arm64 does not (musl makes the newer ones there: ppoll, epoll_pwait, clock_gettime). */
+#ifdef SYS_poll
+#define SB_POLL { SYS_poll, SB_ANY },
+#define SB_EPOLL_WAIT { SYS_epoll_wait, SB_ANY },
+#define SB_TIME { SYS_time, SB_ANY },
+#else
+#define SB_POLL
+#define SB_EPOLL_WAIT
+#define SB_TIME
+#endif
+
 /*
  * Every thread: libc internals (locks, malloc, thread exit, stdio on stderr),
  * the SIGSYS handler (write, exit_group) and exit paths that restore the
@@ -21,7 +32,7 @@
 #define SB_COMMON \
 	{ SYS_futex, SB_ANY }, { SYS_write, SB_ANY }, { SYS_writev, SB_ANY }, \
 	{ SYS_close, SB_ANY }, { SYS_lseek, SB_ANY }, { SYS_clock_gettime, SB_ANY }, \
-	{ SYS_gettimeofday, SB_ANY }, { SYS_time, SB_ANY }, \
+	{ SYS_gettimeofday, SB_ANY }, SB_TIME \
 	{ SYS_clock_nanosleep, SB_ANY }, { SYS_nanosleep, SB_ANY }, \
 	{ SYS_sched_yield, SB_ANY }, { SYS_getpid, SB_ANY }, { SYS_gettid, SB_ANY }, \
 	{ SYS_tkill, SB_SELF }, \
@@ -41,12 +52,12 @@
  * and the IOAPIC delivers with KVM_SIGNAL_MSI.
  */
 static const struct sb_syscall main_sys[] = {
-	{ SYS_read, SB_ANY }, { SYS_poll, SB_ANY }, { SYS_ppoll, SB_ANY },
+	{ SYS_read, SB_ANY }, SB_POLL { SYS_ppoll, SB_ANY },
 	{ SYS_ioctl, SB_IOCTL },
 	SB_COMMON,
 };
 static const struct sb_ioctl main_ioctl[] = {
-	{ SB_FD_VM, KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" }, SB_TTY_IOCTLS,
+	{ SB_FD_VM, IRQ_IOCTL, IRQ_IOCTL_NAME }, SB_TTY_IOCTLS,
 };
 
 /*
@@ -58,13 +69,13 @@ static const struct sb_ioctl main_ioctl[] = {
  */
 static const struct sb_syscall vcpu_sys[] = {
 	{ SYS_ioctl, SB_IOCTL }, { SYS_read, SB_ANY },
-	{ SYS_poll, SB_ANY }, { SYS_ppoll, SB_ANY },
+	SB_POLL { SYS_ppoll, SB_ANY },
 	SB_COMMON,
 };
 static const struct sb_ioctl vcpu_ioctl[] = {
 	{ SB_FD_VCPU, KVM_RUN, "KVM_RUN" }, { SB_FD_VCPU, KVM_GET_REGS, "KVM_GET_REGS" },
 	{ SB_FD_VCPU, KVM_GET_SREGS, "KVM_GET_SREGS" },
-	{ SB_FD_VM, KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" },
+	{ SB_FD_VM, IRQ_IOCTL, IRQ_IOCTL_NAME },
 	{ SB_FD_VM, KVM_SET_GSI_ROUTING, "KVM_SET_GSI_ROUTING" }, { SB_FD_VM, KVM_IRQFD, "KVM_IRQFD" },
 	{ SB_FD_VM, KVM_IOEVENTFD, "KVM_IOEVENTFD" }, SB_TTY_IOCTLS,
 };
@@ -75,12 +86,12 @@ static const struct sb_ioctl vcpu_ioctl[] = {
  * MSI-X off its INTx line goes through the IOAPIC (KVM_SIGNAL_MSI). No disk I/O.
  */
 static const struct sb_syscall blk_sys[] = {
-	{ SYS_epoll_pwait, SB_ANY }, { SYS_epoll_wait, SB_ANY }, { SYS_read, SB_ANY },
+	{ SYS_epoll_pwait, SB_ANY }, SB_EPOLL_WAIT { SYS_read, SB_ANY },
 	{ SYS_ioctl, SB_IOCTL },
 	SB_COMMON,
 };
 static const struct sb_ioctl blk_ioctl[] = {
-	{ SB_FD_VM, KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" }, SB_TTY_IOCTLS,
+	{ SB_FD_VM, IRQ_IOCTL, IRQ_IOCTL_NAME }, SB_TTY_IOCTLS,
 };
 
 /* Block I/O workers: the image file (guest memory in, guest memory out), a completion eventfd. */
@@ -96,13 +107,13 @@ static const struct sb_ioctl blk_io_ioctl[] = { SB_TTY_IOCTLS };
 /* Network device thread: the tap (its offloads follow the guest's features), kick/interrupt eventfds. */
 static const struct sb_syscall net_sys[] = {
 	{ SYS_read, SB_ANY }, { SYS_readv, SB_ANY },
-	{ SYS_poll, SB_ANY }, { SYS_ppoll, SB_ANY },
-	{ SYS_epoll_wait, SB_ANY }, { SYS_epoll_pwait, SB_ANY },
+	SB_POLL { SYS_ppoll, SB_ANY },
+	SB_EPOLL_WAIT { SYS_epoll_pwait, SB_ANY },
 	{ SYS_ioctl, SB_IOCTL },
 	SB_COMMON,
 };
 static const struct sb_ioctl net_ioctl[] = {
-	{ SB_FD_TAP, TUNSETOFFLOAD, "TUNSETOFFLOAD" }, { SB_FD_VM, KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" },
+	{ SB_FD_TAP, TUNSETOFFLOAD, "TUNSETOFFLOAD" }, { SB_FD_VM, IRQ_IOCTL, IRQ_IOCTL_NAME },
 	SB_TTY_IOCTLS,
 };
 
@@ -112,7 +123,7 @@ static const struct sb_ioctl net_ioctl[] = {
  * on its own vhost fd. Its event queue gets no events.
  */
 static const struct sb_syscall vsock_sys[] = {
-	{ SYS_epoll_wait, SB_ANY }, { SYS_epoll_pwait, SB_ANY }, { SYS_read, SB_ANY },
+	SB_EPOLL_WAIT { SYS_epoll_pwait, SB_ANY }, { SYS_read, SB_ANY },
 	{ SYS_ioctl, SB_IOCTL },
 	SB_COMMON,
 };
@@ -126,7 +137,7 @@ static const struct sb_ioctl vsock_ioctl[] = {
 	{ SB_FD_VHOST, VHOST_SET_VRING_KICK, "VHOST_SET_VRING_KICK" },
 	{ SB_FD_VHOST, VHOST_SET_VRING_CALL, "VHOST_SET_VRING_CALL" },
 	{ SB_FD_VHOST, VHOST_VSOCK_SET_RUNNING, "VHOST_VSOCK_SET_RUNNING" },
-	{ SB_FD_VM, KVM_SIGNAL_MSI, "KVM_SIGNAL_MSI" }, SB_TTY_IOCTLS,
+	{ SB_FD_VM, IRQ_IOCTL, IRQ_IOCTL_NAME }, SB_TTY_IOCTLS,
 };
 
 /*
@@ -137,7 +148,7 @@ static const struct sb_ioctl vsock_ioctl[] = {
  * spawner. No ioctl but the terminal restore.
  */
 static const struct sb_syscall vhost_user_sys[] = {
-	{ SYS_epoll_wait, SB_ANY }, { SYS_epoll_pwait, SB_ANY }, { SYS_epoll_ctl, SB_ANY },
+	SB_EPOLL_WAIT { SYS_epoll_pwait, SB_ANY }, { SYS_epoll_ctl, SB_ANY },
 	{ SYS_read, SB_ANY }, { SYS_recvmsg, SB_ANY }, { SYS_sendmsg, SB_ANY },
 	{ SYS_recvfrom, SB_ANY }, { SYS_ioctl, SB_IOCTL },
 	SB_COMMON,
@@ -151,7 +162,7 @@ static const struct sb_ioctl vhost_user_ioctl[] = { SB_TTY_IOCTLS };
  * blk-io threads. No ioctl at all: it holds no KVM fd and no terminal.
  */
 static const struct sb_syscall blk_proc_sys[] = {
-	{ SYS_epoll_wait, SB_ANY }, { SYS_epoll_pwait, SB_ANY }, { SYS_epoll_ctl, SB_ANY },
+	SB_EPOLL_WAIT { SYS_epoll_pwait, SB_ANY }, { SYS_epoll_ctl, SB_ANY },
 	{ SYS_read, SB_ANY }, { SYS_recvmsg, SB_ANY }, { SYS_sendmsg, SB_ANY },
 	{ SYS_recvfrom, SB_ANY }, { SYS_memfd_create, SB_ANY }, { SYS_ftruncate, SB_ANY },
 	SB_COMMON,
@@ -163,7 +174,7 @@ static const struct sb_syscall blk_proc_sys[] = {
  * acked: TUNSETOFFLOAD on the tap and no other ioctl).
  */
 static const struct sb_syscall net_proc_sys[] = {
-	{ SYS_epoll_wait, SB_ANY }, { SYS_epoll_pwait, SB_ANY }, { SYS_epoll_ctl, SB_ANY },
+	SB_EPOLL_WAIT { SYS_epoll_pwait, SB_ANY }, { SYS_epoll_ctl, SB_ANY },
 	{ SYS_read, SB_ANY }, { SYS_readv, SB_ANY }, { SYS_recvmsg, SB_ANY }, { SYS_sendmsg, SB_ANY },
 	{ SYS_recvfrom, SB_ANY }, { SYS_memfd_create, SB_ANY }, { SYS_ftruncate, SB_ANY },
 	{ SYS_ioctl, SB_IOCTL },
@@ -180,7 +191,7 @@ static const struct sb_ioctl net_proc_ioctl[] = { { SB_FD_TAP, TUNSETOFFLOAD, "T
  * only). No ioctl at all.
  */
 static const struct sb_syscall fs_proc_sys[] = {
-	{ SYS_epoll_wait, SB_ANY }, { SYS_epoll_pwait, SB_ANY }, { SYS_epoll_ctl, SB_ANY },
+	SB_EPOLL_WAIT { SYS_epoll_pwait, SB_ANY }, { SYS_epoll_ctl, SB_ANY },
 	{ SYS_read, SB_ANY }, { SYS_recvmsg, SB_ANY }, { SYS_sendmsg, SB_ANY },
 	{ SYS_recvfrom, SB_ANY }, { SYS_memfd_create, SB_ANY }, { SYS_ftruncate, SB_ANY },
 	{ SYS_openat, SB_ANY }, { SYS_fstat, SB_ANY }, { SYS_newfstatat, SB_ANY },

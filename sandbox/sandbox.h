@@ -108,7 +108,7 @@ void sandbox_set_exit_status(int status);
 /* "main", "vcpu", "blk", "blk-io", "net", "vsock", "vhost-user", "blk-proc", "net-proc", "fs-proc"; "?" for anything else. */
 const char *sandbox_role_name(enum sb_role role);
 
-/* The name of x86-64 syscall `nr` ("openat"), or "?" if unknown. */
+/* The name of syscall `nr` of this architecture ("openat"), or "?" if unknown. */
 const char *sandbox_syscall_name(long nr);
 
 /* Print every role's allow-list, one role per line (vmm --print-sandbox). */

@@ -15,11 +15,6 @@
 
 #include "sandbox.h"
 
-#ifndef __x86_64__
-#error "sandbox/seccomp.c: only x86-64 filters are written"
-#endif
-
-#define X32_SYSCALL_BIT 0x40000000u
 #ifndef SYS_SECCOMP
 #define SYS_SECCOMP 1   /* si_code of a seccomp SIGSYS */
 #endif
@@ -51,15 +46,17 @@ static void emit_ret(struct bpf_out *o, uint32_t action)
 	emit(o, BPF_RET | BPF_K, 0, 0, action);
 }
 
-/* Kill anything that is not a native x86-64 syscall, x32 included. */
+/* Kill anything that is not a native syscall of this architecture (machine.h), x32 included. */
 static void emit_prologue(struct bpf_out *o)
 {
 	emit(o, BPF_LD | BPF_W | BPF_ABS, 0, 0, offsetof(struct seccomp_data, arch));
-	emit(o, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, AUDIT_ARCH_X86_64);
+	emit(o, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, SECCOMP_AUDIT_ARCH);
 	emit_ret(o, SECCOMP_RET_KILL_PROCESS);
 	emit(o, BPF_LD | BPF_W | BPF_ABS, 0, 0, offsetof(struct seccomp_data, nr));
-	emit(o, BPF_JMP | BPF_JGE | BPF_K, 0, 1, X32_SYSCALL_BIT);
+#ifdef SECCOMP_X32_BIT
+	emit(o, BPF_JMP | BPF_JGE | BPF_K, 0, 1, SECCOMP_X32_BIT);
 	emit_ret(o, SECCOMP_RET_KILL_PROCESS);
+#endif
 }
 
 /* How many of p's ioctl rules are bound to fd kind k, which this thread has. */
@@ -167,13 +164,7 @@ int sandbox_build_filter(enum sb_role role, const struct sb_ids *ids, struct soc
 }
 
 /* ---- the SIGSYS handler: raw syscalls only (no errno, no libc or sanitizer hooks) ---- */
-static long raw3(long nr, long a, long b, long c)
-{
-	long ret;
-	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c)
-			 : "rcx", "r11", "memory");
-	return ret;
-}
+#define raw3 machine_raw_syscall3   /* machine.h */
 
 static void put(const char *s)
 {
@@ -229,13 +220,13 @@ static void report(int nr, const ucontext_t *uc)
 	add(&l, ")");
 	if (nr == SYS_ioctl) {
 		add(&l, ", request 0x");
-		add_num(&l, (uint32_t)uc->uc_mcontext.gregs[REG_RSI], 16);
-		int fd = (int)uc->uc_mcontext.gregs[REG_RDI];   /* the kernel takes the low 32 bits */
+		add_num(&l, (uint32_t)UC_ARG1(uc), 16);
+		int fd = (int)UC_ARG0(uc);   /* the kernel takes the low 32 bits */
 		add(&l, fd < 0 ? " on fd -" : " on fd ");
 		add_num(&l, fd < 0 ? -(unsigned long)fd : (unsigned long)fd, 10);
 	} else if (nr == SYS_mmap || nr == SYS_mprotect) {
 		add(&l, ", prot 0x");
-		add_num(&l, (unsigned long)uc->uc_mcontext.gregs[REG_RDX], 16);
+		add_num(&l, (unsigned long)UC_ARG2(uc), 16);
 	}
 	add(&l, "\n");
 	put(l.b);

@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	}
 	memset(&vm.io, 0, sizeof(vm.io));
 	level = 0;
-	s = serial_create(&vm, COM1_PORT, COM1_IRQ, n & 1 ? null_fd : -1);
+	s = serial_create(&vm, IO_PIO, COM1_PORT, COM1_IRQ, n & 1 ? null_fd : -1);
 	if (!s)
 		abort();
 	while (off + 3 <= n) {

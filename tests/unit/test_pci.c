@@ -15,9 +15,9 @@ static int next_gsi = 24, routes_set, assigned_efd = -1, deassigns;
 static uint64_t route_addr;
 static uint32_t route_data;
 int msi_gsi_alloc(struct vm *vm) { (void)vm; return next_gsi++; }
-int msi_route_set(struct vm *vm, int gsi, uint64_t a, uint32_t d)
+int msi_route_set_dev(struct vm *vm, int gsi, uint64_t a, uint32_t d, uint32_t devid)
 {
-	(void)vm; (void)gsi;
+	(void)vm; (void)gsi; (void)devid;
 	if ((a >> 20) != 0xFEE)
 		return -EINVAL;
 	routes_set++;

@@ -124,7 +124,7 @@ static void reset_vector_stub(void)
 static void with_serial_and_twice(void)
 {
 	fresh(true);
-	CHECK(serial_create(&vm, COM1_PORT, COM1_IRQ, -1) != NULL);   /* reachable through vm.io: no leak report */
+	CHECK(serial_create(&vm, IO_PIO, COM1_PORT, COM1_IRQ, -1) != NULL);   /* reachable through vm.io: no leak report */
 	CHECK(platform_devices_create(&vm) == -EEXIST);
 }
 

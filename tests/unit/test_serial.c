@@ -50,7 +50,7 @@ static void fresh(int out_fd)
 	serial_destroy(s);
 	memset(&vm, 0, sizeof(vm));
 	pthread_mutex_init(&vm.io_lock, NULL);
-	s = serial_create(&vm, COM1_PORT, COM1_IRQ, out_fd);
+	s = serial_create(&vm, IO_PIO, COM1_PORT, COM1_IRQ, out_fd);
 	CHECK(s != NULL);
 	irq_level = irq_pin = -1;
 	irq_calls = 0;

@@ -7,9 +7,9 @@
 #include <linux/kvm.h>
 
 #include "cpu.h"
-#include "kvm.h"
-#include "vm.h"
-#include "apic/apic.h"
+#include "../kvm.h"
+#include "../vm.h"
+#include "../apic/apic.h"
 
 #define CPUID_CAP_START 256
 #define CPUID_CAP_MAX   4096

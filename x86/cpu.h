@@ -2,7 +2,7 @@
 #ifndef CPU_H
 #define CPU_H
 
-#include "vmm.h"
+#include "../vmm.h"
 
 struct vm;
 struct vcpu;
