@@ -81,6 +81,19 @@ static inline void *gm_ptr(const struct guest_mem *m, gpa_t gpa, uint64_t len)
 	return NULL;
 }
 
+/* vmm's own RAM as runs of guest-physical memory, the empty part left out (arm64 has no low part). */
+struct gm_part { gpa_t gpa; uint64_t size; uint8_t *host; uint64_t offset; /* in the RAM fd */ };
+static inline unsigned gm_parts(const struct guest_mem *m, struct gm_part p[2])
+{
+	unsigned n = 0;
+
+	if (m->low_size)
+		p[n++] = (struct gm_part){ 0, m->low_size, m->host, 0 };
+	if (m->high_size)
+		p[n++] = (struct gm_part){ HIGH_RAM_START, m->high_size, m->host + m->low_size, m->low_size };
+	return n;
+}
+
 /* Copy to/from guest memory; -EFAULT unless the whole range is RAM. */
 int gm_read(const struct guest_mem *m, void *dst, gpa_t gpa, uint64_t len) MUST_CHECK;
 int gm_write(const struct guest_mem *m, gpa_t gpa, const void *src, uint64_t len) MUST_CHECK;

@@ -6,6 +6,7 @@
 #include "arm64.h"
 #include "../irq.h"
 #include "../kvm.h"
+#include "../dev/pci.h"
 
 #define GITS_TRANSLATER 0x10040   /* offset in the ITS frame: an MSI writes its data here */
 
@@ -65,13 +66,17 @@ void gic_init(struct vm *vm)
 }
 
 /*
- * A level on SPI `pin`. Before gic_init KVM would initialise the GIC on its own (and refuse the
- * vCPUs created after), so the level is kept and raised then.
+ * The wire level of line `pin` (SPI pin). PCI INTx wires are active-low (x86's IOAPIC entries say
+ * so); the GIC's SPIs are active-high, so those are inverted here. Before gic_init KVM would
+ * initialise the GIC on its own (and refuse the vCPUs created after), so the level is kept and
+ * raised then.
  */
 void vm_set_irq(struct vm *vm, unsigned pin, int level)
 {
 	if (pin >= NR_SPIS)
 		return;
+	if (pin >= PCI_INTX_GSI && pin < PCI_INTX_GSI + 8)
+		level = !level;
 	if (!atomic_load(&gic_ready)) {
 		atomic_store(&early_level[pin], (unsigned char)(level != 0));
 		return;

@@ -74,11 +74,11 @@ static int set_mem_table(struct vsock *v)
 {
 	const struct guest_mem *m = &v->dev->vm->mem;
 	struct { struct vhost_memory h; struct vhost_memory_region r[2]; } t = { 0 };
+	struct gm_part p[2];
 
-	t.r[0] = (struct vhost_memory_region){ 0, m->low_size, (uintptr_t)m->host, 0 };
-	t.r[1] = (struct vhost_memory_region){ HIGH_RAM_START, m->high_size,
-					       (uintptr_t)m->host + m->low_size, 0 };
-	t.h.nregions = m->high_size ? 2 : 1;
+	t.h.nregions = gm_parts(m, p);
+	for (unsigned i = 0; i < t.h.nregions; i++)
+		t.r[i] = (struct vhost_memory_region){ p[i].gpa, p[i].size, (uintptr_t)p[i].host, 0 };
 	return vhost(v, VHOST_SET_MEM_TABLE, &t, "VHOST_SET_MEM_TABLE");
 }
 

@@ -138,11 +138,11 @@ static int set_mem_table(struct vu_front *f)
 	const struct guest_mem *gm = &vm->mem;
 	struct vu_msg m = { .req = VU_SET_MEM_TABLE };
 	int fds[2] = { vm->mem_fd, vm->mem_fd };
+	struct gm_part p[2];
 
-	m.u.mem.r[0] = (struct vu_region){ 0, gm->low_size, (uintptr_t)gm->host, 0 };
-	m.u.mem.r[1] = (struct vu_region){ HIGH_RAM_START, gm->high_size,
-					   (uintptr_t)gm->host + gm->low_size, gm->low_size };
-	m.u.mem.n = gm->high_size ? 2 : 1;
+	m.u.mem.n = gm_parts(gm, p);
+	for (unsigned i = 0; i < m.u.mem.n; i++)
+		m.u.mem.r[i] = (struct vu_region){ p[i].gpa, p[i].size, (uintptr_t)p[i].host, p[i].offset };
 	m.size = 8 + m.u.mem.n * sizeof(struct vu_region);
 	return request(f, &m, fds, (int)m.u.mem.n, false);
 }
