@@ -42,6 +42,9 @@
 #define IRQ_IOCTL       KVM_IRQ_LINE
 #define IRQ_IOCTL_NAME  "KVM_IRQ_LINE"
 
+/* What a vCPU thread reads to dump its registers on a failure (sandbox/policy.c). */
+#define VCPU_DUMP_IOCTLS { SB_FD_VCPU, KVM_GET_ONE_REG, "KVM_GET_ONE_REG" }
+
 /* seccomp (sandbox/seccomp.c): the one syscall ABI allowed (no AArch32 compat), and a SIGSYS's arguments. */
 #define SECCOMP_AUDIT_ARCH  AUDIT_ARCH_AARCH64
 #define UC_ARG0(uc)         ((uc)->uc_mcontext.regs[0])

@@ -73,8 +73,7 @@ static const struct sb_syscall vcpu_sys[] = {
 	SB_COMMON,
 };
 static const struct sb_ioctl vcpu_ioctl[] = {
-	{ SB_FD_VCPU, KVM_RUN, "KVM_RUN" }, { SB_FD_VCPU, KVM_GET_REGS, "KVM_GET_REGS" },
-	{ SB_FD_VCPU, KVM_GET_SREGS, "KVM_GET_SREGS" },
+	{ SB_FD_VCPU, KVM_RUN, "KVM_RUN" }, VCPU_DUMP_IOCTLS,
 	{ SB_FD_VM, IRQ_IOCTL, IRQ_IOCTL_NAME },
 	{ SB_FD_VM, KVM_SET_GSI_ROUTING, "KVM_SET_GSI_ROUTING" }, { SB_FD_VM, KVM_IRQFD, "KVM_IRQFD" },
 	{ SB_FD_VM, KVM_IOEVENTFD, "KVM_IOEVENTFD" }, SB_TTY_IOCTLS,

@@ -68,6 +68,15 @@ sed -n '/<!-- print-sandbox -->/,/<!-- \/print-sandbox -->/p' README.md | grep -
 $V --print-sandbox > $T/code-sandbox 2>&1
 if [ -s $T/code-sandbox ] && cmp -s $T/readme-sandbox $T/code-sandbox; then echo "PASS cli-readme-sandbox-list"
 else echo "FAIL cli-readme-sandbox-list: README.md's list differs from vmm --print-sandbox (update the README block)"; fi
+# The same for arm64 (make ARCH=arm64), run here by QEMU's user-mode emulator.
+if [ ! -x ./vmm-arm64 ] || ! command -v qemu-aarch64-static >/dev/null; then
+	echo "SKIP cli-readme-sandbox-list-arm64: needs ./vmm-arm64 (make ARCH=arm64) and qemu-aarch64-static (qemu-user-static)"
+else
+	sed -n '/<!-- print-sandbox-arm64 -->/,/<!-- \/print-sandbox-arm64 -->/p' README.md | grep -v '^<!--' | grep -v '^```' > $T/readme-sandbox-arm64
+	qemu-aarch64-static ./vmm-arm64 --print-sandbox > $T/code-sandbox-arm64 2>&1
+	if [ -s $T/code-sandbox-arm64 ] && cmp -s $T/readme-sandbox-arm64 $T/code-sandbox-arm64; then echo "PASS cli-readme-sandbox-list-arm64"
+	else echo "FAIL cli-readme-sandbox-list-arm64: README.md's arm64 list differs from vmm-arm64 --print-sandbox (update the README block)"; fi
+fi
 if [ -s build/guest/hello.elf ]; then
 	head -c 20971520 /dev/zero > $T/big-initrd
 	expect initrd-too-big 2 "--initrd $T/big-initrd: initrd of 20971520 bytes does not fit" -- \

@@ -24,6 +24,10 @@
 #define IRQ_IOCTL       KVM_SIGNAL_MSI
 #define IRQ_IOCTL_NAME  "KVM_SIGNAL_MSI"
 
+/* What a vCPU thread reads to dump its registers on a failure (sandbox/policy.c). */
+#define VCPU_DUMP_IOCTLS { SB_FD_VCPU, KVM_GET_REGS, "KVM_GET_REGS" }, \
+	{ SB_FD_VCPU, KVM_GET_SREGS, "KVM_GET_SREGS" }
+
 /* seccomp (sandbox/seccomp.c): the one syscall ABI allowed (x32 is refused), and a SIGSYS's arguments. */
 #define SECCOMP_AUDIT_ARCH  AUDIT_ARCH_X86_64
 #define SECCOMP_X32_BIT     0x40000000u
