@@ -191,10 +191,9 @@ void arch_vcpus_ready(struct vm *vm)
 	set_reg(v, CORE_REG(regs.regs[0]), dtb_addr, "X0");
 }
 
-/* No power button yet: a SIGTERM with --shutdown-timeout waits out the timeout. */
+/* Not called: no power button yet (ARCH_HAS_POWER_BUTTON 0), so SIGTERM stops the guest at once. */
 void arch_power_button(struct vm *vm)
 {
-	guest_warn("arm64: no power button to press; the guest is stopped when --shutdown-timeout ends");
 }
 
 void arch_dump_regs(struct vcpu *v)
