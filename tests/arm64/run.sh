@@ -5,7 +5,7 @@
 #   kvm-probe: tests/arm64/kvm_probe.c (built with arm64/musl-gcc) on L1's /dev/kvm
 #   vmm:       $VMM_ARM64 (default ./vmm-arm64; SKIP without it) boots the arm64 kernel as L2
 # Env: VMM_ARM64, VMM_TIMEOUT (s per vmm run, 120), VMM_MEM (256M), L2_APPEND (console=ttyS0 quiet
-#      panic=-1), PROBE_EXITS (1000), L1_MEM (MB, 1536), L1_CPU (max), NESTED_VERBOSE=1 shows L1's
+#      panic=-1), PROBE_EXITS (1000), L1_MEM (MB, 1536), L1_CPU (max,pauth-impdef=on), NESTED_VERBOSE=1 shows L1's
 #      console, NESTED_LOG (build/arm64/nested/l1.log).
 # The arm64 packages come from tests/arm64/fetch.sh (cached); without them every test SKIPs saying why.
 cd "$(dirname "$0")/../.." || exit 2
