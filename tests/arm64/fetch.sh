@@ -28,7 +28,7 @@ for t in apt-get apt-cache dpkg dpkg-deb depmod; do
 	PATH=$PATH:/usr/sbin:/sbin command -v $t >/dev/null || fail "$t missing (a Debian host is needed)"
 done
 PATH=$PATH:/usr/sbin:/sbin
-dpkg --print-foreign-architectures | grep -qx arm64 ||
+{ dpkg --print-foreign-architectures; dpkg --print-architecture; } | grep -qx arm64 ||
 	fail "dpkg has no arm64 architecture (as root: dpkg --add-architecture arm64 && apt-get update)"
 kpkg=$(apt-cache depends linux-image-cloud-arm64:arm64 2>/dev/null |
 	sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*-cloud-arm64\)\(:arm64\)\{0,1\}$/\1/p' | sort -V | tail -n 1)
