@@ -59,8 +59,9 @@ for d in "$tmp"/deb/*.deb; do
 	dpkg-deb -W --showformat='${Package} ${Version}\n' "$d" >>"$tmp/root/.fetched"
 done
 kver=${kpkg#linux-image-}
-# the package's dtbs and docs are not needed
-rm -rf "$tmp/root/usr/lib/linux-image-$kver" "$tmp/root/usr/share/doc" "$tmp/root/usr/share/lintian"
+# the kernel's dtbs and usr/share (docs, busybox's initramfs-tools hooks) are not needed; a
+# directory named conf-hooks.d there broke make's `find build -name '*.d'`
+rm -rf "$tmp/root/usr/lib/linux-image-$kver" "$tmp/root/usr/share"
 depmod -b "$tmp/root" "$kver" || fail "depmod for $kver failed"
 have_all "$tmp/root" || fail "the unpacked packages lack a file the sysroot needs"
 rm -rf "$SYSROOT"
