@@ -19,7 +19,7 @@ else
 fi
 
 # The Debian cloud kernel: sets NESTED_KERNEL and NESTED_KVER (newest if several).
-# arm64: the sysroot's gzip-compressed Image (QEMU's -kernel takes it as it is).
+# arm64: the sysroot's vmlinuz (Debian 12's is an uncompressed Image; QEMU also takes a gzip one).
 _nested_kernel() {
 	[ -n "$NESTED_KERNEL" ] && return 0
 	if [ "$NESTED_ARCH" = arm64 ]; then
