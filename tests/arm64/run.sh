@@ -73,6 +73,7 @@ run=${run# }
 L1_STALL=${L1_STALL:-150}   # l1_test.sh prints a heartbeat every 30 s
 # shellcheck disable=SC2034 # read by lib.sh
 L1_LOG=${NESTED_LOG:-$NB/l1.log}
+mkdir -p "$NB" || exit 1
 env=$NB/arm64-$$.env cpio=$NB/l1-$$.cpio
 trap 'rm -f "$env" "$cpio"' EXIT
 {
