@@ -1,12 +1,12 @@
 #!/bin/sh
 # tests/run.sh: runs every test suite and prints the final "N passed, N failed, N skipped".
 # Each suite prints one line per test: "PASS name", "FAIL name[: why]" or "SKIP name: why".
-# Select suites with TESTS="unit guest nested" (default: all). FUZZ_TEST_SECS: seconds per fuzz harness.
+# Select suites with TESTS="unit guest nested arm64" (default: all). FUZZ_TEST_SECS: seconds per fuzz harness.
 cd "$(dirname "$0")/.." || exit 2
 LOG=build/test.log
 mkdir -p build
 : > "$LOG"
-SUITES=${TESTS:-unit tsan cli fuzz guest nested}
+SUITES=${TESTS:-unit tsan cli fuzz guest nested arm64}
 
 run_suite() {
 	echo "== $1" | tee -a "$LOG"
@@ -56,6 +56,8 @@ for s in $SUITES; do
 		run_suite nested-powerbutton sh tests/nested/pwrbtn.sh
 		run_suite nested-vhost-user sh tests/nested/vhost_user.sh
 		run_suite nested-run sh tests/nested/vmmrun.sh ;;
+	arm64)  # arm64 guests on this x86 host: an arm64 L1 under QEMU/TCG (kvm_probe, ./vmm-arm64)
+		run_suite arm64 sh tests/arm64/run.sh ;;
 	esac
 done
 
