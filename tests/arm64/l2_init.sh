@@ -43,6 +43,33 @@ blk)
 	# the first disk: its size and the sha256 of its first MiB
 	report_boot
 	[ -b /dev/vda ] && echo "L2-VDA-SHA256=$(head -c 1048576 /dev/vda | sha256sum | cut -d' ' -f1)" ;;
+blkrw)
+	# a file system on the first disk, a file written and read back, and a pattern at 8 MiB for L1
+	report_boot
+	grep -E 'ITS-MSI.*virtio' /proc/interrupts | sed 's/^ *[0-9]*: *//; s/^/L2-MSI: /'
+	if [ -b /dev/vda ] && mke2fs -q /dev/vda 32768 >/tmp/mkfs 2>&1 && mkdir -p /mnt && mount -t ext2 /dev/vda /mnt 2>>/tmp/mkfs; then
+		dd if=/dev/urandom of=/mnt/f bs=1M count=4 2>/dev/null
+		a=$(sha256sum </mnt/f | cut -d' ' -f1)
+		umount /mnt && mount -t ext2 /dev/vda /mnt && b=$(sha256sum </mnt/f | cut -d' ' -f1)
+		umount /mnt
+		[ -n "$a" ] && [ "$a" = "$b" ] && echo "L2-FS-OK $a"
+	else
+		sed 's/^/L2-MKFS: /' /tmp/mkfs
+	fi
+	dd if=/dev/urandom of=/tmp/pat bs=1M count=2 2>/dev/null
+	dd if=/tmp/pat of=/dev/vda bs=1M seek=8 conv=fsync 2>/dev/null && echo "L2-PATTERN-SHA256=$(sha256sum </tmp/pat | cut -d' ' -f1)" ;;
+net)
+	# eth0 = 10.0.2.2/24, the tap's end in L1 is 10.0.2.1
+	report_boot
+	grep -E 'ITS-MSI.*virtio' /proc/interrupts | sed 's/^ *[0-9]*: *//; s/^/L2-MSI: /'
+	ip link set eth0 up && ip addr add 10.0.2.2/24 dev eth0 && ping -c 3 -W 5 10.0.2.1 >/tmp/ping 2>&1 && echo "L2-PING-OK"
+	tail -n 2 /tmp/ping | sed 's/^/L2-PING: /'
+	# 16 MiB to L1's nc, timed
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	dd if=/dev/zero bs=1M count=16 2>/dev/null | nc -w 5 10.0.2.1 5001 && echo "L2-SENT-OK seconds=$(awk "BEGIN{print $(cut -d' ' -f1 /proc/uptime) - $t0}")" ;;
+hang)
+	echo "L2-HANGING"
+	while :; do sleep 3600; done ;;
 panic)
 	echo "L2-PANIC-TRIGGER"
 	echo c >/proc/sysrq-trigger

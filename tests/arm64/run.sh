@@ -1,9 +1,11 @@
 #!/bin/sh
 # tests/arm64/run.sh: the arm64 suite on this x86 host: one arm64 L1 (qemu-system-aarch64 -M virt with
 # EL2, TCG; Debian's arm64 cloud kernel, KVM built in) runs tests/arm64/l1_test.sh as /test.sh.
-# Usage: sh tests/arm64/run.sh [TEST...]   (tests: kvm-probe vmm; default all)
+# Usage: sh tests/arm64/run.sh [TEST...]   (tests: kvm-probe vmm smp2 blk net timeout; default all)
 #   kvm-probe: tests/arm64/kvm_probe.c (built with arm64/musl-gcc) on L1's /dev/kvm
 #   vmm:       $VMM_ARM64 (default ./vmm-arm64; SKIP without it) boots the arm64 kernel as L2
+#   smp2, blk, net, timeout: the same with 2 vCPUs, a virtio-blk disk (ext2, a pattern, MSI-X via the
+#              ITS, no notification exits), virtio-net on a tap (ping, 16 MiB to nc), --timeout -> 124
 # Env: VMM_ARM64, VMM_TIMEOUT (s per vmm run, 120), VMM_MEM (256M), L2_APPEND (console=ttyS0 quiet
 #      panic=-1), PROBE_EXITS (1000), L1_MEM (MB, 1536), L1_CPU (max,pauth-impdef=on), NESTED_VERBOSE=1 shows L1's
 #      console, NESTED_LOG (build/arm64/nested/l1.log).
@@ -14,7 +16,7 @@ NESTED_ARCH=arm64 NESTED_LIB=tests/nested/lib.sh
 # shellcheck source=tests/nested/lib.sh
 . tests/nested/lib.sh
 
-ALL="kvm-probe vmm"
+ALL="kvm-probe vmm smp2 blk net timeout"
 TESTS=${*:-$ALL}
 VMM_TIMEOUT=${VMM_TIMEOUT:-120}
 VMM_ARM64=${VMM_ARM64:-./vmm-arm64}
@@ -45,20 +47,20 @@ for t in $TESTS; do
 			continue
 		fi
 		pairs="$pairs $PROBE:/kvm_probe" ;;
-	vmm)
+	vmm|smp2|blk|net|timeout)
 		# without it, L1's test.sh says SKIP
 		if [ -f "$VMM_ARM64" ]; then
 			if [ "$(_le "$VMM_ARM64" 18 2)" != 183 ]; then
-				echo "FAIL arm64-vmm: $VMM_ARM64 is not an aarch64 program (make ARCH=arm64)"
+				echo "FAIL arm64-$t: $VMM_ARM64 is not an aarch64 program (make ARCH=arm64)"
 				failed=$((failed + 1))
 				continue
 			fi
 			if ! l2_images; then
-				echo "FAIL arm64-vmm: could not build the L2 images"
+				echo "FAIL arm64-$t: could not build the L2 images"
 				failed=$((failed + 1))
 				continue
 			fi
-			pairs="$pairs $VMM_ARM64:/vmm $L2_IMAGE:/l2/Image $L2_INITRD:/l2/initrd.cpio"
+			case $pairs in *":/vmm "*|*":/vmm") ;; *) pairs="$pairs $VMM_ARM64:/vmm $L2_IMAGE:/l2/Image $L2_INITRD:/l2/initrd.cpio" ;; esac
 		fi ;;
 	*)
 		echo "FAIL arm64-$t: unknown test (tests: $ALL)"
