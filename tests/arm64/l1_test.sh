@@ -5,7 +5,7 @@
 # /arm64.env sets TESTS, VMM_MEM, VMM_TIMEOUT (seconds per vmm run), L2_APPEND and PROBE_EXITS.
 # In L1: /kvm_probe, /vmm (the arm64 vmm, if given), /l2/Image and /l2/initrd.cpio (with /vmm).
 # A new test: a t_NAME function here (NAME's dashes become underscores), NAME in run.sh's ALL.
-TESTS="kvm-probe vmm smp2 blk net timeout"
+TESTS="kvm-probe vmm smp2 blk net timeout run"
 VMM_MEM=256M
 VMM_TIMEOUT=120
 L2_APPEND="console=ttyS0 quiet panic=-1"
@@ -166,6 +166,24 @@ t_timeout() {
 	want_exit 124
 	reached timeout && want_line timeout "L2-HANGING"
 	verdict timeout
+}
+
+# vmm run: L1's own root through virtio-fs, a command's stdout, stderr and status.
+t_run() {
+	[ -x /vmm ] || { skip run "no arm64 vmm binary"; return; }
+	echo "NESTED-START run uptime=$(now)"
+	mkdir -p /tmp/rw && echo data >/tmp/rw/in
+	(cd /tmp/rw && timeout -s KILL $((VMM_TIMEOUT + 30)) /vmm run --kernel /l2/Image --rw /tmp/rw -- \
+		/bin/sh -c 'echo "out $(cat in) $(uname -m)"; echo err >&2; echo made >new; exit 7' \
+		</dev/null >/tmp/run.out 2>/tmp/run.err)
+	st=$?
+	sed 's/^/L2[run]| /' /tmp/run.out /tmp/run.err
+	want_exit 7
+	[ "$(cat /tmp/run.out)" = "out data aarch64" ] || why="$why; stdout: '$(head -c 200 /tmp/run.out)'"
+	grep -qx err /tmp/run.err || why="$why; no 'err' on stderr"
+	[ "$(cat /tmp/rw/new 2>/dev/null)" = made ] || why="$why; the file written in --rw is not in L1"
+	rm -rf /tmp/rw
+	verdict run
 }
 
 failed=0

@@ -6,6 +6,7 @@
 #   vmm:       $VMM_ARM64 (default ./vmm-arm64; SKIP without it) boots the arm64 kernel as L2
 #   smp2, blk, net, timeout: the same with 2 vCPUs, a virtio-blk disk (ext2, a pattern, MSI-X via the
 #              ITS, no notification exits), virtio-net on a tap (ping, 16 MiB to nc), --timeout -> 124
+#   run:       vmm run -- CMD in L1 (L1's root shared into L2 through virtio-fs): output and status
 # Env: VMM_ARM64, VMM_TIMEOUT (s per vmm run, 120), VMM_MEM (256M), L2_APPEND (console=ttyS0 quiet
 #      panic=-1), PROBE_EXITS (1000), L1_MEM (MB, 1536), L1_CPU (max,pauth-impdef=on), NESTED_VERBOSE=1 shows L1's
 #      console, NESTED_LOG (build/arm64/nested/l1.log).
@@ -16,7 +17,7 @@ NESTED_ARCH=arm64 NESTED_LIB=tests/nested/lib.sh
 # shellcheck source=tests/nested/lib.sh
 . tests/nested/lib.sh
 
-ALL="kvm-probe vmm smp2 blk net timeout"
+ALL="kvm-probe vmm smp2 blk net timeout run"
 TESTS=${*:-$ALL}
 VMM_TIMEOUT=${VMM_TIMEOUT:-120}
 VMM_ARM64=${VMM_ARM64:-./vmm-arm64}
@@ -47,6 +48,19 @@ for t in $TESTS; do
 			continue
 		fi
 		pairs="$pairs $PROBE:/kvm_probe" ;;
+	run)
+		# vmm run in L1: the modules it hands to L2 where a host with that kernel keeps them
+		[ -f "$VMM_ARM64" ] || { run="$run $t"; continue; }
+		_nested_kernel
+		md=lib/modules/$NESTED_KVER
+		_seen=; _order=
+		for m in virtio_pci virtiofs overlay; do _mod_visit "$m" || { echo "FAIL arm64-run: module $m"; failed=$((failed + 1)); continue 2; }; done
+		pairs="$pairs $ARM64_SYSROOT/$md/modules.dep:/$md/modules.dep $ARM64_SYSROOT/$md/modules.builtin:/$md/modules.builtin"
+		for m in $_order; do
+			f=$(_modinfo -k "$NESTED_KVER" -n "$m") || continue
+			case $f in /*) pairs="$pairs $f:${f#"$ARM64_SYSROOT"}" ;; esac
+		done
+		case $pairs in *":/vmm "*|*":/vmm") ;; *) l2_images && pairs="$pairs $VMM_ARM64:/vmm $L2_IMAGE:/l2/Image $L2_INITRD:/l2/initrd.cpio" ;; esac ;;
 	vmm|smp2|blk|net|timeout)
 		# without it, L1's test.sh says SKIP
 		if [ -f "$VMM_ARM64" ]; then
