@@ -1,0 +1,88 @@
+/* tests/guest/arm64/rt.h: the tiny arm64 guests' runtime: UART output, PSCI, debug-exit, the device tree, exceptions. */
+#ifndef RT_H
+#define RT_H
+
+#include <stdint.h>
+#include <stdbool.h>
+
+/* vmm's arm64 machine (arm64/machine.h) */
+#define UART_BASE       0x09000000ul
+#define DEBUG_EXIT_BASE 0x09010000ul
+#define PVPANIC_BASE    0x09020000ul
+#define GICD_BASE       0x08000000ul
+#define GITS_BASE       0x08080000ul
+#define GICR_BASE       0x080A0000ul
+#define GICR_STRIDE     0x20000ul
+#define PCI_ECAM_BASE   0x30000000ul
+#define RAM_BASE        0x40000000ul
+#define MAX_CPUS        8
+
+/* PSCI function ids (SMCCC, through hvc #0) and results */
+#define PSCI_VERSION        0x84000000ul
+#define PSCI_CPU_OFF        0x84000002ul
+#define PSCI_CPU_ON         0xc4000003ul
+#define PSCI_AFFINITY_INFO  0xc4000004ul
+#define PSCI_SYSTEM_OFF     0x84000008ul
+#define PSCI_SYSTEM_RESET   0x84000009ul
+#define PSCI_SUCCESS         0
+#define PSCI_INVALID_PARAMS  (-2)
+#define PSCI_ALREADY_ON      (-4)
+
+#define mmio8(a)  (*(volatile uint8_t *)(uintptr_t)(a))
+#define mmio16(a) (*(volatile uint16_t *)(uintptr_t)(a))
+#define mmio32(a) (*(volatile uint32_t *)(uintptr_t)(a))
+#define mmio64(a) (*(volatile uint64_t *)(uintptr_t)(a))
+
+#define sysreg_read(r) ({ uint64_t v_; __asm__ volatile("mrs %0, " #r : "=r"(v_)); v_; })
+#define sysreg_write(r, v) __asm__ volatile("msr " #r ", %0" : : "r"((uint64_t)(v)) : "memory")
+static inline void isb(void) { __asm__ volatile("isb" ::: "memory"); }
+static inline void dsb(void) { __asm__ volatile("dsb sy" ::: "memory"); }
+
+/* What vmm handed the boot CPU (start.S fills it before anything else runs). */
+struct boot_state { uint64_t x[4], daif, current_el, sctlr, head; };
+extern struct boot_state boot_state;
+
+void putc(char c);
+void puts(const char *s);            /* no newline added */
+void put_hex(uint64_t v);            /* 0x... */
+void put_dec(uint64_t v);
+void say(const char *s);             /* s and a newline */
+/* "NAME: what 0x..." on its own line */
+void say_hex(const char *what, uint64_t v);
+/* "guest FAIL: what" (the runner fails a test with such a line) */
+void fail(const char *what);
+void fail_hex(const char *what, uint64_t v);
+
+long psci(uint64_t fn, uint64_t a, uint64_t b, uint64_t c);
+/* debug-exit: vmm ends with (v << 1) | 1, if it was started with --debug-exit (else this returns) */
+void debug_exit(uint32_t v);
+void system_off(void) __attribute__((noreturn));
+void halt(void) __attribute__((noreturn));
+uint64_t cpu_index_mpidr(void);      /* MPIDR_EL1 affinity bits */
+
+/* Timing from the virtual counter. */
+static inline uint64_t counter(void) { isb(); return sysreg_read(cntvct_el0); }
+static inline uint64_t counter_hz(void) { return sysreg_read(cntfrq_el0); }
+
+/* The device tree (x0): checked header, the /cpus children's reg, /memory's reg, /chosen strings. */
+bool fdt_ok(const void *fdt);
+int fdt_cpus(const void *fdt, uint64_t *mpidr, int max);
+bool fdt_memory(const void *fdt, uint64_t *base, uint64_t *size);
+/* A property of /chosen: its value and length (-1: none). */
+const void *fdt_chosen(const void *fdt, const char *prop, int *len);
+uint32_t be32(const void *p);
+uint64_t be64(const void *p);
+bool streq(const char *a, const char *b);
+
+/* Exceptions: type 0-15 (vector slot: 5 = IRQ at EL1 with SP_EL1), frame = x0-x30, ELR, SPSR.
+ * The default prints ESR/ELR/FAR and ends the guest; a guest may define its own (weak). */
+struct frame { uint64_t x[31], elr, spsr, pad; };
+void exc_handler(uint64_t type, struct frame *f);
+void exc_default(uint64_t type, struct frame *f);
+#define VEC_IRQ 5   /* IRQ taken at EL1 on SP_EL1 */
+
+int main(void);
+void secondary_main(uint64_t idx);
+extern char secondary_entry[];
+
+#endif

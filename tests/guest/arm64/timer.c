@@ -1,0 +1,167 @@
+/*
+ * timer: the virtual timer's interrupt (PPI 27) through the in-kernel GICv3: the guest wakes its
+ * redistributor (GICR_WAKER), enables PPI 27 in the SGI frame, sets ICC_SRE/PMR/IGRPEN1 and a
+ * vector table whose IRQ handler acknowledges (ICC_IAR1), checks the INTID, masks the timer
+ * (CNTV_CTL) and ends the interrupt (ICC_EOIR1). Three rounds of a ~10 ms one-shot, each waited for
+ * with wfi; prints each interrupt and ends with debug-exit of the number taken (3: status 7).
+ */
+#include "rt.h"
+
+#define ICC_SRE_EL1     S3_0_C12_C12_5
+#define ICC_PMR_EL1     S3_0_C4_C6_0
+#define ICC_BPR1_EL1    S3_0_C12_C12_3
+#define ICC_IGRPEN1_EL1 S3_0_C12_C12_7
+#define ICC_IAR1_EL1    S3_0_C12_C12_0
+#define ICC_EOIR1_EL1   S3_0_C12_C12_1
+#define sr_rd(r) sysreg_read(r)
+#define sr_wr(r, v) sysreg_write(r, v)
+
+#define GICD_CTLR       0x0000
+#define GICD_TYPER      0x0004
+#define GICD_PIDR2      0xffe8
+#define GICR_TYPER      0x0008
+#define GICR_WAKER      0x0014
+#define GICR_SGI        0x10000    /* the SGI frame after the RD frame */
+#define GICR_IGROUPR0   0x0080
+#define GICR_ISENABLER0 0x0100
+#define GICR_IPRIORITYR 0x0400
+#define CTLR_RWP        (1u << 31)
+#define WAKER_SLEEP     (1u << 1)
+#define WAKER_ASLEEP    (1u << 2)
+#define TIMER_PPI       27
+#define ROUNDS          3
+
+static volatile uint64_t irqs, spurious, other, last_intid;
+
+void exc_handler(uint64_t type, struct frame *f)
+{
+	if (type != VEC_IRQ) {
+		exc_default(type, f);
+		return;
+	}
+	uint64_t iar = sr_rd(ICC_IAR1_EL1), intid = iar & 0xffffff;
+	last_intid = intid;
+	if (intid == TIMER_PPI) {
+		sr_wr(cntv_ctl_el0, 3);   /* enabled, output masked: the level drops */
+		isb();
+		irqs++;
+	} else if (intid >= 1020) {
+		spurious++;
+		return;
+	} else {
+		other++;
+	}
+	sr_wr(ICC_EOIR1_EL1, iar);
+	isb();
+}
+
+/* This CPU's redistributor: the one whose GICR_TYPER affinity is our MPIDR's. */
+static uintptr_t my_redist(void)
+{
+	uint64_t m = cpu_index_mpidr();
+	uint64_t aff = (m & 0xffffff) | ((m >> 32) & 0xff) << 24;
+
+	for (int i = 0; i < 64; i++) {
+		uintptr_t rd = GICR_BASE + (uintptr_t)i * GICR_STRIDE;
+		uint64_t t = mmio64(rd + GICR_TYPER);
+		if (t >> 32 == aff)
+			return rd;
+		if (t & (1u << 4))   /* Last */
+			break;
+	}
+	return 0;
+}
+
+static void wait_rwp(void)
+{
+	for (int i = 0; i < 1000000 && (mmio32(GICD_BASE + GICD_CTLR) & CTLR_RWP); i++)
+		;
+}
+
+int main(void)
+{
+	uint64_t hz = counter_hz(), tval = hz / 100, sre;
+	uintptr_t rd;
+	int fails = 0;
+
+	say_hex("timer: GICD_PIDR2 arch rev", (mmio32(GICD_BASE + GICD_PIDR2) >> 4) & 0xf);
+	say_hex("timer: counter frequency", hz);
+	if (hz == 0) {
+		fail("CNTFRQ_EL0 is 0");
+		debug_exit(0x7f);
+		system_off();
+	}
+	sr_wr(ICC_SRE_EL1, sr_rd(ICC_SRE_EL1) | 1);
+	isb();
+	sre = sr_rd(ICC_SRE_EL1);
+	if (!(sre & 1))
+		fail_hex("ICC_SRE_EL1.SRE does not stick:", sre), fails++;
+
+	mmio32(GICD_BASE + GICD_CTLR) = (1u << 4) | (1u << 1);   /* ARE, EnableGrp1 */
+	wait_rwp();
+	rd = my_redist();
+	if (!rd) {
+		fail("no redistributor has this CPU's affinity");
+		debug_exit(0x7f);
+		system_off();
+	}
+	say_hex("timer: redistributor", rd);
+	mmio32(rd + GICR_WAKER) &= ~WAKER_SLEEP;
+	for (int i = 0; i < 1000000 && (mmio32(rd + GICR_WAKER) & WAKER_ASLEEP); i++)
+		;
+	if (mmio32(rd + GICR_WAKER) & WAKER_ASLEEP)
+		fail("GICR_WAKER.ChildrenAsleep stays set"), fails++;
+	mmio32(rd + GICR_SGI + GICR_IGROUPR0) |= 1u << TIMER_PPI;
+	/* priority 0x80 for INTID 27: byte 3 of IPRIORITYR6 (a word access) */
+	uintptr_t pr = rd + GICR_SGI + GICR_IPRIORITYR + (TIMER_PPI / 4) * 4;
+	mmio32(pr) = (mmio32(pr) & ~(0xffu << 24)) | 0x80u << 24;
+	mmio32(rd + GICR_SGI + GICR_ISENABLER0) = 1u << TIMER_PPI;
+	if (!(mmio32(rd + GICR_SGI + GICR_ISENABLER0) & (1u << TIMER_PPI)))
+		fail("PPI 27 does not read back as enabled"), fails++;
+
+	sr_wr(ICC_PMR_EL1, 0xff);
+	sr_wr(ICC_BPR1_EL1, 0);
+	sr_wr(ICC_IGRPEN1_EL1, 1);
+	isb();
+
+	for (uint64_t round = 0; round < ROUNDS; round++) {
+		uint64_t t0 = counter(), dt;
+		sr_wr(cntv_tval_el0, tval);
+		sr_wr(cntv_ctl_el0, 1);   /* enabled, not masked */
+		isb();
+		/* check with IRQs masked, wfi (a pending IRQ wakes it even so), then let it in */
+		while (irqs == round) {
+			__asm__ volatile("wfi");
+			__asm__ volatile("msr daifclr, #2\n\tisb\n\tmsr daifset, #2" ::: "memory");
+		}
+		dt = counter() - t0;
+		puts("timer: interrupt ");
+		put_dec(irqs);
+		puts(" (INTID ");
+		put_dec(last_intid);
+		puts(") after ");
+		put_dec(dt * 1000000 / hz);
+		say(" us");
+		if (dt < tval)
+			fail_hex("the interrupt came before the timer expired: ticks", dt), fails++;
+		if (!(sr_rd(cntv_ctl_el0) & 4))
+			fail("CNTV_CTL.ISTATUS is clear after the interrupt"), fails++;
+	}
+	sr_wr(cntv_ctl_el0, 0);
+	isb();
+	/* nothing pending now: an acknowledge reads the spurious INTID */
+	uint64_t iar = sr_rd(ICC_IAR1_EL1) & 0xffffff;
+	if (iar != 1023)
+		fail_hex("ICC_IAR1_EL1 with nothing pending is not 1023:", iar), fails++;
+	if (other)
+		fail_hex("interrupts other than the timer's:", other), fails++;
+	puts("timer: interrupts ");
+	put_dec(irqs);
+	puts(", spurious ");
+	put_dec(spurious);
+	putc('\n');
+	if (!fails)
+		say("timer ok");
+	debug_exit((uint32_t)irqs);
+	system_off();
+}
