@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/nested/l1_init.sh: /init of the level-1 initramfs: loads kvm-amd nested=1, runs /test.sh, powers off.
+# tests/nested/l1_init.sh: /init of the level-1 initramfs: loads kvm-amd nested=1 (arm64: KVM is built in), runs /test.sh, powers off.
 export PATH=/bin
 mount -t devtmpfs dev /dev 2>/dev/null
 exec </dev/console >/dev/console 2>&1
@@ -15,8 +15,15 @@ while read -r m params; do
 done </mods/order
 
 kvm=no; [ -c /dev/kvm ] && kvm=yes
-nested=$(cat /sys/module/kvm_amd/parameters/nested 2>/dev/null || echo none)
-echo "L1-READY kvm=$kvm nested=$nested uptime=$(cut -d' ' -f1 /proc/uptime)"
+case $(uname -m) in
+aarch64)
+	# KVM is built in: its mode (VHE, nVHE, protected nVHE) from its boot message
+	mode=$(dmesg | sed -n 's/.*kvm \[[0-9]*\]: \(.*\) mode initialized successfully.*/\1/p' | head -n 1 | tr ' ' _)
+	echo "L1-READY kvm=$kvm mode=${mode:-none} uptime=$(cut -d' ' -f1 /proc/uptime)" ;;
+*)
+	nested=$(cat /sys/module/kvm_amd/parameters/nested 2>/dev/null || echo none)
+	echo "L1-READY kvm=$kvm nested=$nested uptime=$(cut -d' ' -f1 /proc/uptime)" ;;
+esac
 
 if [ -x /test.sh ]; then
 	/test.sh

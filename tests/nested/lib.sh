@@ -1,16 +1,34 @@
 # tests/nested/lib.sh: builds the L1/L2 images from Debian packages (cached in build/nested/) and runs L1 under QEMU/TCG with nested SVM.
 # POSIX sh; source it from the repo root or anywhere: paths are resolved from this file.
+# NESTED_ARCH=arm64 (set before sourcing) does the same for arm64 guests on this x86 host: L1 is
+# qemu-system-aarch64 -M virt,virtualization=on (TCG) with Debian's arm64 cloud kernel (KVM built in),
+# busybox and kernel from the sysroot of tests/arm64/fetch.sh ($ARM64_SYSROOT), caches in build/arm64/nested/.
 # Functions: nested_check, tool_files, stage_pairs, l1_initramfs, l1_run, l1_env, env_note, l2_images, l2_qemu.
 # shellcheck shell=sh disable=SC3043,SC3028,SC2034,SC2012 # local: dash, bash and busybox ash all have it
 
 NESTED_SRC=${NESTED_SRC:-$(cd "$(dirname "${BASH_SOURCE:-${NESTED_LIB:-tests/nested/lib.sh}}")" 2>/dev/null && pwd)}
 NESTED_ROOT=${NESTED_ROOT:-$(cd "$NESTED_SRC/../.." && pwd)}
-NB=${NB:-$NESTED_ROOT/build/nested}
-BUSYBOX=${BUSYBOX:-/bin/busybox}
+NESTED_ARCH=${NESTED_ARCH:-x86}
+if [ "$NESTED_ARCH" = arm64 ]; then
+	ARM64_SYSROOT=${ARM64_SYSROOT:-$NESTED_ROOT/build/arm64/sysroot}
+	NB=${NB:-$NESTED_ROOT/build/arm64/nested}
+	BUSYBOX=${BUSYBOX:-$ARM64_SYSROOT/bin/busybox}
+else
+	NB=${NB:-$NESTED_ROOT/build/nested}
+	BUSYBOX=${BUSYBOX:-/bin/busybox}
+fi
 
 # The Debian cloud kernel: sets NESTED_KERNEL and NESTED_KVER (newest if several).
+# arm64: the sysroot's gzip-compressed Image (QEMU's -kernel takes it as it is).
 _nested_kernel() {
 	[ -n "$NESTED_KERNEL" ] && return 0
+	if [ "$NESTED_ARCH" = arm64 ]; then
+		NESTED_KERNEL=$(ls "$ARM64_SYSROOT"/boot/vmlinuz-*-cloud-arm64 2>/dev/null | sort -V | tail -n 1)
+		[ -n "$NESTED_KERNEL" ] || return 1
+		NESTED_KVER=${NESTED_KERNEL##*/vmlinuz-}
+		[ -f "$ARM64_SYSROOT/lib/modules/$NESTED_KVER/modules.dep" ] || return 1
+		return 0
+	fi
 	NESTED_KERNEL=$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1)
 	[ -n "$NESTED_KERNEL" ] || return 1
 	NESTED_KVER=${NESTED_KERNEL#/boot/vmlinuz-}
@@ -19,6 +37,17 @@ _nested_kernel() {
 
 # Prints why the nested suite cannot run here (empty output and status 0 if it can).
 nested_check() {
+	if [ "$NESTED_ARCH" = arm64 ]; then
+		command -v qemu-system-aarch64 >/dev/null || { echo "qemu-system-aarch64 missing (apt-get install qemu-system-arm)"; return 1; }
+		_nested_kernel || { echo "no arm64 cloud kernel with modules in $ARM64_SYSROOT (run tests/arm64/fetch.sh)"; return 1; }
+		for t in cpio gzip modinfo sha256sum timeout; do
+			command -v $t >/dev/null || { echo "$t missing"; return 1; }
+		done
+		[ -f "$BUSYBOX" ] || { echo "$BUSYBOX missing (run tests/arm64/fetch.sh)"; return 1; }
+		# ldd cannot judge a foreign binary: ELF e_machine 183 is aarch64
+		[ "$(_le "$BUSYBOX" 18 2)" = 183 ] || { echo "$BUSYBOX is not an aarch64 program"; return 1; }
+		return 0
+	fi
 	command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"; return 1; }
 	_nested_kernel || { echo "no /boot/vmlinuz-*-cloud-amd64 with modules (apt-get install linux-image-cloud-amd64)"; return 1; }
 	for t in cpio lz4 modinfo sha256sum timeout; do
@@ -35,12 +64,21 @@ _key() {
 	{ cat "$@"; echo "$NESTED_KVER"; stat -c '%s %Y' "$NESTED_KERNEL" "$BUSYBOX"; } | sha256sum | cut -c1-12
 }
 
+# modinfo on the kernel's module tree (arm64: the one in the sysroot).
+_modinfo() {
+	if [ "$NESTED_ARCH" = arm64 ]; then
+		modinfo -b "$ARM64_SYSROOT" "$@"
+	else
+		modinfo "$@"
+	fi
+}
+
 # Visit module $1 and its dependencies (modinfo -F depends), appending to _order, deps first.
 _mod_visit() {
 	local d
 	case " $_seen " in *" $1 "*) return 0 ;; esac
 	_seen="$_seen $1"
-	for d in $(modinfo -k "$NESTED_KVER" -F depends "$1" | tr ',' ' '); do
+	for d in $(_modinfo -k "$NESTED_KVER" -F depends "$1" | tr ',' ' '); do
 		_mod_visit "$d" || return 1
 	done
 	_order="$_order $1"
@@ -49,7 +87,7 @@ _mod_visit() {
 # Copy module $1 (decompressed) to $2/mods/$1.ko; a built-in module is skipped.
 _mod_copy() {
 	local f
-	f=$(modinfo -k "$NESTED_KVER" -n "$1") || { echo "nested: module $1 not found" >&2; return 1; }
+	f=$(_modinfo -k "$NESTED_KVER" -n "$1") || { echo "nested: module $1 not found" >&2; return 1; }
 	case $f in
 	*.ko.xz) xz -dc "$f" >"$2/mods/$1.ko" ;;
 	*.ko.zst) zstd -qdc "$f" >"$2/mods/$1.ko" ;;
@@ -70,7 +108,7 @@ _stage_modules() {
 	done
 	: >"$dir/mods/order"
 	for m in $_order; do
-		name=$(modinfo -k "$NESTED_KVER" -F name "$m" 2>/dev/null)
+		name=$(_modinfo -k "$NESTED_KVER" -F name "$m" 2>/dev/null)
 		[ -n "$name" ] || name=$(echo "$m" | tr - _)
 		_mod_copy "$m" "$dir" && rc=0 || rc=$?
 		[ $rc -eq 2 ] && continue
@@ -84,12 +122,27 @@ _stage_modules() {
 	done
 }
 
+# The applets of $BUSYBOX, one a line. An arm64 busybox cannot run here: its applet name table
+# ("[", "[[", "acpid", ... each NUL-terminated, then an empty name) is read from the file.
+_bb_applets() {
+	if [ "$NESTED_ARCH" = arm64 ]; then
+		LC_ALL=C tr '\0' '\n' <"$BUSYBOX" | awk 'p == "[" && $0 == "[[" { on = 1; print "[" }
+			on && $0 == "" { exit } on { print } { p = $0 }'
+	else
+		"$BUSYBOX" --list
+	fi
+}
+
 # Busybox, its applet links and a console node into DIR.
 _stage_busybox() {
 	local a
 	mkdir -p "$1/bin" "$1/dev" "$1/proc" "$1/sys" "$1/tmp" "$1/etc"
 	cp "$BUSYBOX" "$1/bin/busybox"
-	for a in $("$BUSYBOX" --list); do
+	if [ "$NESTED_ARCH" = arm64 ] && [ "$(_bb_applets | wc -l)" -lt 100 ]; then
+		echo "nested: no applet table found in $BUSYBOX" >&2
+		return 1
+	fi
+	for a in $(_bb_applets); do
 		[ "$a" = busybox ] || ln -sf busybox "$1/bin/$a"
 	done
 	ln -sfn bin "$1/sbin"
@@ -124,7 +177,7 @@ stage_pairs() {
 }
 
 # l1_initramfs OUT.cpio [HOSTPATH:GUESTPATH]...
-#   The L1 initramfs: busybox, irqbypass/kvm/kvm-amd (nested=1)/tun, /init from l1_init.sh
+#   The L1 initramfs: busybox, irqbypass/kvm/kvm-amd (nested=1)/tun (arm64: tun; KVM is built in), /init from l1_init.sh
 #   (cached base archive), followed by an archive of the extra files (GUESTPATH absolute).
 #   A GUESTPATH of /test.sh is what /init runs.
 l1_initramfs() {
@@ -138,8 +191,12 @@ l1_initramfs() {
 		rm -f "$NB"/l1-base-*.cpio
 		stage=$(mktemp -d "$NB/stage-l1.XXXXXX") || return 1
 		chmod 755 "$stage"
-		_stage_busybox "$stage"
-		_stage_modules "$stage" irqbypass kvm "kvm_amd nested=1" tun || return 1
+		_stage_busybox "$stage" || return 1
+		if [ "$NESTED_ARCH" = arm64 ]; then
+			_stage_modules "$stage" tun || return 1
+		else
+			_stage_modules "$stage" irqbypass kvm "kvm_amd nested=1" tun || return 1
+		fi
 		cp "$NESTED_SRC/l1_init.sh" "$stage/init" && chmod 755 "$stage/init"
 		_cpio "$stage" "$base" || return 1
 		rm -rf "$stage"
@@ -159,7 +216,8 @@ l1_initramfs() {
 }
 
 # l1_run [-m MB] [-t TIMEOUT_S] CPIO
-#   Boots L1 (QEMU/TCG, EPYC with SVM, 2 vCPUs) with the cloud kernel and CPIO; prints L1's
+#   Boots L1 (QEMU/TCG, EPYC with SVM, 2 vCPUs; arm64: virt with EL2, GICv3, -cpu $L1_CPU (max),
+#   console on the PL011) with the cloud kernel and CPIO; prints L1's
 #   console, which is also kept in $L1_LOG (default build/nested/l1.log). Returns the status
 #   from L1's "L1-EXIT=" line, or 125 if L1 died or timed out without one.
 #   L1_INTERACTIVE=1 keeps stdin attached (for a shell in L1). L1_STALL=S kills L1 once its
@@ -180,9 +238,16 @@ l1_run() {
 	log=${L1_LOG:-$NB/l1.log}
 	mkdir -p "$(dirname "$log")"
 	rm -f "$log.pid" "$log.stalled"
-	set -- timeout -k 10 "$t" qemu-system-x86_64 -M q35,accel=tcg -cpu EPYC,+svm -smp 2 -m "$mb" \
-		-nodefaults -no-user-config -nographic -serial stdio -no-reboot -pidfile "$log.pid" \
-		-kernel "$NESTED_KERNEL" -initrd "$cpio" -append "console=ttyS0 quiet panic=-1"
+	if [ "$NESTED_ARCH" = arm64 ]; then
+		set -- timeout -k 10 "$t" qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 \
+			-cpu "${L1_CPU:-max}" -smp 2 -m "$mb" \
+			-nodefaults -no-user-config -nographic -serial stdio -no-reboot -pidfile "$log.pid" \
+			-kernel "$NESTED_KERNEL" -initrd "$cpio" -append "console=ttyAMA0 quiet panic=-1"
+	else
+		set -- timeout -k 10 "$t" qemu-system-x86_64 -M q35,accel=tcg -cpu EPYC,+svm -smp 2 -m "$mb" \
+			-nodefaults -no-user-config -nographic -serial stdio -no-reboot -pidfile "$log.pid" \
+			-kernel "$NESTED_KERNEL" -initrd "$cpio" -append "console=ttyS0 quiet panic=-1"
+	fi
 	[ "${L1_STALL:-0}" -gt 0 ] && _l1_watch "$log" "$L1_STALL" </dev/null >/dev/null 2>&1 &
 	if [ "${L1_INTERACTIVE:-0}" = 1 ]; then
 		"$@" 2>&1 | tee "$log"
@@ -373,10 +438,16 @@ _cpu_ticks() {
 #   Builds (or reuses) the L2 inputs and sets L2_BZIMAGE (the cloud kernel), L2_VMLINUX (its
 #   uncompressed ELF, PVH note included) and L2_INITRD (busybox, virtio and pvpanic modules,
 #   /init from l2_init.sh, /l2-lib.sh from l2_lib.sh, which every L2 /init sources).
+#   arm64: sets L2_IMAGE (the kernel's arm64 Image, uncompressed) and L2_INITRD (busybox, the
+#   virtio pci/mmio/blk/net modules, /init from tests/arm64/l2_init.sh, /l2-lib.sh).
 l2_images() {
 	local key stage
 	_nested_kernel || { echo "nested: no cloud kernel" >&2; return 1; }
 	mkdir -p "$NB"
+	if [ "$NESTED_ARCH" = arm64 ]; then
+		_l2_images_arm64
+		return
+	fi
 	L2_BZIMAGE=$NESTED_KERNEL
 	L2_VMLINUX=$NB/vmlinux-$NESTED_KVER
 	[ -s "$L2_VMLINUX" ] || _extract_vmlinux "$NESTED_KERNEL" "$L2_VMLINUX" || return 1
@@ -390,6 +461,31 @@ l2_images() {
 	_stage_modules "$stage" virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev \
 		virtio_pci virtio_blk failover net_failover virtio_net pvpanic pvpanic_mmio || return 1
 	cp "$NESTED_SRC/l2_init.sh" "$stage/init" && chmod 755 "$stage/init"
+	cp "$NESTED_SRC/l2_lib.sh" "$stage/l2-lib.sh" || return 1
+	_cpio "$stage" "$L2_INITRD" || return 1
+	rm -rf "$stage"
+}
+
+_l2_images_arm64() {
+	local key stage
+	# Debian's 6.1 vmlinuz is the Image itself; a gzip-compressed one is unpacked
+	L2_IMAGE=$NESTED_KERNEL
+	if [ "$(od -An -tx1 -N2 "$NESTED_KERNEL" | tr -d ' ')" = 1f8b ]; then
+		L2_IMAGE=$NB/Image-$NESTED_KVER
+		[ -s "$L2_IMAGE" ] || { gzip -dc "$NESTED_KERNEL" >"$L2_IMAGE.$$.tmp" && mv "$L2_IMAGE.$$.tmp" "$L2_IMAGE"; } || return 1
+	fi
+	# the arm64 Image header's magic "ARM\x64" at offset 56
+	[ "$(_le "$L2_IMAGE" 56 4)" = $((0x644d5241)) ] || { echo "nested: $L2_IMAGE is not an arm64 Image" >&2; return 1; }
+	key=$(_key "$NESTED_SRC/lib.sh" "$NESTED_ROOT/tests/arm64/l2_init.sh" "$NESTED_SRC/l2_lib.sh")
+	L2_INITRD=$NB/l2-$key.cpio
+	[ -s "$L2_INITRD" ] && return 0
+	rm -f "$NB"/l2-*.cpio
+	stage=$(mktemp -d "$NB/stage-l2.XXXXXX") || return 1
+	chmod 755 "$stage"
+	_stage_busybox "$stage" || return 1
+	_stage_modules "$stage" virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev \
+		virtio_pci virtio_mmio virtio_blk failover net_failover virtio_net || return 1
+	cp "$NESTED_ROOT/tests/arm64/l2_init.sh" "$stage/init" && chmod 755 "$stage/init"
 	cp "$NESTED_SRC/l2_lib.sh" "$stage/l2-lib.sh" || return 1
 	_cpio "$stage" "$L2_INITRD" || return 1
 	rm -rf "$stage"
@@ -417,22 +513,33 @@ _extract_vmlinux() {
 	mv "$2.$$.tmp" "$2"
 }
 
-# l2_qemu [-s SMP] [-t TIMEOUT_S] KERNEL APPEND
+# l2_qemu [-s SMP] [-t TIMEOUT_S] [-d DISK] KERNEL APPEND
 #   Runs the L2 kernel and L2_INITRD directly in QEMU/TCG at L0 (q35 with a pvpanic device),
 #   to check the L2 initramfs without a vmm. Prints the console; returns QEMU's status
 #   (with -action panic=exit-failure a guest panic is status 1).
+#   arm64: -M virt -cpu max, console on the PL011, no pvpanic (not in Debian's arm64 kernel).
+#   -d DISK adds a raw virtio-blk-pci disk.
 l2_qemu() {
-	local smp t
-	smp=1; t=300
+	local smp t disk k a
+	smp=1; t=300; disk=
 	while [ $# -gt 2 ]; do
 		case $1 in
 		-s) smp=$2; shift 2 ;;
 		-t) t=$2; shift 2 ;;
+		-d) disk=$2; shift 2 ;;
 		*) break ;;
 		esac
 	done
+	k=$1; a=$2; shift 2
+	[ -z "$disk" ] || set -- -drive "file=$disk,if=none,id=d0,format=raw" -device virtio-blk-pci,drive=d0
+	if [ "$NESTED_ARCH" = arm64 ]; then
+		timeout -k 10 "$t" qemu-system-aarch64 -M virt -cpu max -smp "$smp" -m 512 \
+			-nodefaults -no-user-config -nographic -serial stdio -no-reboot "$@" \
+			-kernel "$k" -initrd "$L2_INITRD" -append "console=ttyAMA0 $a" </dev/null
+		return
+	fi
 	timeout -k 10 "$t" qemu-system-x86_64 -M q35,accel=tcg -cpu max -smp "$smp" -m 512 \
 		-nodefaults -no-user-config -nographic -serial stdio -no-reboot \
-		-device pvpanic -action panic=exit-failure \
-		-kernel "$1" -initrd "$L2_INITRD" -append "console=ttyS0 $2" </dev/null
+		-device pvpanic -action panic=exit-failure "$@" \
+		-kernel "$k" -initrd "$L2_INITRD" -append "console=ttyS0 $a" </dev/null
 }
