@@ -133,6 +133,14 @@ void arch_vm_setup(struct vm *vm)
 	/* a VM capability on arm64: /dev/kvm itself answers -EINVAL, the VM 1 only once it has an ITS */
 	if (kvm_ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MSI_DEVID) <= 0)
 		fatal(EXIT_RUNTIME, "/dev/kvm lacks KVM_CAP_MSI_DEVID (a GICv3 ITS), which vmm needs");
+	/* An MMIO access without a valid syndrome (a load/store pair, writeback): KVM_RUN would fail
+	 * with ENOSYS; with this it exits to us and the guest gets an external abort, as on hardware. */
+	if (kvm_ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_NISV_TO_USER) > 0 &&
+	    kvm_ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_INJECT_EXT_DABT) > 0) {
+		struct kvm_enable_cap cap = { .cap = KVM_CAP_ARM_NISV_TO_USER };
+		if (kvm_ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+			fatal_errno(EXIT_RUNTIME, "KVM_ENABLE_CAP KVM_CAP_ARM_NISV_TO_USER");
+	}
 }
 
 void arch_devices_create(struct vm *vm, struct console *con)
@@ -221,6 +229,19 @@ bool arch_handle_exit(struct vcpu *v)
 	char msg[64];
 
 	switch (run->exit_reason) {
+	case KVM_EXIT_ARM_NISV: {
+		struct kvm_vcpu_events ev = { 0 };
+		guest_warn("vCPU %d: an MMIO access at %#llx that KVM cannot decode (no syndrome: a load/store "
+			   "pair or writeback?): external abort injected", v->id,
+			   (unsigned long long)run->arm_nisv.fault_ipa);
+		v->exits_other++;
+		ev.exception.ext_dabt_pending = 1;
+		if (kvm_ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0) {
+			vcpu_fail(v, "cannot inject an external abort (KVM_SET_VCPU_EVENTS)");
+			return false;
+		}
+		return true;
+	}
 	case KVM_EXIT_SYSTEM_EVENT:
 		switch (run->system_event.type) {
 		case KVM_SYSTEM_EVENT_SHUTDOWN:

@@ -72,9 +72,17 @@ static const struct sb_syscall vcpu_sys[] = {
 	SB_POLL { SYS_ppoll, SB_ANY },
 	SB_COMMON,
 };
+/* arm64: register dumps read KVM_GET_ONE_REG; an MMIO access KVM cannot decode is answered with an
+ * external data abort (KVM_SET_VCPU_EVENTS, arm64/arch.c) */
+#ifdef __aarch64__
+#define SB_ARCH_VCPU_IOCTLS { SB_FD_VCPU, KVM_GET_ONE_REG, "KVM_GET_ONE_REG" }, \
+	{ SB_FD_VCPU, KVM_SET_VCPU_EVENTS, "KVM_SET_VCPU_EVENTS" },
+#else
+#define SB_ARCH_VCPU_IOCTLS
+#endif
 static const struct sb_ioctl vcpu_ioctl[] = {
 	{ SB_FD_VCPU, KVM_RUN, "KVM_RUN" }, { SB_FD_VCPU, KVM_GET_REGS, "KVM_GET_REGS" },
-	{ SB_FD_VCPU, KVM_GET_SREGS, "KVM_GET_SREGS" },
+	{ SB_FD_VCPU, KVM_GET_SREGS, "KVM_GET_SREGS" }, SB_ARCH_VCPU_IOCTLS
 	{ SB_FD_VM, IRQ_IOCTL, IRQ_IOCTL_NAME },
 	{ SB_FD_VM, KVM_SET_GSI_ROUTING, "KVM_SET_GSI_ROUTING" }, { SB_FD_VM, KVM_IRQFD, "KVM_IRQFD" },
 	{ SB_FD_VM, KVM_IOEVENTFD, "KVM_IOEVENTFD" }, SB_TTY_IOCTLS,
