@@ -63,7 +63,7 @@ int main(void)
 		uint64_t s = len == 8 ? be64(is) : be32(is), e = len2 == 8 ? be64(ie) : be32(ie);
 		puts("bootinfo: initrd '");
 		for (uint64_t a = s; a < e && a < s + 64; a++) {
-			char c = (char)mmio8(a);
+			char c = (char)r8(a);
 			if (c == '\n')
 				break;
 			putc(c);

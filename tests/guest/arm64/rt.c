@@ -8,9 +8,9 @@
 
 void putc(char c)
 {
-	for (int i = 0; i < 100000 && !(mmio8(UART_BASE + UART_LSR) & LSR_THRE); i++)
+	for (int i = 0; i < 100000 && !(r8(UART_BASE + UART_LSR) & LSR_THRE); i++)
 		;
-	mmio8(UART_BASE + UART_THR) = (uint8_t)c;
+	w8(UART_BASE + UART_THR, (uint8_t)c);
 }
 
 void puts(const char *s)
@@ -82,7 +82,7 @@ long psci(uint64_t fn, uint64_t a, uint64_t b, uint64_t c)
 void debug_exit(uint32_t v)
 {
 	dsb();
-	mmio32(DEBUG_EXIT_BASE) = v;
+	w32(DEBUG_EXIT_BASE, v);
 	dsb();
 }
 

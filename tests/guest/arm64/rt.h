@@ -28,10 +28,36 @@
 #define PSCI_INVALID_PARAMS  (-2)
 #define PSCI_ALREADY_ON      (-4)
 
-#define mmio8(a)  (*(volatile uint8_t *)(uintptr_t)(a))
-#define mmio16(a) (*(volatile uint16_t *)(uintptr_t)(a))
-#define mmio32(a) (*(volatile uint32_t *)(uintptr_t)(a))
-#define mmio64(a) (*(volatile uint64_t *)(uintptr_t)(a))
+/*
+ * MMIO accessors: one plain load or store with a base register and no writeback, as Linux's
+ * readl/writel. KVM can only hand an MMIO access to vmm when the fault's syndrome describes it
+ * (ISV): a load/store pair or a post-indexed access the compiler might pick for a volatile
+ * pointer has none, and KVM_RUN then fails with ENOSYS.
+ */
+#define MMIO_RW(n, t, sfx)                                                                        \
+	static inline t r##n(uintptr_t a)                                                       \
+	{                                                                                       \
+		t v;                                                                            \
+		__asm__ volatile("ldr" sfx " %w0, [%1]" : "=r"(v) : "r"(a) : "memory");     \
+		return v;                                                                       \
+	}                                                                                       \
+	static inline void w##n(uintptr_t a, t v)                                               \
+	{                                                                                       \
+		__asm__ volatile("str" sfx " %w0, [%1]" : : "rZ"(v), "r"(a) : "memory");    \
+	}
+MMIO_RW(8, uint8_t, "b")
+MMIO_RW(16, uint16_t, "h")
+MMIO_RW(32, uint32_t, "")
+static inline uint64_t r64(uintptr_t a)
+{
+	uint64_t v;
+	__asm__ volatile("ldr %x0, [%1]" : "=r"(v) : "r"(a) : "memory");
+	return v;
+}
+static inline void w64(uintptr_t a, uint64_t v)
+{
+	__asm__ volatile("str %x0, [%1]" : : "rZ"(v), "r"(a) : "memory");
+}
 
 #define sysreg_read(r) ({ uint64_t v_; __asm__ volatile("mrs %0, " #r : "=r"(v_)); v_; })
 #define sysreg_write(r, v) __asm__ volatile("msr " #r ", %0" : : "r"((uint64_t)(v)) : "memory")

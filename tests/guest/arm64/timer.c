@@ -63,7 +63,7 @@ static uintptr_t my_redist(void)
 
 	for (int i = 0; i < 64; i++) {
 		uintptr_t rd = GICR_BASE + (uintptr_t)i * GICR_STRIDE;
-		uint64_t t = mmio64(rd + GICR_TYPER);
+		uint64_t t = r64(rd + GICR_TYPER);
 		if (t >> 32 == aff)
 			return rd;
 		if (t & (1u << 4))   /* Last */
@@ -74,7 +74,7 @@ static uintptr_t my_redist(void)
 
 static void wait_rwp(void)
 {
-	for (int i = 0; i < 1000000 && (mmio32(GICD_BASE + GICD_CTLR) & CTLR_RWP); i++)
+	for (int i = 0; i < 1000000 && (r32(GICD_BASE + GICD_CTLR) & CTLR_RWP); i++)
 		;
 }
 
@@ -84,7 +84,7 @@ int main(void)
 	uintptr_t rd;
 	int fails = 0;
 
-	say_hex("timer: GICD_PIDR2 arch rev", (mmio32(GICD_BASE + GICD_PIDR2) >> 4) & 0xf);
+	say_hex("timer: GICD_PIDR2 arch rev", (r32(GICD_BASE + GICD_PIDR2) >> 4) & 0xf);
 	say_hex("timer: counter frequency", hz);
 	if (hz == 0) {
 		fail("CNTFRQ_EL0 is 0");
@@ -97,7 +97,7 @@ int main(void)
 	if (!(sre & 1))
 		fail_hex("ICC_SRE_EL1.SRE does not stick:", sre), fails++;
 
-	mmio32(GICD_BASE + GICD_CTLR) = (1u << 4) | (1u << 1);   /* ARE, EnableGrp1 */
+	w32(GICD_BASE + GICD_CTLR, (1u << 4) | (1u << 1));   /* ARE, EnableGrp1 */
 	wait_rwp();
 	rd = my_redist();
 	if (!rd) {
@@ -106,17 +106,17 @@ int main(void)
 		system_off();
 	}
 	say_hex("timer: redistributor", rd);
-	mmio32(rd + GICR_WAKER) &= ~WAKER_SLEEP;
-	for (int i = 0; i < 1000000 && (mmio32(rd + GICR_WAKER) & WAKER_ASLEEP); i++)
+	w32(rd + GICR_WAKER, r32(rd + GICR_WAKER) & (~WAKER_SLEEP));
+	for (int i = 0; i < 1000000 && (r32(rd + GICR_WAKER) & WAKER_ASLEEP); i++)
 		;
-	if (mmio32(rd + GICR_WAKER) & WAKER_ASLEEP)
+	if (r32(rd + GICR_WAKER) & WAKER_ASLEEP)
 		fail("GICR_WAKER.ChildrenAsleep stays set"), fails++;
-	mmio32(rd + GICR_SGI + GICR_IGROUPR0) |= 1u << TIMER_PPI;
+	w32(rd + GICR_SGI + GICR_IGROUPR0, r32(rd + GICR_SGI + GICR_IGROUPR0) | (1u << TIMER_PPI));
 	/* priority 0x80 for INTID 27: byte 3 of IPRIORITYR6 (a word access) */
 	uintptr_t pr = rd + GICR_SGI + GICR_IPRIORITYR + (TIMER_PPI / 4) * 4;
-	mmio32(pr) = (mmio32(pr) & ~(0xffu << 24)) | 0x80u << 24;
-	mmio32(rd + GICR_SGI + GICR_ISENABLER0) = 1u << TIMER_PPI;
-	if (!(mmio32(rd + GICR_SGI + GICR_ISENABLER0) & (1u << TIMER_PPI)))
+	w32(pr, (r32(pr) & ~(0xffu << 24)) | 0x80u << 24);
+	w32(rd + GICR_SGI + GICR_ISENABLER0, 1u << TIMER_PPI);
+	if (!(r32(rd + GICR_SGI + GICR_ISENABLER0) & (1u << TIMER_PPI)))
 		fail("PPI 27 does not read back as enabled"), fails++;
 
 	sr_wr(ICC_PMR_EL1, 0xff);
