@@ -1,12 +1,12 @@
 #!/bin/sh
 # tests/run.sh: runs every test suite and prints the final "N passed, N failed, N skipped".
 # Each suite prints one line per test: "PASS name", "FAIL name[: why]" or "SKIP name: why".
-# Select suites with TESTS="unit guest nested" (default: all). FUZZ_TEST_SECS: seconds per fuzz harness.
+# Select suites with TESTS="unit guest nested arm64" (default: all). FUZZ_TEST_SECS: seconds per fuzz harness.
 cd "$(dirname "$0")/.." || exit 2
 LOG=build/test.log
 mkdir -p build
 : > "$LOG"
-SUITES=${TESTS:-unit tsan cli fuzz guest nested}
+SUITES=${TESTS:-unit tsan cli fuzz guest nested arm64}
 
 run_suite() {
 	echo "== $1" | tee -a "$LOG"
@@ -48,6 +48,9 @@ for s in $SUITES; do
 		run_suite install sh tests/install.sh ;;
 	fuzz)   run_suite fuzz sh tests/fuzz/run.sh ;;
 	guest)  run_suite guest sh tests/guest/run.sh ;;
+	arm64)  # vmm-arm64: host-side checks under qemu-user, the tiny guests in one arm64 L1 boot
+		run_suite arm64-guest sh tests/guest/arm64/run.sh
+		[ -f tests/arm64/run.sh ] && run_suite arm64 sh tests/arm64/run.sh ;;
 	nested)
 		# nested-net runs in run.sh's L1 boot (net.sh alone would boot its own)
 		run_suite nested sh tests/nested/run.sh
