@@ -5,7 +5,8 @@
  * (every read, no write to the register itself: that ends the VM), pvpanic reads, PCI config
  * garbage to functions that do not exist and to the header of those that do, reads across the
  * GIC distributor, ITS and redistributor, unknown hypercalls, MMIO accesses KVM cannot decode
- * (they must end in an external abort of the guest). Run with --debug-exit. Then
+ * (they must end in an external abort of the guest), jumps to MMIO and past RAM (an instruction
+ * abort). Run with --debug-exit. Then
  * "survived" and PSCI SYSTEM_OFF (exit 0). An exception ends it with "guest FAIL" (exit 255).
  */
 #include "rt.h"
@@ -177,7 +178,7 @@ static void gic(void)
 /* An access KVM cannot decode (no syndrome: a load/store pair, writeback) is not an exit vmm can
  * emulate: the guest gets a synchronous external abort (as on hardware), which this guest expects
  * and steps over. vmm must go on. */
-static volatile int expect_abort, aborts;
+static volatile int expect_abort, aborts, iaborts;
 
 void exc_handler(uint64_t type, struct frame *f)
 {
@@ -188,6 +189,12 @@ void exc_handler(uint64_t type, struct frame *f)
 	if (expect_abort && type == 4 && ((esr >> 26) & 0x3f) == 0x25 && (esr & 0x3f) == 0x10) {
 		aborts++;
 		f->elr += 4;
+		return;
+	}
+	/* EC 0x21: an instruction abort (a fetch from where there is no RAM): back to the caller */
+	if (expect_abort && type == 4 && ((esr >> 26) & 0x3f) == 0x21) {
+		iaborts++;
+		f->elr = f->x[30];
 		return;
 	}
 	exc_default(type, f);
@@ -210,6 +217,20 @@ static void no_syndrome(void)
 	if (aborts != 6)
 		fail_hex("external aborts for 6 accesses without a syndrome:", (uint64_t)aborts);
 	say("hostile: accesses without a syndrome ok");
+}
+
+/* Code run from MMIO and from past the end of RAM: KVM answers with an instruction abort. */
+static void wild_jumps(uint64_t ram_end)
+{
+	const uintptr_t to[] = { 0x0a000000, UART_BASE, 0x0, ram_end + 0x10000 };
+
+	expect_abort = 1;
+	for (unsigned i = 0; i < sizeof(to) / sizeof(to[0]); i++)
+		__asm__ volatile("blr %0" : : "r"(to[i]) : "x30", "memory");
+	expect_abort = 0;
+	if (iaborts != 4)
+		fail_hex("instruction aborts for 4 jumps outside RAM:", (uint64_t)iaborts);
+	say("hostile: jumps outside RAM ok");
 }
 
 static void hypercalls(void)
@@ -243,6 +264,7 @@ int main(void)
 	gic();
 	hypercalls();
 	no_syndrome();
+	wild_jumps(base + size);
 	say("survived");
 	system_off();
 }

@@ -259,6 +259,58 @@ const void *fdt_chosen(const void *fdt, const char *prop, int *len)
 	return c.val;
 }
 
+/* ---- GICv3 ---- */
+#define CTLR_RWP        (1u << 31)
+#define WAKER_SLEEP     (1u << 1)
+#define WAKER_ASLEEP    (1u << 2)
+
+/* This CPU's redistributor: the one whose GICR_TYPER affinity is our MPIDR's. */
+static uintptr_t my_redist(void)
+{
+	uint64_t m = cpu_index_mpidr();
+	uint64_t aff = (m & 0xffffff) | ((m >> 32) & 0xff) << 24;
+
+	for (int i = 0; i < 64; i++) {
+		uintptr_t rd = GICR_BASE + (uintptr_t)i * GICR_STRIDE;
+		uint64_t t = r64(rd + GICR_TYPER);
+		if (t >> 32 == aff)
+			return rd;
+		if (t & (1u << 4))   /* Last */
+			break;
+	}
+	return 0;
+}
+
+uintptr_t gic_cpu_init(int *fails)
+{
+	uintptr_t rd;
+	uint64_t sre;
+
+	sr_wr(ICC_SRE_EL1, sr_rd(ICC_SRE_EL1) | 1);
+	isb();
+	sre = sr_rd(ICC_SRE_EL1);
+	if (!(sre & 1))
+		fail_hex("ICC_SRE_EL1.SRE does not stick:", sre), (*fails)++;
+	w32(GICD_BASE + GICD_CTLR, (1u << 4) | (1u << 1));   /* ARE, EnableGrp1 */
+	for (int i = 0; i < 1000000 && (r32(GICD_BASE + GICD_CTLR) & CTLR_RWP); i++)
+		;
+	rd = my_redist();
+	if (!rd) {
+		fail("no redistributor has this CPU's affinity"), (*fails)++;
+		return 0;
+	}
+	w32(rd + GICR_WAKER, r32(rd + GICR_WAKER) & ~WAKER_SLEEP);
+	for (int i = 0; i < 1000000 && (r32(rd + GICR_WAKER) & WAKER_ASLEEP); i++)
+		;
+	if (r32(rd + GICR_WAKER) & WAKER_ASLEEP)
+		fail("GICR_WAKER.ChildrenAsleep stays set"), (*fails)++;
+	sr_wr(ICC_PMR_EL1, 0xff);
+	sr_wr(ICC_BPR1_EL1, 0);
+	sr_wr(ICC_IGRPEN1_EL1, 1);
+	isb();
+	return rd;
+}
+
 /* ---- exceptions ---- */
 static const char *const vec_names[16] = {
 	"sync (SP0)", "IRQ (SP0)", "FIQ (SP0)", "SError (SP0)",

@@ -107,6 +107,38 @@ void exc_handler(uint64_t type, struct frame *f);
 void exc_default(uint64_t type, struct frame *f);
 #define VEC_IRQ 5   /* IRQ taken at EL1 on SP_EL1 */
 
+/* GICv3: the CPU interface registers, the distributor and redistributor offsets used here */
+#define ICC_SRE_EL1     S3_0_C12_C12_5
+#define ICC_PMR_EL1     S3_0_C4_C6_0
+#define ICC_BPR1_EL1    S3_0_C12_C12_3
+#define ICC_IGRPEN1_EL1 S3_0_C12_C12_7
+#define ICC_IAR1_EL1    S3_0_C12_C12_0
+#define ICC_EOIR1_EL1   S3_0_C12_C12_1
+#define sr_rd(r) sysreg_read(r)
+#define sr_wr(r, v) sysreg_write(r, v)
+#define GICD_CTLR       0x0000
+#define GICD_TYPER      0x0004
+#define GICD_IGROUPR    0x0080
+#define GICD_ISENABLER  0x0100
+#define GICD_IPRIORITYR 0x0400
+#define GICD_IROUTER    0x6000
+#define GICD_PIDR2      0xffe8
+#define GICR_TYPER      0x0008
+#define GICR_WAKER      0x0014
+#define GICR_SGI        0x10000    /* the SGI frame after the RD frame */
+#define GICR_IGROUPR0   0x0080
+#define GICR_ISENABLER0 0x0100
+#define GICR_IPRIORITYR 0x0400
+/* The distributor on (affinity routing, group 1), this CPU's redistributor awake, the CPU interface
+ * on (SRE, PMR 0xff, group 1); IRQs stay masked in DAIF. Returns the redistributor (0: none),
+ * printing a guest FAIL line (and counting it in *fails) for each problem. */
+uintptr_t gic_cpu_init(int *fails);
+/* Wait for an interrupt with IRQs masked, then let pending ones in (no lost wake-up). */
+static inline void wait_irq(void)
+{
+	__asm__ volatile("wfi\n\tmsr daifclr, #2\n\tisb\n\tmsr daifset, #2" ::: "memory");
+}
+
 int main(void);
 void secondary_main(uint64_t idx);
 extern char secondary_entry[];

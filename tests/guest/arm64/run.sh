@@ -12,7 +12,8 @@
 # as "run.sh --inner DIR VMM NAME..." and prints NESTED-RESULT / NESTED-NOTE lines for l1_suite.
 # POSIX sh and busybox applets only: the same file runs inside L1.
 
-GUEST_TESTS="hello exitcode exitcode-off psci-reset hang bootinfo bootinfo-initrd smp2 smp4 timer hostile hostile-v"
+GUEST_TESTS="hello hello-smp4 exitcode exitcode-off psci-reset panic hang hang-smp2 sigterm bootinfo bootinfo-initrd
+smp2 smp4 timer echo hostile hostile-v"
 HOST_TESTS="dtb dtb-debug-exit dtb-x86 bad-empty bad-missing bad-dir bad-not-image bad-trunc-header
 bad-trunc-magic bad-gzip bad-too-big bad-size-wrap bad-text-offset bad-size-below-file bad-initrd-too-big"
 
@@ -55,12 +56,15 @@ verdict() {
 }
 selected() { [ -z "$SELECT" ] || case " $SELECT " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
-# run_vmm NAME SECS ARGS...: one vmm run with --timeout SECS; status in $st, output in $W/NAME.{out,err}.
+# run_vmm NAME SECS ARGS...: one vmm run with --timeout SECS, stdin from $W/NAME.in if it exists;
+# status in $st, output in $W/NAME.{out,err}.
 run_vmm() {
 	rv_n=$1; rv_t=$2; shift 2
+	rv_in=/dev/null
+	[ -f "$W/$rv_n.in" ] && rv_in=$W/$rv_n.in
 	# the outer timeout only matters if vmm does not honour --timeout (then st = 137)
 	timeout -s KILL $((rv_t + 30)) $QEMU_RUN "$VMM" --timeout "$rv_t" --console stdio "$@" \
-		</dev/null >"$W/$rv_n.out" 2>"$W/$rv_n.err"
+		<"$rv_in" >"$W/$rv_n.out" 2>"$W/$rv_n.err"
 	st=$?
 	tr -d '\r' <"$W/$rv_n.out" >"$W/$rv_n.tmp" && mv "$W/$rv_n.tmp" "$W/$rv_n.out"
 }
@@ -93,6 +97,16 @@ t_hello() {
 	[ "$(wc -l <"$W/hello.out")" -eq 1 ] || why="$why; $(wc -l <"$W/hello.out") lines on stdout (want 1)"
 	no_vmm_error hello
 }
+# vCPUs 1-3 stay off (no CPU_ON): vmm must still end at the guest's SYSTEM_OFF, at once
+t_hello_smp4() {
+	s0=$(date +%s)
+	run_vmm hello-smp4 30 --cpus 4 --kernel "$GDIR/hello.img"
+	s=$(($(date +%s) - s0))
+	want_exit 0
+	want_line hello-smp4 "hello from the arm64 guest"
+	[ "$s" -le 15 ] || why="$why; took $s s to end with 3 vCPUs off"
+	no_vmm_error hello-smp4
+}
 t_exitcode() {
 	run_vmm exitcode 30 --debug-exit --kernel "$GDIR/exitcode.img"
 	want_exit 85   # (42 << 1) | 1
@@ -117,6 +131,46 @@ t_hang() {
 	want_exit 124
 	want_line hang "hang: wfi with interrupts masked"
 	[ "$s" -le 20 ] || why="$why; took $s s for --timeout 2"
+}
+t_hang_smp2() {   # --timeout with a vCPU that was never started
+	s0=$(date +%s)
+	run_vmm hang-smp2 2 --cpus 2 --kernel "$GDIR/hang.img"
+	s=$(($(date +%s) - s0))
+	want_exit 124
+	want_line hang-smp2 "hang: wfi with interrupts masked"
+	[ "$s" -le 20 ] || why="$why; took $s s for --timeout 2"
+}
+t_panic() {
+	run_vmm panic 30 --kernel "$GDIR/panic.img"
+	want_exit 3
+	want_line panic "panic: pvpanic features 0x3"
+	want_line panic "panic: writing PANICKED"
+	want_err panic "pvpanic: guest panicked"
+	no_guest_fail panic
+}
+# SIGTERM: arm64 has no power button yet; vmm stops the guest when --shutdown-timeout ends (128 + 15)
+t_sigterm() {
+	$QEMU_RUN "$VMM" --timeout 60 --shutdown-timeout 1 --console stdio --kernel "$GDIR/hang.img" \
+		</dev/null >"$W/sigterm.out" 2>"$W/sigterm.err" &
+	pid=$!
+	i=0
+	while [ $i -lt 300 ] && ! grep -q . "$W/sigterm.out" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+	s0=$(date +%s)
+	kill -TERM $pid
+	wait $pid
+	st=$?
+	s=$(($(date +%s) - s0))
+	want_exit 143
+	want_line sigterm "hang: wfi with interrupts masked"
+	want_err sigterm "no power button"
+	[ "$s" -le 15 ] || why="$why; took $s s for --shutdown-timeout 1"
+}
+t_echo() {
+	printf 'ping arm64\n' >"$W/echo.in"
+	run_vmm echo 60 --kernel "$GDIR/echo.img"
+	want_exit 0
+	no_guest_fail echo
+	want_line echo "echo: got 'ping arm64'"
 }
 t_bootinfo() {
 	run_vmm bootinfo 30 --memory 256M --kernel "$GDIR/bootinfo.img" --append "bootinfo-cmdline x=1"
@@ -157,18 +211,26 @@ t_timer() {
 }
 t_hostile() {
 	s0=$(date +%s)
-	run_vmm hostile 240 --debug-exit --kernel "$GDIR/hostile.img"
+	run_vmm hostile 240 --stats --debug-exit --kernel "$GDIR/hostile.img"
 	s=$(($(date +%s) - s0))
 	want_exit 0
 	no_guest_fail hostile
 	for l in "hostile: unclaimed MMIO ok" "hostile: UART ok" "hostile: exit devices ok" "hostile: pci ok" \
-		"hostile: gic ok" "hostile: hypercalls ok" "hostile: accesses without a syndrome ok" "survived"; do
+		"hostile: gic ok" "hostile: hypercalls ok" "hostile: accesses without a syndrome ok" \
+		"hostile: jumps outside RAM ok" "survived"; do
 		want_line hostile "$l"
 	done
 	# thousands of bad accesses: vmm's guest warnings must be rate limited (10 a second)
 	nl=$(wc -l <"$W/hostile.err")
 	[ "$nl" -le $((12 * (s + 2))) ] || why="$why; $nl lines on stderr in $s s (not rate limited?)"
 	want_err hostile "0xa000000 that KVM cannot decode .*external abort injected"
+	# --stats: no port I/O on arm64, thousands of MMIO exits, the 6 undecodable ones as "other"
+	l=$(grep 'exits to userspace' "$W/hostile.err")
+	case $l in *" io 0, mmio "*) ;; *) why="$why; --stats: '$l' (want io 0)" ;; esac
+	n=$(echo "$l" | sed -n 's/.* mmio \([0-9]*\),.*/\1/p')
+	[ "${n:-0}" -ge 1000 ] || why="$why; --stats counts ${n:-no} MMIO exits (want 1000 or more)"
+	n=$(echo "$l" | sed -n 's/.* other \([0-9]*\),.*/\1/p')
+	[ "${n:-0}" -ge 6 ] || why="$why; --stats counts ${n:-no} other exits (want the 6 undecodable accesses)"
 	echo "took $s s" >>"$W/hostile.err"
 }
 # The same under -vv, where every unclaimed MMIO access is a log line: still rate limited.
@@ -190,6 +252,8 @@ guest_file() {
 	exitcode-off) echo exitcode.img ;;
 	bootinfo-initrd) echo bootinfo.img ;;
 	hostile-v) echo hostile.img ;;
+	hello-smp4) echo hello.img ;;
+	hang-smp2|sigterm) echo hang.img ;;
 	*) echo "$1.img" | tr - _ ;;
 	esac
 }

@@ -7,27 +7,6 @@
  */
 #include "rt.h"
 
-#define ICC_SRE_EL1     S3_0_C12_C12_5
-#define ICC_PMR_EL1     S3_0_C4_C6_0
-#define ICC_BPR1_EL1    S3_0_C12_C12_3
-#define ICC_IGRPEN1_EL1 S3_0_C12_C12_7
-#define ICC_IAR1_EL1    S3_0_C12_C12_0
-#define ICC_EOIR1_EL1   S3_0_C12_C12_1
-#define sr_rd(r) sysreg_read(r)
-#define sr_wr(r, v) sysreg_write(r, v)
-
-#define GICD_CTLR       0x0000
-#define GICD_TYPER      0x0004
-#define GICD_PIDR2      0xffe8
-#define GICR_TYPER      0x0008
-#define GICR_WAKER      0x0014
-#define GICR_SGI        0x10000    /* the SGI frame after the RD frame */
-#define GICR_IGROUPR0   0x0080
-#define GICR_ISENABLER0 0x0100
-#define GICR_IPRIORITYR 0x0400
-#define CTLR_RWP        (1u << 31)
-#define WAKER_SLEEP     (1u << 1)
-#define WAKER_ASLEEP    (1u << 2)
 #define TIMER_PPI       27
 #define ROUNDS          3
 
@@ -55,32 +34,9 @@ void exc_handler(uint64_t type, struct frame *f)
 	isb();
 }
 
-/* This CPU's redistributor: the one whose GICR_TYPER affinity is our MPIDR's. */
-static uintptr_t my_redist(void)
-{
-	uint64_t m = cpu_index_mpidr();
-	uint64_t aff = (m & 0xffffff) | ((m >> 32) & 0xff) << 24;
-
-	for (int i = 0; i < 64; i++) {
-		uintptr_t rd = GICR_BASE + (uintptr_t)i * GICR_STRIDE;
-		uint64_t t = r64(rd + GICR_TYPER);
-		if (t >> 32 == aff)
-			return rd;
-		if (t & (1u << 4))   /* Last */
-			break;
-	}
-	return 0;
-}
-
-static void wait_rwp(void)
-{
-	for (int i = 0; i < 1000000 && (r32(GICD_BASE + GICD_CTLR) & CTLR_RWP); i++)
-		;
-}
-
 int main(void)
 {
-	uint64_t hz = counter_hz(), tval = hz / 100, sre;
+	uint64_t hz = counter_hz(), tval = hz / 100;
 	uintptr_t rd;
 	int fails = 0;
 
@@ -91,26 +47,12 @@ int main(void)
 		debug_exit(0x7f);
 		system_off();
 	}
-	sr_wr(ICC_SRE_EL1, sr_rd(ICC_SRE_EL1) | 1);
-	isb();
-	sre = sr_rd(ICC_SRE_EL1);
-	if (!(sre & 1))
-		fail_hex("ICC_SRE_EL1.SRE does not stick:", sre), fails++;
-
-	w32(GICD_BASE + GICD_CTLR, (1u << 4) | (1u << 1));   /* ARE, EnableGrp1 */
-	wait_rwp();
-	rd = my_redist();
+	rd = gic_cpu_init(&fails);
 	if (!rd) {
-		fail("no redistributor has this CPU's affinity");
 		debug_exit(0x7f);
 		system_off();
 	}
 	say_hex("timer: redistributor", rd);
-	w32(rd + GICR_WAKER, r32(rd + GICR_WAKER) & (~WAKER_SLEEP));
-	for (int i = 0; i < 1000000 && (r32(rd + GICR_WAKER) & WAKER_ASLEEP); i++)
-		;
-	if (r32(rd + GICR_WAKER) & WAKER_ASLEEP)
-		fail("GICR_WAKER.ChildrenAsleep stays set"), fails++;
 	w32(rd + GICR_SGI + GICR_IGROUPR0, r32(rd + GICR_SGI + GICR_IGROUPR0) | (1u << TIMER_PPI));
 	/* priority 0x80 for INTID 27: byte 3 of IPRIORITYR6 (a word access) */
 	uintptr_t pr = rd + GICR_SGI + GICR_IPRIORITYR + (TIMER_PPI / 4) * 4;
@@ -119,21 +61,14 @@ int main(void)
 	if (!(r32(rd + GICR_SGI + GICR_ISENABLER0) & (1u << TIMER_PPI)))
 		fail("PPI 27 does not read back as enabled"), fails++;
 
-	sr_wr(ICC_PMR_EL1, 0xff);
-	sr_wr(ICC_BPR1_EL1, 0);
-	sr_wr(ICC_IGRPEN1_EL1, 1);
-	isb();
-
 	for (uint64_t round = 0; round < ROUNDS; round++) {
 		uint64_t t0 = counter(), dt;
 		sr_wr(cntv_tval_el0, tval);
 		sr_wr(cntv_ctl_el0, 1);   /* enabled, not masked */
 		isb();
 		/* check with IRQs masked, wfi (a pending IRQ wakes it even so), then let it in */
-		while (irqs == round) {
-			__asm__ volatile("wfi");
-			__asm__ volatile("msr daifclr, #2\n\tisb\n\tmsr daifset, #2" ::: "memory");
-		}
+		while (irqs == round)
+			wait_irq();
 		dt = counter() - t0;
 		puts("timer: interrupt ");
 		put_dec(irqs);
