@@ -28,7 +28,7 @@ for t in apt-get apt-cache dpkg dpkg-deb depmod; do
 	PATH=$PATH:/usr/sbin:/sbin command -v $t >/dev/null || fail "$t missing (a Debian host is needed)"
 done
 PATH=$PATH:/usr/sbin:/sbin
-dpkg --print-foreign-architectures | grep -qx arm64 ||
+{ dpkg --print-foreign-architectures; dpkg --print-architecture; } | grep -qx arm64 ||
 	fail "dpkg has no arm64 architecture (as root: dpkg --add-architecture arm64 && apt-get update)"
 kpkg=$(apt-cache depends linux-image-cloud-arm64:arm64 2>/dev/null |
 	sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*-cloud-arm64\)\(:arm64\)\{0,1\}$/\1/p' | sort -V | tail -n 1)
@@ -59,8 +59,9 @@ for d in "$tmp"/deb/*.deb; do
 	dpkg-deb -W --showformat='${Package} ${Version}\n' "$d" >>"$tmp/root/.fetched"
 done
 kver=${kpkg#linux-image-}
-# the package's dtbs and docs are not needed
-rm -rf "$tmp/root/usr/lib/linux-image-$kver" "$tmp/root/usr/share/doc" "$tmp/root/usr/share/lintian"
+# the kernel's dtbs and usr/share (docs, busybox's initramfs-tools hooks) are not needed; a
+# directory named conf-hooks.d there broke make's `find build -name '*.d'`
+rm -rf "$tmp/root/usr/lib/linux-image-$kver" "$tmp/root/usr/share"
 depmod -b "$tmp/root" "$kver" || fail "depmod for $kver failed"
 have_all "$tmp/root" || fail "the unpacked packages lack a file the sysroot needs"
 rm -rf "$SYSROOT"
