@@ -6,7 +6,7 @@
  */
 #include "rt.h"
 
-extern char _head[];
+extern char _head[], _end[];
 
 int main(void)
 {
@@ -33,6 +33,8 @@ int main(void)
 		system_off();
 	}
 	say_hex("bootinfo: dtb size", be32(fdt + 4));
+	if (b->x[0] < (uint64_t)(uintptr_t)_end)
+		fail_hex("the device tree overlaps the Image (image_size): it ends at", (uint64_t)(uintptr_t)_end), fails++;
 
 	if (!fdt_memory(fdt, &base, &size))
 		fail("no /memory reg"), fails++;
@@ -73,6 +75,8 @@ int main(void)
 			fail("the initrd is outside /memory"), fails++;
 		if (s < b->x[0] + be32(fdt + 4) && e > b->x[0])
 			fail("the initrd overlaps the device tree"), fails++;
+		if (s < (uint64_t)(uintptr_t)_end)
+			fail("the initrd overlaps the Image (image_size)"), fails++;
 	}
 
 	long v = psci(PSCI_VERSION, 0, 0, 0);

@@ -15,7 +15,8 @@
 GUEST_TESTS="hello hello-smp4 exitcode exitcode-off psci-reset panic hang hang-smp2 sigterm bootinfo bootinfo-initrd
 smp2 smp4 timer echo hostile hostile-v"
 HOST_TESTS="dtb dtb-debug-exit dtb-x86 bad-empty bad-missing bad-dir bad-not-image bad-trunc-header
-bad-trunc-magic bad-gzip bad-too-big bad-size-wrap bad-text-offset bad-size-below-file bad-initrd-too-big"
+bad-trunc-magic bad-gzip bad-too-big bad-size-wrap bad-text-offset bad-size-below-file bad-initrd-too-big
+image-size-0"
 
 inner=0
 if [ "$1" = --inner ]; then
@@ -62,7 +63,9 @@ run_vmm() {
 	rv_n=$1; rv_t=$2; shift 2
 	rv_in=/dev/null
 	[ -f "$W/$rv_n.in" ] && rv_in=$W/$rv_n.in
-	# the outer timeout only matters if vmm does not honour --timeout (then st = 137)
+	# the outer timeout only matters if vmm does not honour --timeout (then st = 137);
+	# QEMU_RUN: empty, or qemu-user (a word)
+	# shellcheck disable=SC2086
 	timeout -s KILL $((rv_t + 30)) $QEMU_RUN "$VMM" --timeout "$rv_t" --console stdio "$@" \
 		<"$rv_in" >"$W/$rv_n.out" 2>"$W/$rv_n.err"
 	st=$?
@@ -345,6 +348,17 @@ t_bad_initrd_too_big() {   # a sparse 80 MiB initrd in 64 MiB of RAM
 	want_msg bad-initrd-too-big "--initrd .*do not fit"
 }
 
+# image_size 0: an Image from before Linux 3.17, text_offset 0x80000 by convention: accepted
+t_image_size_0() {
+	cp "$GDIR/hello.img" "$W/old.img"
+	patch64 "$W/old.img" 8 0
+	patch64 "$W/old.img" 16 0
+	run_vmm image-size-0 10 --kernel "$W/old.img" --dump-dtb "$W/old.dtb"
+	want_exit 0
+	[ ! -s "$W/image-size-0.err" ] || why="$why; stderr: $(head -n 1 "$W/image-size-0.err")"
+	[ -s "$W/old.dtb" ] || why="$why; no device tree written"
+}
+
 # The device tree: dtc decompiles it without a warning, and it holds the machine.
 # dtb_run NAME ARGS...: --dump-dtb into $W/NAME.dtb, decompiled into $W/NAME.dts.
 dtb_run() {
@@ -501,6 +515,7 @@ else
 	# shellcheck disable=SC2034 # read by lib.sh
 	NESTED_LIB=tests/nested/lib.sh
 	NESTED_ARCH=arm64
+	# shellcheck source=tests/nested/lib.sh
 	. tests/nested/lib.sh
 	if [ "${NESTED_ARCH:-x86}" != arm64 ] || ! command -v l1_suite >/dev/null; then
 		for t in $sel_guest; do say SKIP "arm64-$t: tests/nested/lib.sh has no arm64 L1 (NESTED_ARCH=arm64)"; done
@@ -508,6 +523,7 @@ else
 		for t in $sel_guest; do say SKIP "arm64-$t: no arm64 KVM here; the arm64 L1 is unusable: $r"; done
 	else
 		mkdir -p "$NB"
+		# shellcheck disable=SC2034 # read by lib.sh
 		L1_LOG=$NB/guest-l1.log
 		# Every test bounds its own vmm run, so a silent L1 is stuck: the watchdog kills it after
 		# L1_STALL seconds (the heartbeat tells a slow test from a stuck L1).
@@ -522,6 +538,7 @@ else
 			sed 's/^/    /' <"$W/l1-build.log"
 			exit 1
 		fi
+		# shellcheck disable=SC2086 # one word per test
 		l1_suite arm64 "${ARM64_L1_TIMEOUT:-2400}" "$W/l1.cpio" $sel_guest
 		for t in $sel_guest; do
 			l1_verdict arm64 "$t" || failed=$((failed + 1))
