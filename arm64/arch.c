@@ -83,14 +83,13 @@ void arch_load_guest(struct vm *vm, const struct run_host *rh)
 	kernel_entry = HIGH_RAM_START + text_offset;
 	if (gm_write(m, kernel_entry, k, klen) < 0)
 		fatal(EXIT_RUNTIME, "cannot copy the kernel into guest RAM");
-	munmap((void *)k, klen);
 
 	dtb_addr = ram_end - SZ_2M;
 	uint64_t istart = 0, iend = 0;
 	if (vm->opt.initrd)
 		initrd = map_input(vm->opt.initrd, "--initrd", &ilen);
 	if (vm->opt.run) {
-		run = run_initrd(&vm->opt, rh, NULL, 0);
+		run = run_initrd(&vm->opt, rh, k, klen);   /* the kernel tells its release: its modules */
 		initrd = run.buf, ilen = run.len;
 	}
 	if (initrd) {
@@ -107,6 +106,7 @@ void arch_load_guest(struct vm *vm, const struct run_host *rh)
 		cpio_free(&run);
 	}
 
+	munmap((void *)k, klen);
 	for (int i = 0; i < vm->ncpus; i++)
 		mpidr[i] = mpidr_of(i);
 	struct fdt_config c = {
@@ -130,9 +130,17 @@ void arch_vm_setup(struct vm *vm)
 {
 	kvm_require_cap(vm, KVM_CAP_ARM_PSCI_0_2, "KVM_CAP_ARM_PSCI_0_2");
 	gic_create(vm);
-	/* a VM's answer, once its ITS exists */
+	/* a VM capability on arm64: /dev/kvm itself answers -EINVAL, the VM 1 only once it has an ITS */
 	if (kvm_ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MSI_DEVID) <= 0)
 		fatal(EXIT_RUNTIME, "KVM does not take device ids with MSIs (KVM_CAP_MSI_DEVID), which the ITS needs");
+	/* An MMIO access without a valid syndrome (a load/store pair, writeback): KVM_RUN would fail
+	 * with ENOSYS; with this it exits to us and the guest gets an external abort, as on hardware. */
+	if (kvm_ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_NISV_TO_USER) > 0 &&
+	    kvm_ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_INJECT_EXT_DABT) > 0) {
+		struct kvm_enable_cap cap = { .cap = KVM_CAP_ARM_NISV_TO_USER };
+		if (kvm_ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+			fatal_errno(EXIT_RUNTIME, "KVM_ENABLE_CAP KVM_CAP_ARM_NISV_TO_USER");
+	}
 }
 
 void arch_devices_create(struct vm *vm, struct console *con)
@@ -220,6 +228,19 @@ bool arch_handle_exit(struct vcpu *v)
 	char msg[64];
 
 	switch (run->exit_reason) {
+	case KVM_EXIT_ARM_NISV: {
+		struct kvm_vcpu_events ev = { 0 };
+		guest_warn("vCPU %d: an MMIO access at %#llx that KVM cannot decode (no syndrome: a load/store "
+			   "pair or writeback?): external abort injected", v->id,
+			   (unsigned long long)run->arm_nisv.fault_ipa);
+		v->exits_other++;
+		ev.exception.ext_dabt_pending = 1;
+		if (kvm_ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0) {
+			vcpu_fail(v, "cannot inject an external abort (KVM_SET_VCPU_EVENTS)");
+			return false;
+		}
+		return true;
+	}
 	case KVM_EXIT_SYSTEM_EVENT:
 		switch (run->system_event.type) {
 		case KVM_SYSTEM_EVENT_SHUTDOWN:

@@ -42,8 +42,10 @@
 #define IRQ_IOCTL       KVM_IRQ_LINE
 #define IRQ_IOCTL_NAME  "KVM_IRQ_LINE"
 
-/* What a vCPU thread reads to dump its registers on a failure (sandbox/policy.c). */
-#define VCPU_DUMP_IOCTLS { SB_FD_VCPU, KVM_GET_ONE_REG, "KVM_GET_ONE_REG" }
+/* A vCPU thread's own ioctls beyond KVM_RUN (sandbox/policy.c): its register dump on a failure, and the
+ * external data abort it answers an MMIO access KVM cannot decode with (arm64/arch.c). */
+#define VCPU_DUMP_IOCTLS { SB_FD_VCPU, KVM_GET_ONE_REG, "KVM_GET_ONE_REG" }, \
+	{ SB_FD_VCPU, KVM_SET_VCPU_EVENTS, "KVM_SET_VCPU_EVENTS" }
 
 /* SIGTERM can ask the guest to power off (x86: the ACPI power button; arm64: none yet). */
 #define ARCH_HAS_POWER_BUTTON 0

@@ -56,7 +56,10 @@ for s in $SUITES; do
 		run_suite nested-powerbutton sh tests/nested/pwrbtn.sh
 		run_suite nested-vhost-user sh tests/nested/vhost_user.sh
 		run_suite nested-run sh tests/nested/vmmrun.sh ;;
-	arm64)  # arm64 guests on this x86 host: an arm64 L1 under QEMU/TCG (kvm_probe, ./vmm-arm64)
+	arm64)  # arm64 guests on this x86 host: vmm-arm64's host-side checks under qemu-user and the tiny
+		# guests in an arm64 L1 under QEMU/TCG (this runner also builds vmm-arm64, which make test
+		# does not), then kvm_probe and ./vmm-arm64 booting Linux in another L1
+		run_suite arm64-guest sh tests/guest/arm64/run.sh
 		run_suite arm64 sh tests/arm64/run.sh ;;
 	esac
 done
