@@ -227,7 +227,9 @@ static int64_t now_ms(void)
 static void on_signal(struct vm *vm, int sig, int64_t *deadline)
 {
 	if (sig != SIGTERM || !vm->opt.shutdown_timeout || *deadline || !ARCH_HAS_POWER_BUTTON) {
-		if (vm->opt.run)   /* so that 128+N is not taken for the command's own status */
+		if (sig == SIGTERM && vm->opt.shutdown_timeout && !*deadline && !ARCH_HAS_POWER_BUTTON)
+			fprintf(stderr, "vmm: SIGTERM: the guest has no power button here: stopping it\n");
+		else if (vm->opt.run)   /* so that 128+N is not taken for the command's own status */
 			fprintf(stderr, "vmm: %s: stopping the guest\n", strsignal(sig));
 		vm_request_exit(vm, 128 + sig);
 		return;

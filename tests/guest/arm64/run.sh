@@ -151,9 +151,9 @@ t_panic() {
 	want_err panic "pvpanic: guest panicked"
 	no_guest_fail panic
 }
-# SIGTERM: arm64 has no power button yet; vmm stops the guest when --shutdown-timeout ends (128 + 15)
+# SIGTERM: arm64 has no power button yet; vmm stops the guest at once (128 + 15), not after --shutdown-timeout
 t_sigterm() {
-	$QEMU_RUN "$VMM" --timeout 60 --shutdown-timeout 1 --console stdio --kernel "$GDIR/hang.img" \
+	$QEMU_RUN "$VMM" --timeout 60 --shutdown-timeout 30 --console stdio --kernel "$GDIR/hang.img" \
 		</dev/null >"$W/sigterm.out" 2>"$W/sigterm.err" &
 	pid=$!
 	i=0
@@ -166,7 +166,7 @@ t_sigterm() {
 	want_exit 143
 	want_line sigterm "hang: wfi with interrupts masked"
 	want_err sigterm "no power button"
-	[ "$s" -le 15 ] || why="$why; took $s s for --shutdown-timeout 1"
+	[ "$s" -le 15 ] || why="$why; took $s s to stop (no power button: at once)"
 }
 t_echo() {
 	printf 'ping arm64\n' >"$W/echo.in"
