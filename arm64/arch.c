@@ -34,24 +34,6 @@ static uint64_t mpidr_of(int id)
 	return (uint64_t)(id & 0xf) | (uint64_t)((id >> 4) & 0xff) << 8 | (uint64_t)((id >> 12) & 0xff) << 16;
 }
 
-static const uint8_t *map_input(const char *path, const char *what, size_t *len)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	void *p;
-
-	if (fd < 0 || fstat(fd, &st) < 0)
-		fatal_errno(EXIT_USAGE, "%s %s", what, path);
-	if (!S_ISREG(st.st_mode) || st.st_size == 0)
-		fatal(EXIT_USAGE, "%s %s: %s", what, path, S_ISREG(st.st_mode) ? "file is empty" : "not a regular file");
-	*len = (size_t)st.st_size;
-	p = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (p == MAP_FAILED)
-		fatal_errno(EXIT_USAGE, "%s %s", what, path);
-	close(fd);
-	return p;
-}
-
 /*
  * The arm64 boot protocol (Documentation/arch/arm64/booting.rst): the Image at a 2 MiB-aligned
  * base plus its text_offset, the device tree 8-byte aligned in its own 2 MiB (here the top 2 MiB
@@ -61,8 +43,9 @@ void arch_load_guest(struct vm *vm, const struct run_host *rh)
 {
 	const struct guest_mem *m = &vm->mem;
 	uint64_t ram = m->high_size, ram_end = HIGH_RAM_START + ram;
-	size_t klen, ilen = 0;
-	const uint8_t *k = map_input(vm->opt.kernel, "--kernel", &klen), *initrd = NULL;
+	struct mapped_file kf = boot_map_file(vm->opt.kernel, "--kernel"), inf = { 0 };
+	const uint8_t *k = kf.data, *initrd = NULL;
+	size_t klen = kf.len, ilen = 0;
 	struct cpio run = { 0 };
 	char err[160];
 
@@ -87,7 +70,7 @@ void arch_load_guest(struct vm *vm, const struct run_host *rh)
 	dtb_addr = ram_end - SZ_2M;
 	uint64_t istart = 0, iend = 0;
 	if (vm->opt.initrd)
-		initrd = map_input(vm->opt.initrd, "--initrd", &ilen);
+		inf = boot_map_file(vm->opt.initrd, "--initrd"), initrd = inf.data, ilen = inf.len;
 	if (vm->opt.run) {
 		run = run_initrd(&vm->opt, rh, k, klen);   /* the kernel tells its release: its modules */
 		initrd = run.buf, ilen = run.len;

@@ -159,6 +159,9 @@ int cpio_add(struct cpio *c, const char *name, unsigned mode, const void *data, 
 /* Append the TRAILER!!! entry (every entry is padded, so the archive is a multiple of 4 bytes). */
 /* The whole of a file (also for run.c), NUL-terminated (not counted in *outlen, which may be NULL). 0 or -errno. */
 int boot_read_file(const char *path, char **out, size_t *outlen) MUST_CHECK;
+/* A kernel, initrd or module mapped read-only, whole; exits 2 naming the file and the option (`what`). */
+struct mapped_file { const uint8_t *data; size_t len; };
+struct mapped_file boot_map_file(const char *path, const char *what);
 int cpio_finish(struct cpio *c) MUST_CHECK;
 void cpio_free(struct cpio *c);
 /*

@@ -1,10 +1,11 @@
-/* boot/initramfs.c: an in-memory cpio "newc" archive, the kernel release of an image, kernel module resolution from modules.dep. */
+/* boot/initramfs.c: an in-memory cpio "newc" archive, the kernel release of an image, kernel module resolution from modules.dep, and input files read or mapped whole. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -351,4 +352,25 @@ out:
 	free(dep);
 	free(builtin);
 	return r ? r : (int)n;
+}
+
+struct mapped_file boot_map_file(const char *path, const char *what)
+{
+	struct mapped_file f = { 0 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		fatal_errno(EXIT_USAGE, "%s %s", what, path);
+	if (fstat(fd, &st) < 0)
+		fatal_errno(EXIT_USAGE, "%s %s", what, path);
+	if (!S_ISREG(st.st_mode))
+		fatal(EXIT_USAGE, "%s %s: not a regular file", what, path);
+	if (st.st_size == 0)
+		fatal(EXIT_USAGE, "%s %s: file is empty", what, path);
+	f.len = (size_t)st.st_size;
+	f.data = mmap(NULL, f.len, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (f.data == MAP_FAILED)
+		fatal_errno(EXIT_USAGE, "%s %s", what, path);
+	close(fd);
+	return f;
 }

@@ -21,30 +21,6 @@
 
 static struct boot_entry entry;   /* where vCPU 0 starts: arch_load_guest sets it */
 
-struct mapped_file { const uint8_t *data; size_t len; };
-
-/* Map a whole input file read-only; exits 2 naming the file. */
-static struct mapped_file map_file(const char *path, const char *what)
-{
-	struct mapped_file f = { 0 };
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0)
-		fatal_errno(EXIT_USAGE, "%s %s", what, path);
-	if (fstat(fd, &st) < 0)
-		fatal_errno(EXIT_USAGE, "%s %s", what, path);
-	if (!S_ISREG(st.st_mode))
-		fatal(EXIT_USAGE, "%s %s: not a regular file", what, path);
-	if (st.st_size == 0)
-		fatal(EXIT_USAGE, "%s %s: file is empty", what, path);
-	f.len = (size_t)st.st_size;
-	f.data = mmap(NULL, f.len, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (f.data == MAP_FAILED)
-		fatal_errno(EXIT_USAGE, "%s %s", what, path);
-	close(fd);
-	return f;
-}
-
 /* Load kernel, initrd, multiboot modules and ACPI tables into guest RAM; every bad input exits 2 here, before KVM. */
 void arch_load_guest(struct vm *vm, const struct run_host *rh)
 {
@@ -53,13 +29,13 @@ void arch_load_guest(struct vm *vm, const struct run_host *rh)
 	struct acpi_config ac = { .ncpus = vm->ncpus, .pm_port = ACPI_PM_PORT,
 				  .pvpanic_port = PVPANIC_PORT, .pci = true, .com2 = vm->opt.run };
 	struct cpio run = { 0 };
-	struct mapped_file k = map_file(vm->opt.kernel, "--kernel");
+	struct mapped_file k = boot_map_file(vm->opt.kernel, "--kernel");
 	struct mapped_file i = { 0 };
 	struct mapped_file mf[ARRAY_SIZE(vm->opt.modules)];
 	struct boot_module mods[ARRAY_SIZE(vm->opt.modules)];
 	char paths[ARRAY_SIZE(vm->opt.modules)][PATH_MAX];
 	if (vm->opt.initrd)
-		i = map_file(vm->opt.initrd, "--initrd");
+		i = boot_map_file(vm->opt.initrd, "--initrd");
 	if (vm->opt.run) {
 		run = run_initrd(&vm->opt, rh, k.data, k.len);
 		i = (struct mapped_file){ run.buf, run.len };
@@ -72,7 +48,7 @@ void arch_load_guest(struct vm *vm, const struct run_host *rh)
 			fatal(EXIT_USAGE, "--module %s: file name too long", arg);
 		memcpy(paths[n], arg, len);
 		paths[n][len] = '\0';
-		mf[n] = map_file(paths[n], "--module");
+		mf[n] = boot_map_file(paths[n], "--module");
 		mods[n] = (struct boot_module){ mf[n].data, mf[n].len, comma ? comma + 1 : paths[n] };
 	}
 
