@@ -10,7 +10,7 @@
 #   net-serve     vmm --vhost-user SOCK,type=net on vmm --serve-vhost-user SOCK --net tap: ping and iperf3; the server exits 0
 # Usage: sh tests/nested/vhost_user.sh   (PASS/FAIL/SKIP lines nested-vhost-user-NAME, notes after them; status 0 unless a FAIL)
 # Env: VMM_BIN (./vmm), VMM_TIMEOUT (300 s per L2 run), VMM_MEM (512M: the fio initramfs is ~90 MB), FIO_SIZE (32M: also
-#      each image's size), KILL_DELAY (2 s after L2's fio or iperf3 starts), NET_SECS (8: net-kill's iperf3),
+#      each image's size), KILL_DELAY (2 s after L2's fio or iperf3 starts), NET_SECS (20: net-kill's iperf3),
 #      NET_SERVE_SECS (4: net-serve's), L1_MEM (2560), VU_ONLY ("qsd serve-qemu": only these,
 #      the rest SKIP), VU_BREAK=1 (the checks' own test: each runs on a setup it must FAIL: disks and net in threads, kill
 #      with --on-device-crash exit, kill without it, qsd's export writable=off, --serve-vhost-user on a ,ro disk, net
@@ -29,7 +29,7 @@ VMM_TIMEOUT=${VMM_TIMEOUT:-300}
 VMM_MEM=${VMM_MEM:-512M}
 FIO_SIZE=${FIO_SIZE:-32M}
 KILL_DELAY=${KILL_DELAY:-2}
-NET_SECS=${NET_SECS:-8}
+NET_SECS=${NET_SECS:-20}
 NET_SERVE_SECS=${NET_SERVE_SECS:-4}
 NAMES="devproc-ps net-ps devproc-kill devproc-exit net-kill qsd serve-qemu net-serve"
 # net-serve is left out unless asked for (VU_ONLY=net-serve): about 1 run in 3 its L2 triple-faults or

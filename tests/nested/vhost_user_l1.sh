@@ -9,7 +9,7 @@ FIO_SIZE=32M
 KILL_DELAY=2
 QSD=1
 IPERF=1
-NET_SECS=8         # net-kill's iperf3
+NET_SECS=20        # net-kill's iperf3: long enough that a slow L1 (a loaded host) still kills during it
 NET_SERVE_SECS=4   # net-serve's
 VU_BREAK=0   # 1: every check runs on a setup it must fail (the checks' own test)
 L2_APPEND="console=ttyS0 quiet panic=-1"
@@ -135,7 +135,7 @@ t_ps() {
 	truncate -s 16M $D/a.img $D/b.img
 	set --
 	[ "$VU_BREAK" = 1 ] && set -- --device-isolation thread
-	vmm_start ps /l2/initrd.cpio "vu=idle vu_idle=15 vu_net=1" --disk $D/a.img --disk $D/b.img --net tap=$TAP "$@"
+	vmm_start ps /l2/initrd.cpio "vu=idle vu_idle=40 vu_net=1" --disk $D/a.img --disk $D/b.img --net tap=$TAP "$@"
 	if wait_marker ps '^L2-VU-IDLE'; then
 		vpid=$(cat /tmp/ps.pid)
 		[ "$(comm "$vpid")" = vmm ] || fail devproc-ps "pid $vpid (vmm's) is named '$(comm "$vpid")', not vmm"
@@ -167,7 +167,7 @@ t_ps() {
 			note devproc-ps "$(comm "$p") $p fds: $(fds "$p" | sort | uniq -c | awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }')"
 		done
 		ps_net "$vpid" "$sp" "$devs"
-		running ps || fail devproc-ps "vmm ended while L1 was still looking (L2 idles 15 s)"
+		running ps || fail devproc-ps "vmm ended while L1 was still looking (L2 idles 40 s)"
 	else
 		fail devproc-ps "no L2-VU-IDLE marker"
 		fail net-ps "no L2-VU-IDLE marker"
