@@ -4,11 +4,11 @@
 # tests/bench/arm64_l1.sh is its /test.sh). Rows: start-up (exec to exit of an Image that powers off
 # at once, tests/bench/exit_arm64.S) against the bare-KVM floor (tests/arm64/kvm_probe.c); Linux boot
 # (the arm64 cloud kernel, busybox initramfs whose /init prints its uptime and powers off): wall exec to
-# exit and L2 uptime at /init; exits per virtio-blk request (KVM's per-VM debugfs counters around a
+# exit and L2 uptime at /init; VM exits per boot (KVM's per-VM debugfs counters); exits per virtio-blk request (KVM's per-VM debugfs counters around a
 # 64 MiB dd in L2); binary sizes; system calls per sandbox role (vmm-arm64 --print-sandbox, run at L0
 # with qemu-aarch64-static). The arm64 QEMU and its libraries come from tests/arm64/fetch_qemu.sh.
 # Results go to stdout and build/arm64/bench/results.txt (raw lines: build/arm64/bench/raw.txt).
-# Env: START_RUNS (20), BOOT_RUNS (7), BENCH_PARTS ("start boot blk"), VMM_ARM64 (./vmm-arm64),
+# Env: START_RUNS (20), BOOT_RUNS (7), BENCH_PARTS ("start boot exits blk"), VMM_ARM64 (./vmm-arm64),
 #      L1_MEM (MB, 2048), BENCH_ATTEMPTS (4: L1 boots in all, a stalled L1 is replaced and goes on after
 #      the last whole round), BENCH_RESUME=1 (go on from raw.txt), BENCH_REPORT_ONLY=1 (report on it).
 # shellcheck disable=SC3043,SC2012 # local: dash has it
@@ -20,7 +20,7 @@ NESTED_ARCH=arm64 NESTED_LIB=tests/nested/lib.sh
 B=build/arm64/bench
 START_RUNS=${START_RUNS:-20}
 BOOT_RUNS=${BOOT_RUNS:-7}
-BENCH_PARTS=${BENCH_PARTS:-start boot blk}
+BENCH_PARTS=${BENCH_PARTS:-start boot exits blk}
 VMM_ARM64=${VMM_ARM64:-./vmm-arm64}
 QROOT=build/arm64/qemu-root
 T_START=$(date +%s)
@@ -153,6 +153,10 @@ qsize=$(stat -c %s $QROOT/bin/qemu-system-aarch64 2>/dev/null)
 	echo "boot arm64 cloud Image, 1 vCPU, 256M, to /init and power-off (median of $BOOT_RUNS, interleaved; vmm $(runs boot-vmm 0), qemu $(runs boot-qemu 0)):"
 	echo "  wall exec to exit: vmm $(sec "$vw"), qemu -M virt $(sec "$qw"); vmm/qemu = $(ratio "$vw" "$qw"); per round $(pratio boot-vmm boot-qemu exit_ms)"
 	echo "  L2 uptime at /init: vmm ${vu:-?} s, qemu ${qu:-?} s; vmm/qemu = $(ratio "$vu" "$qu"); per round $(pratio boot-vmm boot-qemu uptime)"
+	echo "VM exits per boot (KVM's per-VM debugfs counters in L1, one boot each, 1 s of idle L2 included; exits: all, mmio_exit_user: to the VMM):"
+	for v in vmm qemu; do
+		echo "  $v: $(get exits-$v | sed 's/status=[0-9]* //')"
+	done
 	echo "exits per virtio-blk request (64 MiB dd conv=fsync to vda, 64 MiB dd from it after drop_caches; KVM's per-VM debugfs counters in L1; 1 vCPU):"
 	echo "  vmm: $(blk vmm)"
 	echo "    vmm --stats: $(sed -n 's/^blk-vmm-stats: //p' $R | tr '\n' ';' | sed 's/;$//; s/;/; /g')"

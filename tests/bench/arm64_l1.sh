@@ -6,14 +6,14 @@
 # tests/bench/arm64_blk_l2.sh), bench.env; QEMU at /usr/bin/qemu-system-aarch64 with its libraries.
 # Every result line starts with "BENCH "; arm64.sh computes the medians and ratios. Rows that are
 # compared run interleaved (one run each per round), as tests/bench/boot_l1.sh does for x86.
-# Env (bench.env): START_RUNS (20), BOOT_RUNS (7), PARTS ("start boot blk"), START_DONE, BOOT_DONE,
+# Env (bench.env): START_RUNS (20), BOOT_RUNS (7), PARTS ("start boot exits blk"), START_DONE, BOOT_DONE,
 #   PARTS_DONE (what an earlier L1 that stalled finished).
 # shellcheck disable=SC3043,SC2317 # local: busybox ash has it; part_* are called by name
 export PATH="/bin:/usr/bin:$PATH"
 D=/b
 START_RUNS=20
 BOOT_RUNS=7
-PARTS="start boot blk"
+PARTS="start boot exits blk"
 START_DONE=0
 BOOT_DONE=0
 PARTS_DONE=
@@ -120,6 +120,33 @@ blk_run() {
 	res "blk-$l status=$st marks=$n $(tr -d '\r' <"$TMP/blk-$l.log" | sed -n 's/^L2-BLK-STAT //p' | tail -n 1)"
 	tr -d '\r' <"$TMP/blk-$l.log" | sed -n "s/^L2-MSI: /BENCH blk-$l-msi: /p;s/^L2-BLK-FAIL/BENCH blk-$l-fail/p;s/^vmm: \(exits to userspace\)/BENCH blk-$l-stats: \1/p;s/^\(virtio-blk\)/BENCH blk-$l-stats: \1/p"
 	[ "$n" -ge 3 ] || tr -d '\r' <"$TMP/blk-$l.log" | grep -v '^$' | tail -n 8 | sed "s|^|bench: blk-$l: |"
+}
+
+# ---- exits per Linux boot: one boot of each with the per-VM counters sampled every 0.2 s (they vanish
+# with the VM: the L2 idles 1 s before it powers off, bench_idle=1, so the last sample has the boot) ----
+exits_run() {
+	local l pid s last
+	l=$1; shift
+	timeout -s KILL 300 "$@" </dev/null >"$TMP/exits-$l.log" 2>&1 &
+	pid=$!
+	last=
+	while kill -0 "$pid" 2>/dev/null; do
+		s=$(kvm_sample) && last=$s
+		sleep 0.2
+	done
+	wait "$pid"
+	res "exits-$l status=$? $last"
+}
+
+part_exits() {
+	echo "bench: exits per boot $(date)"
+	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+	[ -d /sys/kernel/debug/kvm ] || { res "exits-FAIL no /sys/kernel/debug/kvm"; return; }
+	exits_run vmm "$D/vmm" --kernel "$D/Image" --initrd "$D/initrd.cpio" --append "$VAPPEND bench_idle=1" \
+		--memory 256M --cpus 1 --timeout 280
+	# shellcheck disable=SC2086 # words
+	exits_run qemu $QEMU -m 256 -nographic -serial stdio \
+		-kernel "$D/Image" -initrd "$D/initrd.cpio" -append "$QAPPEND bench_idle=1"
 }
 
 part_blk() {
