@@ -139,7 +139,7 @@ blk() {
 }
 
 vs=$(med start-vmm-64M exit_ms); v256=$(med start-vmm exit_ms); vsn=$(med start-vmm-nosandbox exit_ms)
-fl=$(med start-floor exit_ms); qs=$(med start-qemu exit_ms)
+fl=$(med start-floor exit_ms); flg=$(med start-floor-gic exit_ms); qs=$(med start-qemu exit_ms)
 vw=$(med boot-vmm exit_ms); qw=$(med boot-qemu exit_ms); vu=$(med boot-vmm uptime); qu=$(med boot-qemu uptime)
 qsize=$(stat -c %s $QROOT/bin/qemu-system-aarch64 2>/dev/null)
 {
@@ -147,8 +147,8 @@ qsize=$(stat -c %s $QROOT/bin/qemu-system-aarch64 2>/dev/null)
 	echo "qemu: $(get qemu-version | tr _ ' ') (Debian's qemu-system-arm:arm64) -M virt,gic-version=3 -accel kvm -cpu host -smp 1; vmm guest RAM: $(get vmm-backing)"
 	echo "start-up, exec to exit, tiny guest (exit.img: PSCI SYSTEM_OFF at once; median of $START_RUNS, interleaved):"
 	echo "  vmm --memory 64M $(ms "$vs") ($(runs start-vmm-64M 0)), vmm (256M) $(ms "$v256") ($(runs start-vmm 0)), vmm --memory 64M --no-sandbox $(ms "$vsn") ($(runs start-vmm-nosandbox 0)), qemu -M virt -m 64M $(ms "$qs") ($(runs start-qemu 0))"
-	echo "  bare-KVM floor (kvm_probe -n 1: 2 MiB, one vCPU, no GIC) $(ms "$fl") ($(runs start-floor 0))"
-	echo "  vmm(64M)/floor = $(ratio "$vs" "$fl"), per round $(pratio start-vmm-64M start-floor exit_ms); qemu/vmm(64M) = $(ratio "$qs" "$vs"), per round $(pratio start-qemu start-vmm-64M exit_ms); no-sandbox/sandbox per round $(pratio start-vmm-nosandbox start-vmm-64M exit_ms)"
+	echo "  bare-KVM floor (kvm_probe -n 1: 2 MiB, one vCPU, no GIC) $(ms "$fl") ($(runs start-floor 0)), with 64 MiB and a GICv3 + ITS (kvm_probe -n 1 -m 64 -g) $(ms "$flg") ($(runs start-floor-gic 0))"
+	echo "  vmm(64M)/floor = $(ratio "$vs" "$fl"), per round $(pratio start-vmm-64M start-floor exit_ms); vmm(64M)/floor with GIC = $(ratio "$vs" "$flg"), per round $(pratio start-vmm-64M start-floor-gic exit_ms); qemu/vmm(64M) = $(ratio "$qs" "$vs"), per round $(pratio start-qemu start-vmm-64M exit_ms); no-sandbox/sandbox per round $(pratio start-vmm-nosandbox start-vmm-64M exit_ms)"
 	echo "  vmm -v, one run (ms since exec): $(get start-vmm-phases)"
 	echo "boot arm64 cloud Image, 1 vCPU, 256M, to /init and power-off (median of $BOOT_RUNS, interleaved; vmm $(runs boot-vmm 0), qemu $(runs boot-qemu 0)):"
 	echo "  wall exec to exit: vmm $(sec "$vw"), qemu -M virt $(sec "$qw"); vmm/qemu = $(ratio "$vw" "$qw"); per round $(pratio boot-vmm boot-qemu exit_ms)"

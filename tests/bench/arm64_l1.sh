@@ -51,6 +51,8 @@ part_start() {
 		sw start-vmm-nosandbox 30 -- "$D/vmm" --kernel "$D/exit.img" --memory 64M --console none --no-sandbox
 		# kvm_probe: a VM, 2 MiB, one vCPU, one MMIO exit, PSCI SYSTEM_OFF (no GIC)
 		sw start-floor 30 -- "$D/kvm_probe" -n 1
+		# the same with 64 MiB and a GICv3 + ITS made and initialised as vmm does
+		sw start-floor-gic 30 -- "$D/kvm_probe" -n 1 -m 64 -g
 		# shellcheck disable=SC2086 # words
 		sw start-qemu 30 -- $QEMU -m 64M -display none -kernel "$D/exit.img"
 		i=$((i + 1))
