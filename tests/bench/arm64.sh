@@ -138,6 +138,13 @@ blk() {
 		}' $R
 }
 
+# phases: the median time of each phase of vmm -v (its "[ ms] what" lines; the first two words name it)
+phases() {
+	sed -n 's/^start-vmm-phases //p' $R | awk -F'|' '{ p = 0; for (i = 1; i < NF; i++) { split($i, w, " "); if (w[1] == "") continue
+			k = w[2] " " w[3]; gsub(/[:;]/, "", k); printf "%d\t%s\t%s\n", i, k, w[1] - p; p = w[1] } }' | sort -t "$(printf '\t')" -k1,1n -k3,3g |
+		awk -F'\t' '{ if ($1 != c && c != "") out(); c = $1; k = $2; v[++m] = $3 } END { if (c != "") out() }
+			function out() { printf "%s %.1f; ", k, (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2; m = 0 }' | sed 's/; $//'
+}
 vs=$(med start-vmm-64M exit_ms); v256=$(med start-vmm exit_ms); vsn=$(med start-vmm-nosandbox exit_ms)
 fl=$(med start-floor exit_ms); flg=$(med start-floor-gic exit_ms); qs=$(med start-qemu exit_ms)
 vw=$(med boot-vmm exit_ms); qw=$(med boot-qemu exit_ms); vu=$(med boot-vmm uptime); qu=$(med boot-qemu uptime)
@@ -149,13 +156,13 @@ qsize=$(stat -c %s $QROOT/bin/qemu-system-aarch64 2>/dev/null)
 	echo "  vmm --memory 64M $(ms "$vs") ($(runs start-vmm-64M 0)), vmm (256M) $(ms "$v256") ($(runs start-vmm 0)), vmm --memory 64M --no-sandbox $(ms "$vsn") ($(runs start-vmm-nosandbox 0)), qemu -M virt -m 64M $(ms "$qs") ($(runs start-qemu 0))"
 	echo "  bare-KVM floor (kvm_probe -n 1: 2 MiB, one vCPU, no GIC) $(ms "$fl") ($(runs start-floor 0)), with 64 MiB and a GICv3 + ITS (kvm_probe -n 1 -m 64 -g) $(ms "$flg") ($(runs start-floor-gic 0))"
 	echo "  vmm(64M)/floor = $(ratio "$vs" "$fl"), per round $(pratio start-vmm-64M start-floor exit_ms); vmm(64M)/floor with GIC = $(ratio "$vs" "$flg"), per round $(pratio start-vmm-64M start-floor-gic exit_ms); qemu/vmm(64M) = $(ratio "$qs" "$vs"), per round $(pratio start-qemu start-vmm-64M exit_ms); no-sandbox/sandbox per round $(pratio start-vmm-nosandbox start-vmm-64M exit_ms)"
-	echo "  vmm -v, one run (ms since exec): $(get start-vmm-phases)"
+	echo "  vmm -v, where the time goes (median of $(grep -c '^start-vmm-phases ' $R) runs, ms from the phase before; from exec): $(phases)"
 	echo "boot arm64 cloud Image, 1 vCPU, 256M, to /init and power-off (median of $BOOT_RUNS, interleaved; vmm $(runs boot-vmm 0), qemu $(runs boot-qemu 0)):"
 	echo "  wall exec to exit: vmm $(sec "$vw"), qemu -M virt $(sec "$qw"); vmm/qemu = $(ratio "$vw" "$qw"); per round $(pratio boot-vmm boot-qemu exit_ms)"
 	echo "  L2 uptime at /init: vmm ${vu:-?} s, qemu ${qu:-?} s; vmm/qemu = $(ratio "$vu" "$qu"); per round $(pratio boot-vmm boot-qemu uptime)"
 	echo "VM exits per boot (KVM's per-VM debugfs counters in L1, one boot each, 1 s of idle L2 included; exits: all, mmio_exit_user: to the VMM):"
 	for v in vmm qemu; do
-		echo "  $v: $(get exits-$v | sed 's/status=[0-9]* //')"
+		echo "  $v: $(get exits-$v | sed 's/status=[0-9]* //'); in L1 meanwhile:$(get exits-$v-l1vmstat)"
 	done
 	echo "exits per virtio-blk request (64 MiB dd conv=fsync to vda, 64 MiB dd from it after drop_caches; KVM's per-VM debugfs counters in L1; 1 vCPU):"
 	echo "  vmm: $(blk vmm)"

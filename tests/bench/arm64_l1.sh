@@ -58,8 +58,10 @@ part_start() {
 		i=$((i + 1))
 		res "done start-round $i"
 	done
-	# where vmm's start-up goes (vmm -v), one warm run
-	res "start-vmm-phases $("$D/vmm" -v --kernel "$D/exit.img" --memory 64M --console none 2>&1 | sed -n 's/^vmm: \[ *\([0-9.]*\) ms\] \(.*\)/\1 \2;/p' | tr '\n' ' ')"
+	# where vmm's start-up goes (vmm -v: ms since exec at each phase), 9 runs for medians
+	for i in 1 2 3 4 5 6 7 8 9; do
+		res "start-vmm-phases $("$D/vmm" -v --kernel "$D/exit.img" --memory 64M --console none 2>&1 | sed -n 's/^vmm: \[ *\([0-9.]*\) ms\] \(.*\)/\1 \2|/p' | tr '\n' ' ')"
+	done
 }
 
 # ---- boot: Linux to /init and power-off, both VMMs, interleaved ----
@@ -127,8 +129,9 @@ blk_run() {
 # ---- exits per Linux boot: one boot of each with the per-VM counters sampled every 0.2 s (they vanish
 # with the VM: the L2 idles 1 s before it powers off, bench_idle=1, so the last sample has the boot) ----
 exits_run() {
-	local l pid s last
+	local l pid s last v0
 	l=$1; shift
+	v0=$(vmstat_sample)
 	timeout -s KILL 300 "$@" </dev/null >"$TMP/exits-$l.log" 2>&1 &
 	pid=$!
 	last=
@@ -138,6 +141,11 @@ exits_run() {
 	done
 	wait "$pid"
 	res "exits-$l status=$? $last"
+	res "exits-$l-l1vmstat$(vmstat_sample | awk -v a="$v0" 'BEGIN { n = split(a, x, " ") } { for (i = 1; i <= NF; i++) { split($i, kv, "="); split(x[i], kv0, "="); printf " %s=%d", kv[1], kv[2] - kv0[2] } }')"
+}
+# L1's page fault, huge page and compaction counters (does a VMM's guest RAM cost L1 work?)
+vmstat_sample() {
+	awk '$1 ~ /^(pgfault|thp_fault_alloc|thp_fault_fallback|compact_stall|compact_fail|pgmajfault)$/ { printf "%s=%s ", $1, $2 }' /proc/vmstat
 }
 
 part_exits() {
