@@ -132,7 +132,7 @@ blk() {
 			if (req <= 0) { print "no requests (" st ")"; exit }
 			n = split("mmio_exit_user exits mmio_exit_kernel wfi_exit_stat", ks, " ")
 			for (i = 1; i <= n; i++) { k = ks[i]; c[k] = (kv(s2, k) - kv(s1, k)) - (kv(s3, k) - kv(s2, k)); line[k] = kv(s3, k) - kv(s2, k) }
-			printf "%d requests (%d reads, %d writes, %d flushes; %.0f MiB, %.0f KiB a request); exits to user space (mmio_exit_user) %d = %.3f a request; all exits %d = %.2f a request (%d MMIO exits handled in L1 kernel (ioeventfd), %d WFI); one marker line on the console: %d exits to user space, taken off",
+			printf "%d requests (%d reads, %d writes, %d flushes; %.0f MiB, %.0f KiB a request); exits to user space (mmio_exit_user) %d = %.3f a request; all exits during the dd (timer and other interrupts included) %d = %.2f a request (%d MMIO exits handled in L1 kernel (ioeventfd), %d WFI); one marker line on the console: %d exits to user space, taken off",
 				req, r, w, f, mb, mb * 1024 / req, c["mmio_exit_user"], c["mmio_exit_user"] / req, c["exits"], c["exits"] / req,
 				c["mmio_exit_kernel"], c["wfi_exit_stat"], line["mmio_exit_user"]
 		}' $R
