@@ -138,8 +138,9 @@ test: vmm vmm-debug unit $(if $(HAVE_CLANG),fuzzers)
 demo: vmm
 	@sh tests/demo.sh
 
-bench: vmm
-	@sh tests/bench/run.sh
+# ARCH=arm64: vmm-arm64 against QEMU -M virt inside an arm64 L1 (tests/bench/arm64.sh)
+bench: $(if $(filter arm64,$(ARCH)),$(BIN),vmm)
+	@$(if $(filter arm64,$(ARCH)),VMM_ARM64=./$(BIN) sh tests/bench/arm64.sh,sh tests/bench/run.sh)
 
 # ---- fuzzing: libFuzzer harnesses (clang, ASan+UBSan); tests/fuzz/run.sh runs them from their seed corpora ----
 FUZZ_SECS ?= 120

@@ -6,6 +6,8 @@
  *   2. N stores in a loop (-n N, default 1000): the time per MMIO exit round trip;
  *   3. PSCI SYSTEM_OFF (hvc #0, x0 = 0x84000008): KVM_EXIT_SYSTEM_EVENT, KVM_SYSTEM_EVENT_SHUTDOWN.
  * Prints "KVM-PROBE OK value=42 ..." and exits 0, or "KVM-PROBE FAIL: why" and exits 1.
+ * For `make bench ARCH=arm64`'s floor rows: -m MB gives the VM MB MiB of RAM (default 2), -g also a
+ * GICv3 and its ITS (at vmm's addresses, initialised once the vCPU exists, as vmm does).
  * Build: arm64/musl-gcc -O2 -o build/arm64/kvm_probe tests/arm64/kvm_probe.c */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,7 +26,10 @@
 #include <unistd.h>
 
 #define RAM_BASE 0x40000000ULL
-#define RAM_SIZE (2UL << 20)
+#define RAM_SIZE_DEFAULT (2UL << 20)
+#define GIC_DIST 0x08000000ULL  /* vmm's arm64/machine.h */
+#define GIC_ITS 0x08080000ULL
+#define GIC_REDIST 0x080A0000ULL
 #define MMIO_ADDR 0x09010000ULL
 #define VALUE 42
 #define RUN_LIMIT_S 30
@@ -80,6 +85,24 @@ static void set_pc(uint64_t pc)
 		fail("KVM_SET_ONE_REG pc: %s", strerror(errno));
 }
 
+/* A KVM device (GICv3, ITS) and an attribute of it. */
+static int create_dev(int vm, uint32_t type, const char *what)
+{
+	struct kvm_create_device d = { .type = type };
+
+	if (ioctl(vm, KVM_CREATE_DEVICE, &d) < 0)
+		fail("KVM_CREATE_DEVICE %s: %s", what, strerror(errno));
+	return (int)d.fd;
+}
+
+static void set_attr(int fd, uint32_t group, uint64_t attr, const void *val, const char *what)
+{
+	struct kvm_device_attr a = { .group = group, .attr = attr, .addr = (uintptr_t)val };
+
+	if (ioctl(fd, KVM_SET_DEVICE_ATTR, &a) < 0)
+		fail("KVM_SET_DEVICE_ATTR %s: %s", what, strerror(errno));
+}
+
 static void on_alarm(int sig)
 {
 	(void)sig;
@@ -126,14 +149,19 @@ int main(int argc, char **argv)
 	struct kvm_userspace_memory_region slot;
 	struct kvm_vcpu_init init;
 	struct sigaction sa;
-	int kvm, vm, ipa, mmap_size, loops = 1000, opt, i;
+	int kvm, vm, ipa, mmap_size, loops = 1000, opt, i, gic = 0, gic_fd = -1, its_fd = -1;
+	unsigned long ram_size = RAM_SIZE_DEFAULT;
 	double t0, t_vm, t_first, t_loop, t_off;
 	uint64_t pc;
 	uint8_t *ram;
 
-	while ((opt = getopt(argc, argv, "n:")) != -1) {
-		if (opt != 'n' || (loops = atoi(optarg)) < 1) {
-			fprintf(stderr, "usage: %s [-n MMIO_EXITS]\n", argv[0]);
+	while ((opt = getopt(argc, argv, "n:m:g")) != -1) {
+		if (opt == 'g')
+			gic = 1;
+		else if (opt == 'm' && atoi(optarg) >= 2 && atoi(optarg) <= 4096)
+			ram_size = (unsigned long)atoi(optarg) << 20;
+		else if (opt != 'n' || (loops = atoi(optarg)) < 1) {
+			fprintf(stderr, "usage: %s [-n MMIO_EXITS] [-m RAM_MB] [-g]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -155,18 +183,27 @@ int main(int argc, char **argv)
 	if (vm < 0)
 		fail("KVM_CREATE_VM: %s", strerror(errno));
 
-	ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ram = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (ram == MAP_FAILED)
-		fail("mmap %lu bytes: %s", RAM_SIZE, strerror(errno));
+		fail("mmap %lu bytes: %s", ram_size, strerror(errno));
 	memcpy(ram + CODE_STORE, code_store, sizeof(code_store));
 	memcpy(ram + CODE_OFF, code_off, sizeof(code_off));
 	memcpy(ram + CODE_LOOP, code_loop, sizeof(code_loop));
 	slot = (struct kvm_userspace_memory_region){
-		.slot = 0, .guest_phys_addr = RAM_BASE, .memory_size = RAM_SIZE, .userspace_addr = (uintptr_t)ram
+		.slot = 0, .guest_phys_addr = RAM_BASE, .memory_size = ram_size, .userspace_addr = (uintptr_t)ram
 	};
 	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
 		fail("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 
+	if (gic) {
+		uint64_t dist = GIC_DIST, redist = GIC_REDIST, its = GIC_ITS;
+
+		gic_fd = create_dev(vm, KVM_DEV_TYPE_ARM_VGIC_V3, "GICv3");
+		set_attr(gic_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, &dist, "distributor address");
+		set_attr(gic_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST, &redist, "redistributor address");
+		its_fd = create_dev(vm, KVM_DEV_TYPE_ARM_VGIC_ITS, "GICv3 ITS");
+		set_attr(its_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE, &its, "ITS address");
+	}
 	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
 	if (vcpu < 0)
 		fail("KVM_CREATE_VCPU: %s", strerror(errno));
@@ -182,6 +219,10 @@ int main(int argc, char **argv)
 	run = mmap(NULL, mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
 	if (run == MAP_FAILED)
 		fail("mmap kvm_run: %s", strerror(errno));
+	if (gic) {
+		set_attr(gic_fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL, "GICv3 initialisation");
+		set_attr(its_fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL, "ITS initialisation");
+	}
 	printf("KVM-PROBE INFO api=%d target=%u ipa_bits=%d max_vcpus=%d\n", KVM_API_VERSION, init.target, ipa,
 	       ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS));
 
