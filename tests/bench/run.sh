@@ -121,15 +121,15 @@ systemd_files() {
 		# shellcheck disable=SC2086 # options as words (no spaces in them; the globs are dpkg's: set -f)
 		(set -f; mmdebstrap $SD_OPTS bookworm "$root" "$SD_MIRROR") >$B/mmdebstrap.log 2>&1 ||
 			{ echo "bench: part systemd: mmdebstrap failed; last lines of $B/mmdebstrap.log:" >&2; tail -n 5 $B/mmdebstrap.log >&2; return 1; }
-		sh tests/bench/systemd_root.sh "$root" || return 1
+		sh tests/bench/systemd_root.sh "$root" >&2 || return 1
 		# room for what the boot writes: a quarter more than the tree, and 64 MiB
 		mb=$(($(du -sm "$root" | cut -f1) * 5 / 4 + 64))
-		mkfs.ext4 -q -F -b 4096 -L bench-root -d "$root" "$img.tmp" "${mb}M" && mv "$img.tmp" "$img" || return 1
+		mkfs.ext4 -q -F -b 4096 -L bench-root -d "$root" "$img.tmp" "${mb}M" >&2 && mv "$img.tmp" "$img" || return 1
 		rm -rf "$root"
 	fi
 	rm -rf $B/sdinit.d && mkdir -p $B/sdinit.d && _stage_busybox $B/sdinit.d && _stage_modules $B/sdinit.d virtio_pci virtio_blk &&
 		cp tests/bench/systemd_initrd.sh $B/sdinit.d/init && chmod 755 $B/sdinit.d/init &&
-		_cpio $B/sdinit.d $B/systemd-initrd.cpio || return 1
+		_cpio $B/sdinit.d $B/systemd-initrd.cpio >&2 || return 1
 	rm -rf $B/sdinit.d
 	ln -f "$img" $B/systemd.img
 	echo "$B/systemd.img:/b/systemd.img"
@@ -332,7 +332,7 @@ fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); flh=$(med
 			END { for (u in n) { c = n[u]; for (i = 1; i <= c; i++) a[i] = v[u, i] + 0
 				for (i = 2; i <= c; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
 				printf "%.3f %s\n", (c % 2) ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2, u } }' $R |
-			sort -rg | head -n 8 | awk '{ printf "%s%s %.2f s", NR > 1 ? ", " : "", $2, $1 }'; }
+			sort -rg | head -n 8 | awk '{ printf "%s%s %.2f s", (NR > 1 ? ", " : ""), $2, $1 }'; }
 		echo "  slowest units (systemd-analyze blame, each unit's median): vmm: $(blame systemd-vmm)"
 		echo "    qemu: $(blame systemd-qemu)"
 		f=$(sed -n 's/^systemd-\(vmm\|qemu\)-failed /\1: /p' $R | sort -u | tr '\n' ';')

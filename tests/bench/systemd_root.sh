@@ -11,6 +11,8 @@ echo 5e7bd1c0a5e7bd1c0a5e7bd1c0a5e7bd > "$R/etc/machine-id"
 echo bench >"$R/etc/hostname"
 # the initramfs (systemd_initrd.sh) mounts /dev/vda read-only; systemd checks it and remounts it rw, as Debian does
 printf '/dev/vda / ext4 errors=remount-ro 0 1\n' >"$R/etc/fstab"
+# boot to multi-user.target (Debian's default.target is graphical.target, which adds nothing here but a step)
+ln -sf /lib/systemd/system/multi-user.target "$R/etc/systemd/system/default.target"
 # no logins: no getty on tty1, none on the serial console (the getty generator would add it for console=ttyS0)
 ln -sf /dev/null "$R/etc/systemd/system/getty.target"
 mkdir -p "$R/etc/systemd/system-generators"
