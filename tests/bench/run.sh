@@ -327,7 +327,7 @@ fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); flh=$(med
 			if (v["marker_seen"] > 0) print (v["exit_ms"] - v["marker_ms"]) / 1000 }' $R |
 			sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f s", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; else printf "?" }'; }
 		echo "  exec to SYSTEMD-READY: vmm $(sec "$(med systemd-vmm marker_ms)"), qemu $(sec "$(med systemd-qemu marker_ms)"); from there to exit (power-off): vmm $(down systemd-vmm), qemu $(down systemd-qemu)"
-		# the slowest units: each unit's median over the rounds (systemd-analyze blame), the 8 largest
+		# the slowest units: each unit's median over the rounds where it was among the 12 slowest (systemd-analyze blame), the 8 largest
 		blame() { awk -v l="$1-blame" '$1 == l { for (i = 2; i <= NF; i++) { split($i, kv, "="); n[kv[1]]++; v[kv[1], n[kv[1]]] = kv[2] } }
 			END { for (u in n) { c = n[u]; for (i = 1; i <= c; i++) a[i] = v[u, i] + 0
 				for (i = 2; i <= c; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
