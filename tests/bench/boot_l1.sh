@@ -1,13 +1,14 @@
 #!/bin/sh
 # tests/bench/boot_l1.sh: start-up, boot, exit-count, memory and density rows of `make bench`, vmm against QEMU -M microvm.
 # Usage: boot_l1.sh DIR   (DIR holds vmm, floor, stopwatch, crowd, exit.elf, bzImage, vmlinux, initrd.cpio;
-#        for part run also run-true.cpio, run-9p.cpio, vmlinuz-9p, run_dd.sh, run_qemu_vfs.sh: see run.sh)
+#        for part run also run-true.cpio, run-9p.cpio, vmlinuz-9p, run_dd.sh, run_qemu_vfs.sh; for part systemd
+#        systemd.img and systemd-initrd.cpio: see run.sh)
 # Own memory is resident memory less the guest RAM mapping (stopwatch/crowd -g, /proc/PID/smaps).
 # Runs as /test.sh in a level-1 Linux (DIR=/b), or on a host with real KVM. Every result line
 # starts with "BENCH "; run.sh computes the medians and ratios. Rows of one kind run interleaved
 # (vmm, QEMU, vmm, QEMU, ...), one stopwatch run each, so that a slow phase of the host hits both.
 # Env (or DIR/bench.env): START_RUNS (20), BOOT_RUNS (7), EXTRA_RUNS (3: boots of the side rows), CROWD_TINY (100), CROWD_LINUX (8),
-#   CROWD_MEM (256M, each Linux guest's RAM), RUN_RUNS (7), PARTS ("start boot exits mem crowd run").
+#   CROWD_MEM (256M, each Linux guest's RAM), RUN_RUNS (7), SYSTEMD_RUNS (3), PARTS ("start boot exits mem crowd run").
 # shellcheck disable=SC3043,SC2317 # local: dash and busybox ash have it; part_* are called by name
 export PATH="/bin:/usr/bin:$PATH"
 D=${1:-/b}
@@ -18,11 +19,13 @@ CROWD_TINY=100
 CROWD_LINUX=8
 CROWD_MEM=256M
 RUN_RUNS=7
+SYSTEMD_RUNS=3
 PARTS="start boot exits mem crowd run"
 # what an earlier L1 (that stalled) finished already: run.sh sets these on a retry
 START_DONE=0
 BOOT_DONE=0
 RUN_DONE=0
+SYSTEMD_DONE=0
 PARTS_DONE=
 # shellcheck disable=SC1091 # written by run.sh
 [ -f "$D/bench.env" ] && . "$D/bench.env"
@@ -274,6 +277,72 @@ part_run() {
 		i=$((i + 1))
 		res "done run-round $i"
 	done
+}
+
+# ---- systemd: a Debian bookworm root (minbase + systemd-sysv, udev) on a virtio-blk disk to multi-user.target and
+# power-off, both VMMs, interleaved. Same kernel, initramfs (systemd_initrd.sh: virtio modules, mounts /dev/vda) and
+# disk bytes: each run gets a fresh copy of systemd.img. The guest (systemd_ready.sh) prints SYSTEMD-READY once systemd
+# has finished the boot, with systemd's own timestamps, the slowest units, and powers off. QEMU: microvm with PCIe
+# (virtio-blk-pci: the cloud kernel's virtio_mmio has no command-line devices), as vmm's virtio is PCI too. ----
+SD_MARK=SYSTEMD-READY
+# sd_secs: systemd's time spans ("1min 2.345s", "8.944s", "345ms", "12us") in seconds
+sd_secs() {
+	awk '{ t = 0; for (i = 1; i <= NF; i++) { v = $i + 0; u = $i; sub(/^[0-9.]+/, "", u)
+		if (u == "min") t += v * 60; else if (u == "s") t += v; else if (u == "ms") t += v / 1e3; else if (u == "us") t += v / 1e6 }
+		printf "%.3f\n", t }'
+}
+# sd_run LABEL CMD...: one timed boot of a fresh copy of the image (/tmp/sd.img); the stopwatch line, then from the
+# console: "LABEL-split kernel= initrd= userspace= ..." (kernel: uptime at the initramfs' /init; initrd: from there to
+# systemd's start; userspace: systemd's start to the end of its boot job), the slowest units, failed units
+sd_run() {
+	local l log u n
+	l=$1; shift
+	log=$TMP/$l.log
+	cp "$D/systemd.img" /tmp/sd.img || { res "$l runs=0 status=1 killed=0 why=no-image-copy"; return; }
+	sync
+	STOPWATCH_ECHO=1 sw "$l" 600 -m "$SD_MARK" -k uptime -- "$@" 2>"$log"
+	tr -d '\r' <"$log" | awk -v l="$l" '
+		{ sub(/.*SYSTEMD-/, "SYSTEMD-") }
+		/^SYSTEMD-INITRD / { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+		/^SYSTEMD-READY / { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } r = 1 }
+		END { if (r && v["start"] != "")
+			printf "BENCH %s-split runs=1 kernel=%.3f initrd=%.3f userspace=%.3f finish=%.3f state=%s\n", l, v["start"],
+				v["userspace_start"] - v["start"], v["finish"] - v["userspace_start"], v["finish"], v["state"]
+		else printf "BENCH %s-split runs=0\n", l }'
+	u=$(tr -d '\r' <"$log" | sed -n 's/.*SYSTEMD-BLAME //p' | while read -r t; do
+		n=${t##* }; echo "$n=$(echo "${t% *}" | sd_secs)"
+	done | tr '\n' ' ')
+	res "$l-blame $u"
+	tr -d '\r' <"$log" | sed -n 's/.*SYSTEMD-FAILED \([^ ]*\).*/\1/p' | tr '\n' ' ' | sed -n "s/^\(..*\)/BENCH $l-failed \1/p"
+	tr -d '\r' <"$log" | sed -n "s/^vmm: exits to userspace: /BENCH $l-stats /p; s/^\(virtio-blk.*\)/BENCH $l-stats-blk \1/p" | tr -d ','
+	grep -q "$SD_MARK" "$log" || tr -d '\r' <"$log" | grep -v '^$' | tail -n 8 | sed "s|^|bench: $l: |"
+}
+
+part_systemd() {
+	local i
+	echo "bench: systemd, $SYSTEMD_RUNS rounds $(date)"
+	[ -s "$D/systemd.img" ] || { res "systemd-FAIL no $D/systemd.img"; return; }
+	i=$SYSTEMD_DONE
+	while [ "$i" -lt "$SYSTEMD_RUNS" ]; do
+		sd_run systemd-vmm "$D/vmm" --kernel "$D/bzImage" --initrd "$D/systemd-initrd.cpio" --append "$APPEND" \
+			--memory 512M --cpus 1 --disk /tmp/sd.img --timeout 600 --stats
+		# shellcheck disable=SC2086 # words
+		sd_run systemd-qemu $QEMU -m 512 -nographic -serial stdio -M microvm,pcie=on,rtc=on \
+			-kernel "$D/bzImage" -initrd "$D/systemd-initrd.cpio" -append "$APPEND" \
+			-drive file=/tmp/sd.img,if=none,id=d,format=raw -device virtio-blk-pci,drive=d
+		i=$((i + 1))
+		res "done systemd-round $i"
+	done
+	# VM exits by reason, one boot each (KVM debugfs sampled every 0.2 s: the last 0.2 s before the VM ends are missed)
+	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+	[ -d /sys/kernel/debug/kvm ] || return 0
+	cp "$D/systemd.img" /tmp/sd.img && exits_run systemd-vmm "$D/vmm" --kernel "$D/bzImage" --initrd "$D/systemd-initrd.cpio" \
+		--append "$APPEND" --memory 512M --cpus 1 --disk /tmp/sd.img --timeout 600
+	# shellcheck disable=SC2086 # words
+	cp "$D/systemd.img" /tmp/sd.img && exits_run systemd-qemu $QEMU -m 512 -nographic -serial stdio -M microvm,pcie=on,rtc=on \
+		-kernel "$D/bzImage" -initrd "$D/systemd-initrd.cpio" -append "$APPEND" \
+		-drive file=/tmp/sd.img,if=none,id=d,format=raw -device virtio-blk-pci,drive=d
+	rm -f /tmp/sd.img
 }
 
 # L1's kernel messages on the console (a stall in L1 shows up in the log)

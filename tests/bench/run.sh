@@ -4,12 +4,14 @@
 # and PVH: exec to power-off and L2 uptime at /init), VM exits per boot by reason, own memory,
 # density (many guests at once), binary size, `vmm run` (exec to exit of `vmm run -- true` against
 # QEMU + virtiofsd booting the same initramfs, and 64 MiB through the share: virtio-fs against
-# QEMU's virtio-9p); then the I/O rows (io.sh).
+# QEMU's virtio-9p), a Debian bookworm root with systemd on virtio-blk booting to multi-user (part systemd, not in the
+# default parts; its image is built with mmdebstrap and cached in build/bench); then the I/O rows (io.sh).
 # Where the host has no usable /dev/kvm (none, or kvm_pvm), everything runs inside one level-1
 # QEMU/TCG with nested SVM (tests/bench/boot_l1.sh is its /test.sh).
 # Results go to stdout and to build/bench/results.txt; BENCHMARKS.md quotes them.
 # Env: START_RUNS (20), BOOT_RUNS (7), EXTRA_RUNS (3: boots of the microvm-defaults and no-sandbox rows), CROWD_TINY (100), CROWD_LINUX (8), CROWD_MEM (256M),
-#      RUN_RUNS (7: rounds of part run), BENCH_PARTS ("start boot exits mem crowd run"), BENCH_IO (1: also io.sh), L1_MEM (MB, 4096),
+#      RUN_RUNS (7: rounds of part run), SYSTEMD_RUNS (3: rounds of part systemd), BENCH_PARTS ("start boot exits mem crowd run";
+#      part systemd too: BENCH_PARTS="... systemd"), BENCH_DEBIAN_MIRROR (http://deb.debian.org/debian, for part systemd), BENCH_IO (1: also io.sh), L1_MEM (MB, 4096),
 #      BENCH_NESTED=1 (use L1 even on real KVM), BENCH_ATTEMPTS (8: L1 boots in all, a stalled L1 is
 #      replaced), BENCH_RESUME=1 (go on from build/bench/raw.txt), BENCH_REPORT_ONLY=1 (report on it).
 # shellcheck disable=SC3043,SC2012 # local: dash has it; ls -lL for a size
@@ -28,6 +30,7 @@ CROWD_TINY=${CROWD_TINY:-100}
 CROWD_LINUX=${CROWD_LINUX:-8}
 CROWD_MEM=${CROWD_MEM:-256M}
 RUN_RUNS=${RUN_RUNS:-7}
+SYSTEMD_RUNS=${SYSTEMD_RUNS:-3}
 BENCH_PARTS=${BENCH_PARTS:-start boot exits mem crowd run}
 T_START=$(date +%s)
 
@@ -95,6 +98,50 @@ case " $BENCH_PARTS " in *" run "*)
 	} >>$B/run-pairs
 	;;
 esac
+# Part systemd: a Debian bookworm root (minbase + systemd-sysv, udev; no docs, man pages or locales) made by mmdebstrap
+# (apt, so it downloads wherever apt does), set up by systemd_root.sh, as an ext4 image (mkfs.ext4 -d, no mount).
+# Cached as $B/systemd-KEY.img, KEY from the scripts and options that shape it: a rerun does not rebuild it.
+# Its initramfs (systemd_initrd.sh) loads virtio_pci and virtio_blk, mounts /dev/vda and starts systemd.
+SD_MIRROR=${BENCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SD_OPTS="--variant=minbase --include=systemd-sysv,udev --dpkgopt=path-exclude=/usr/share/man/* --dpkgopt=path-exclude=/usr/share/locale/*
+	--dpkgopt=path-include=/usr/share/locale/locale.alias --dpkgopt=path-exclude=/usr/share/doc/*
+	--dpkgopt=path-include=/usr/share/doc/*/copyright --dpkgopt=path-exclude=/usr/share/info/*"
+systemd_files() {
+	local key img root mb
+	for t in mmdebstrap mkfs.ext4; do
+		command -v $t >/dev/null || { echo "bench: part systemd: $t missing (apt-get install mmdebstrap e2fsprogs)" >&2; return 1; }
+	done
+	key=$({ cat tests/bench/systemd_root.sh tests/bench/systemd_ready.sh; echo "$SD_OPTS bookworm"; } | sha256sum | cut -c1-12)
+	img=$B/systemd-$key.img
+	if [ ! -s "$img" ]; then
+		echo "bench: part systemd: building the Debian root (mmdebstrap, a few minutes; log in $B/mmdebstrap.log)" >&2
+		rm -f $B/systemd-*.img
+		root=$B/systemd-root.d
+		rm -rf "$root"
+		# shellcheck disable=SC2086 # options as words (no spaces in them; the globs are dpkg's: set -f)
+		(set -f; mmdebstrap $SD_OPTS bookworm "$root" "$SD_MIRROR") >$B/mmdebstrap.log 2>&1 ||
+			{ echo "bench: part systemd: mmdebstrap failed; last lines of $B/mmdebstrap.log:" >&2; tail -n 5 $B/mmdebstrap.log >&2; return 1; }
+		sh tests/bench/systemd_root.sh "$root" >&2 || return 1
+		# room for what the boot writes: a quarter more than the tree, and 64 MiB
+		mb=$(($(du -sm "$root" | cut -f1) * 5 / 4 + 64))
+		mkfs.ext4 -q -F -b 4096 -L bench-root -d "$root" "$img.tmp" "${mb}M" >&2 && mv "$img.tmp" "$img" || return 1
+		rm -rf "$root"
+	fi
+	rm -rf $B/sdinit.d && mkdir -p $B/sdinit.d && _stage_busybox $B/sdinit.d && _stage_modules $B/sdinit.d virtio_pci virtio_blk &&
+		cp tests/bench/systemd_initrd.sh $B/sdinit.d/init && chmod 755 $B/sdinit.d/init &&
+		_cpio $B/sdinit.d $B/systemd-initrd.cpio >&2 || return 1
+	rm -rf $B/sdinit.d
+	ln -f "$img" $B/systemd.img
+	echo "$B/systemd.img:/b/systemd.img"
+	echo "$B/systemd-initrd.cpio:/b/systemd-initrd.cpio"
+}
+case " $BENCH_PARTS " in *" systemd "*)
+	if ! systemd_files >>$B/run-pairs; then
+		echo "bench: part systemd left out" >&2
+		BENCH_PARTS=$(echo " $BENCH_PARTS " | sed 's/ systemd / /; s/^ *//; s/ *$//')
+	fi
+	;;
+esac
 # bench.env: the counts, and what earlier attempts finished (from the result lines so far)
 bench_env() {
 	echo "START_RUNS=$START_RUNS"
@@ -104,10 +151,12 @@ bench_env() {
 	echo "CROWD_LINUX=$CROWD_LINUX"
 	echo "CROWD_MEM=$CROWD_MEM"
 	echo "RUN_RUNS=$RUN_RUNS"
+	echo "SYSTEMD_RUNS=$SYSTEMD_RUNS"
 	echo "PARTS='$BENCH_PARTS'"
 	echo "START_DONE=$(sed -n 's/^done start-round //p' $B/raw.txt | tail -n 1 | grep . || echo 0)"
 	echo "BOOT_DONE=$(sed -n 's/^done boot-round //p' $B/raw.txt | tail -n 1 | grep . || echo 0)"
 	echo "RUN_DONE=$(sed -n 's/^done run-round //p' $B/raw.txt | tail -n 1 | grep . || echo 0)"
+	echo "SYSTEMD_DONE=$(sed -n 's/^done systemd-round //p' $B/raw.txt | tail -n 1 | grep . || echo 0)"
 	echo "PARTS_DONE='$(sed -n 's/^done part //p' $B/raw.txt | tr '\n' ' ')'"
 }
 # BENCH_RESUME=1: go on from the result lines of an earlier run.sh (raw.txt) that ran out of L1 boots
@@ -262,6 +311,35 @@ fl=$(med start-floor exit_ms); fli=$(med start-floor-irqchip exit_ms); flh=$(med
 		iv=$(med run-io-vmm ${d}_mibs); iq=$(med run-io-qemu ${d}_mibs); ic=$(med run-io-vmm-cloud ${d}_mibs)
 		echo "  64 MiB $d on the share ($how; L2 Debian's generic kernel, which has 9p): vmm run --rw (virtio-fs) ${iv:-?} MiB/s ($(rng run-io-vmm ${d}_mibs); $(runs run-io-vmm 0)), qemu -virtfs (virtio-9p-pci, 9p2000.L, msize 512 KiB) ${iq:-?} MiB/s ($(rng run-io-qemu ${d}_mibs); $(runs run-io-qemu 0)); vmm/qemu = $(ratio "$iv" "$iq"); per round $(pratio run-io-vmm run-io-qemu ${d}_mibs); vmm run with its default (cloud) kernel ${ic:-?} MiB/s ($(rng run-io-vmm-cloud ${d}_mibs))"
 	done
+	if grep -q '^systemd-' $R; then
+		sv=$(med systemd-vmm exit_ms); sq=$(med systemd-qemu exit_ms); uv=$(med systemd-vmm uptime); uq=$(med systemd-qemu uptime)
+		echo "systemd: Debian bookworm (minbase + systemd-sysv, udev) on virtio-blk, bzImage + busybox initramfs, 1 vCPU, 512M, to multi-user.target and power-off (median of $SYSTEMD_RUNS, interleaved; vmm $(runs systemd-vmm 0), qemu $(runs systemd-qemu 0)):"
+		echo "  wall exec to exit: vmm $(sec "$sv"), qemu microvm,pcie=on,rtc=on $(sec "$sq"); vmm/qemu = $(ratio "$sv" "$sq"); per round $(pratio systemd-vmm systemd-qemu exit_ms)"
+		echo "  guest uptime at SYSTEMD-READY (systemd's boot finished): vmm ${uv:-?} s, qemu ${uq:-?} s; vmm/qemu = $(ratio "$uv" "$uq"); per round $(pratio systemd-vmm systemd-qemu uptime)"
+		for k in kernel initrd userspace; do
+			case $k in kernel) n="kernel (uptime at the initramfs' /init)" ;; initrd) n="initramfs (to systemd's start)" ;;
+				*) n="systemd (its start to the end of its boot job)" ;; esac
+			kv=$(med systemd-vmm-split $k); kq=$(med systemd-qemu-split $k)
+			echo "  $n: vmm ${kv:-?} s, qemu ${kq:-?} s; vmm/qemu = $(ratio "$kv" "$kq"); per round $(pratio systemd-vmm-split systemd-qemu-split $k)"
+		done
+		# power-off: from the SYSTEMD-READY line to the VMM's exit
+		down() { awk -v l="$1" '$1 == l && $2 != "runs=0" { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+			if (v["marker_seen"] > 0) print (v["exit_ms"] - v["marker_ms"]) / 1000 }' $R |
+			sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f s", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; else printf "?" }'; }
+		echo "  exec to SYSTEMD-READY: vmm $(sec "$(med systemd-vmm marker_ms)"), qemu $(sec "$(med systemd-qemu marker_ms)"); from there to exit (power-off): vmm $(down systemd-vmm), qemu $(down systemd-qemu)"
+		# the slowest units: each unit's median over the rounds where it was among the 12 slowest (systemd-analyze blame), the 8 largest
+		blame() { awk -v l="$1-blame" '$1 == l { for (i = 2; i <= NF; i++) { split($i, kv, "="); n[kv[1]]++; v[kv[1], n[kv[1]]] = kv[2] } }
+			END { for (u in n) { c = n[u]; for (i = 1; i <= c; i++) a[i] = v[u, i] + 0
+				for (i = 2; i <= c; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+				printf "%.3f %s\n", (c % 2) ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2, u } }' $R |
+			sort -rg | head -n 8 | awk '{ printf "%s%s %.2f s", (NR > 1 ? ", " : ""), $2, $1 }'; }
+		echo "  slowest units (systemd-analyze blame, each unit's median): vmm: $(blame systemd-vmm)"
+		echo "    qemu: $(blame systemd-qemu)"
+		f=$(sed -n 's/^systemd-\(vmm\|qemu\)-failed /\1: /p' $R | sort -u | tr '\n' ';')
+		[ -n "$f" ] && echo "  failed units: $f"
+		echo "  vmm --stats, first round: exits to userspace $(get systemd-vmm-stats); $(get systemd-vmm-stats-blk)"
+		echo "  VM exits per boot (KVM debugfs in L1, one boot each): vmm $(exits systemd-vmm); qemu $(exits systemd-qemu)"
+	fi
 	echo "binary: vmm $(stat -c %s vmm) bytes (static), qemu-system-x86_64 ${qsize} bytes (+ $(ldd /usr/bin/qemu-system-x86_64 | wc -l) shared libraries)"
 	echo "time: boot_l1.sh $(get time | sed 's/seconds=//') s in the last L1; L1 boots: $(get attempts) ($(grep -c '^attempt .* stalled' $R) stalled and were replaced$(sed -n 's/^attempt \([0-9]*\) stalled after: \([^ ]*\).*/; #\1 after \2/p' $R | tr -d '\n')); run.sh so far $(($(date +%s) - T_START)) s"
 } | tee $B/results.txt
