@@ -154,14 +154,12 @@ static int tmpfs_huge_child(int sock, uint64_t size)
 		if (mount("vmm-ram", dirs[i], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
 			continue;
 		fd = open(dirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		/* no umount: the mount namespace, and the mount with it, ends with this process */
+		umount2(dirs[i], MNT_DETACH);
 	}
 	if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
 		return 1;
 	return send_fd(sock, fd) < 0;
 }
-
-static pid_t ram_helper;   /* the child that made the tmpfs file, until mem_reap_helper */
 
 static int tmpfs_huge(uint64_t size)
 {
@@ -179,20 +177,9 @@ static int tmpfs_huge(uint64_t size)
 	close(sv[1]);
 	fd = pid > 0 ? recv_fd(sv[0]) : -1;
 	close(sv[0]);
-	/* its exit (tearing down its mount namespace waits for an RCU grace period, tens of ms in a
-	 * nested guest) overlaps vmm's start-up: mem_reap_helper reaps it later */
-	if (pid > 0 && fd >= 0)
-		ram_helper = pid;
-	else if (pid > 0)
+	if (pid > 0)
 		waitpid(pid, &status, 0);
 	return fd;
-}
-
-void mem_reap_helper(void)
-{
-	if (ram_helper > 0)
-		waitpid(ram_helper, NULL, 0);
-	ram_helper = 0;
 }
 
 /* An fd with the best backing from `from` on; -errno if not even a memfd. */

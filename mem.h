@@ -19,8 +19,6 @@ extern const char *const ram_backing_names[];
  * and *how and returns the mapping, or NULL with errno set.
  */
 void *guest_ram_create(uint64_t size, int *fd, enum ram_backing *how);
-/* Reap the child guest_ram_create forked, if any (its exit runs alongside vmm's start-up). */
-void mem_reap_helper(void);
 /*
  * Map [off, off + size) of fd shared and read-write at a 2 MiB-aligned
  * address, so KVM (or, in a device process, the CPU's TLB) can use 2 MiB

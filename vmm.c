@@ -368,7 +368,6 @@ int main(int argc, char **argv)
 	arch_vcpus_ready(vm);
 	vlog("%d vCPUs created", vm->ncpus);
 
-	mem_reap_helper();
 	block_signals(&sigs);
 	int sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	if (sig_fd < 0)
