@@ -36,8 +36,9 @@ static uint64_t mpidr_of(int id)
 
 /*
  * The arm64 boot protocol (Documentation/arch/arm64/booting.rst): the Image at a 2 MiB-aligned
- * base plus its text_offset, the device tree 8-byte aligned in its own 2 MiB (here the top 2 MiB
- * of RAM), the initrd below it; x0 holds the tree's address, the MMU is off.
+ * base plus its text_offset, with image_size bytes from there free for the kernel; the device
+ * tree 8-byte aligned right after them; the initrd at the top of RAM; x0 holds the tree's
+ * address, the MMU is off.
  */
 void arch_load_guest(struct vm *vm, const struct run_host *rh)
 {
@@ -59,7 +60,7 @@ void arch_load_guest(struct vm *vm, const struct run_host *rh)
 	if (image_size == 0)   /* before Linux 3.17: text_offset unknown, 0x80000 by convention */
 		text_offset = 0x80000, image_size = klen;
 	if (image_size < klen || text_offset > ram || image_size > ram - text_offset ||
-	    ram < SZ_2M * 2 || HIGH_RAM_START + text_offset + image_size > ram_end - SZ_2M)
+	    ram < SZ_2M * 2 || HIGH_RAM_START + text_offset + image_size + 8 + DTB_MAX > ram_end)
 		fatal(EXIT_USAGE, "--kernel %s: the Image (%llu bytes at offset %#llx) does not fit in --memory %lluM",
 		      vm->opt.kernel, (unsigned long long)image_size, (unsigned long long)text_offset,
 		      (unsigned long long)(ram >> 20));
@@ -67,7 +68,8 @@ void arch_load_guest(struct vm *vm, const struct run_host *rh)
 	if (gm_write(m, kernel_entry, k, klen) < 0)
 		fatal(EXIT_RUNTIME, "cannot copy the kernel into guest RAM");
 
-	dtb_addr = ram_end - SZ_2M;
+	/* the device tree right after what the kernel may use: a tiny guest then touches one 2 MiB page */
+	dtb_addr = (kernel_entry + image_size + 7) & ~7ull;
 	uint64_t istart = 0, iend = 0;
 	if (vm->opt.initrd)
 		inf = boot_map_file(vm->opt.initrd, "--initrd"), initrd = inf.data, ilen = inf.len;
@@ -76,11 +78,11 @@ void arch_load_guest(struct vm *vm, const struct run_host *rh)
 		initrd = run.buf, ilen = run.len;
 	}
 	if (initrd) {
-		uint64_t kend = kernel_entry + image_size;
-		if (ilen > dtb_addr - kend)
+		uint64_t room = ram_end - (dtb_addr + DTB_MAX);
+		if (room < 0x1000 || ilen > room - 0x1000)
 			fatal(EXIT_USAGE, "--initrd %s: %zu bytes do not fit in --memory %lluM beside the kernel",
 			      vm->opt.initrd ? vm->opt.initrd : "(vmm run)", ilen, (unsigned long long)(ram >> 20));
-		istart = (dtb_addr - ilen) & ~0xfffull;
+		istart = (ram_end - ilen) & ~0xfffull;
 		iend = istart + ilen;
 		if (gm_write(m, istart, initrd, ilen) < 0)
 			fatal(EXIT_RUNTIME, "cannot copy the initrd into guest RAM");
