@@ -3,14 +3,6 @@
 # shellcheck source=tests/nested/l2_lib.sh
 . /l2-lib.sh
 
-# The value of key=VALUE on the kernel command line, or $2.
-cmdline_arg() {
-	for w in $(cat /proc/cmdline); do
-		case $w in "$1"=*) echo "${w#*=}"; return ;; esac
-	done
-	echo "$2"
-}
-
 report_boot() {
 	echo "L2-CPUS=$(grep -c ^processor /proc/cpuinfo)"
 	echo "L2-MEMTOTAL-KB=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
