@@ -21,8 +21,8 @@ void arch_vcpus_ready(struct vm *vm);
 bool arch_handle_exit(struct vcpu *v);
 /* Print a vCPU's registers to stderr (for runtime failures). */
 void arch_dump_regs(struct vcpu *v);
-/* SIGTERM with --shutdown-timeout: ask the guest to power off (ACPI power button, ...). */
-void arch_power_button(struct vm *vm);
+/* SIGTERM with --shutdown-timeout: ask the guest to power off (x86: the ACPI power button); false if it has no way. */
+bool arch_power_button(struct vm *vm);
 /* In the guest (vmm run's /init): hand the command's status to vmm through the debug-exit device. */
 void arch_guest_status(uint8_t status);
 

@@ -221,23 +221,23 @@ static int64_t now_ms(void)
 
 /*
  * A signal ends the VM with 128+N, except the first SIGTERM with a
- * --shutdown-timeout: it presses the ACPI power button and sets *deadline
+ * --shutdown-timeout where the guest has a power button (arch_power_button): it presses it and sets *deadline
  * for the hard stop (a second SIGTERM stops at once).
  */
 static void on_signal(struct vm *vm, int sig, int64_t *deadline)
 {
-	if (sig != SIGTERM || !vm->opt.shutdown_timeout || *deadline || !ARCH_HAS_POWER_BUTTON) {
-		if (sig == SIGTERM && vm->opt.shutdown_timeout && !*deadline && !ARCH_HAS_POWER_BUTTON)
-			fprintf(stderr, "vmm: SIGTERM: the guest has no power button here: stopping it\n");
-		else if (vm->opt.run)   /* so that 128+N is not taken for the command's own status */
-			fprintf(stderr, "vmm: %s: stopping the guest\n", strsignal(sig));
-		vm_request_exit(vm, 128 + sig);
-		return;
+	if (sig == SIGTERM && vm->opt.shutdown_timeout && !*deadline) {
+		if (arch_power_button(vm)) {
+			fprintf(stderr, "vmm: SIGTERM: pressing the guest's power button; stopping it in %u s if "
+				"it is still running\n", vm->opt.shutdown_timeout);
+			*deadline = now_ms() + 1000ll * vm->opt.shutdown_timeout;
+			return;
+		}
+		fprintf(stderr, "vmm: SIGTERM: the guest has no power button here: stopping it\n");
+	} else if (vm->opt.run) {   /* so that 128+N is not taken for the command's own status */
+		fprintf(stderr, "vmm: %s: stopping the guest\n", strsignal(sig));
 	}
-	fprintf(stderr, "vmm: SIGTERM: pressing the guest's power button; stopping it in %u s if it "
-		"is still running\n", vm->opt.shutdown_timeout);
-	arch_power_button(vm);
-	*deadline = now_ms() + 1000ll * vm->opt.shutdown_timeout;
+	vm_request_exit(vm, 128 + sig);
 }
 
 /* The main thread: console, signals, timeout. Returns the exit status. */

@@ -184,9 +184,10 @@ void arch_vcpus_ready(struct vm *vm)
 	set_reg(v, CORE_REG(regs.regs[0]), dtb_addr, "X0");
 }
 
-/* Not called: no power button yet (ARCH_HAS_POWER_BUTTON 0), so SIGTERM stops the guest at once. */
-void arch_power_button(struct vm *vm)
+/* No power button yet: SIGTERM stops the guest at once. */
+bool arch_power_button(struct vm *vm)
 {
+	return false;
 }
 
 void arch_dump_regs(struct vcpu *v)

@@ -47,9 +47,6 @@
 #define VCPU_DUMP_IOCTLS { SB_FD_VCPU, KVM_GET_ONE_REG, "KVM_GET_ONE_REG" }, \
 	{ SB_FD_VCPU, KVM_SET_VCPU_EVENTS, "KVM_SET_VCPU_EVENTS" }
 
-/* SIGTERM can ask the guest to power off (x86: the ACPI power button; arm64: none yet). */
-#define ARCH_HAS_POWER_BUTTON 0
-
 /* seccomp (sandbox/seccomp.c): the one syscall ABI allowed (no AArch32 compat), and a SIGSYS's arguments. */
 #define SECCOMP_AUDIT_ARCH  AUDIT_ARCH_AARCH64
 #define UC_ARG0(uc)         ((uc)->uc_mcontext.regs[0])

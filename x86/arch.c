@@ -196,10 +196,11 @@ void vm_set_irq(struct vm *vm, unsigned pin, int level)
 	ioapic_set_irq(vm->ioapic, pin, level);
 }
 
-void arch_power_button(struct vm *vm)
+bool arch_power_button(struct vm *vm)
 {
 	vm_set_irq(vm, ACPI_PWRBTN_GSI, 1);
 	vm_set_irq(vm, ACPI_PWRBTN_GSI, 0);
+	return true;
 }
 
 bool arch_handle_exit(struct vcpu *v)

@@ -28,9 +28,6 @@
 #define VCPU_DUMP_IOCTLS { SB_FD_VCPU, KVM_GET_REGS, "KVM_GET_REGS" }, \
 	{ SB_FD_VCPU, KVM_GET_SREGS, "KVM_GET_SREGS" }
 
-/* SIGTERM can ask the guest to power off (x86: the ACPI power button; arm64: none yet). */
-#define ARCH_HAS_POWER_BUTTON 1
-
 /* seccomp (sandbox/seccomp.c): the one syscall ABI allowed (x32 is refused), and a SIGSYS's arguments. */
 #define SECCOMP_AUDIT_ARCH  AUDIT_ARCH_X86_64
 #define SECCOMP_X32_BIT     0x40000000u
