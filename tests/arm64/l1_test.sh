@@ -188,9 +188,6 @@ t_run() {
 
 failed=0
 why=
-# A heartbeat: tells a frozen L1 from a slow one in the log.
-(while sleep 30; do echo "L1-ALIVE uptime=$(now)"; done) &
-hb=$!
 echo "NESTED-PLAN $TESTS"
 for t in $TESTS; do
 	f=t_$(echo "$t" | tr - _)
@@ -200,5 +197,4 @@ for t in $TESTS; do
 		why="unknown test"; verdict "$t"
 	fi
 done
-kill "$hb"
 exit "$failed"

@@ -174,8 +174,6 @@ part_blk() {
 
 # L1's kernel messages on the console (a stall in L1 shows up in the log)
 echo 7 >/proc/sys/kernel/printk
-(while sleep 30; do echo "L1-ALIVE uptime=$(now)"; done) &
-hb=$!
 t0=$(now)
 for p in $PARTS; do
 	case " $PARTS_DONE " in *" $p "*) continue ;; esac
@@ -183,6 +181,5 @@ for p in $PARTS; do
 	res "done part $p"
 done
 res "time seconds=$(awk "BEGIN{print int($(now) - $t0)}")"
-kill $hb
 rm -rf "$TMP"
 exit 0

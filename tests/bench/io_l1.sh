@@ -20,8 +20,6 @@ now() { cut -d' ' -f1 /proc/uptime; }
 res() { echo "IO-RESULT $*"; }
 fail() { res "FAIL $*"; }
 
-(while sleep 30; do echo "L1-ALIVE uptime=$(now)"; done) &
-HB=$!
 
 # ---- L1 itself: the same fio jobs on the backing file (buffered: tmpfs has no O_DIRECT) ----
 l1_fio_job() {
@@ -208,5 +206,4 @@ while [ $n -lt "$ROUNDS" ]; do
 	round $n ""
 done
 res "rounds $n"
-kill $HB
 exit 0

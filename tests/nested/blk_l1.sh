@@ -280,8 +280,6 @@ verdicts() {
 	done
 }
 
-(while sleep 30; do echo "L1-ALIVE uptime=$(now)"; done) &
-hb=$!
 A_MB=192; B_MB=64
 truncate -s ${A_MB}M /tmp/a.img
 truncate -s ${B_MB}M /tmp/b.img
@@ -292,6 +290,5 @@ t=$(now); t_inputs; echo "NESTED-TIME inputs seconds=$(since "$t")"
 run_ro
 run_main
 run_flush
-kill "$hb"
 verdicts
 exit "$failed"

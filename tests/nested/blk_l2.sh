@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/nested/blk_l2.sh: /init of the L2 initramfs for nested-blk: blk=ro|main|flush|flaky on the command line picks the run; prints L2-BLK-* markers.
+# tests/nested/blk_l2.sh: /init of the L2 initramfs for nested-blk: blk=ro|main|flush|flaky|boot on the command line picks the run; prints L2-BLK-* markers.
 # shellcheck source=tests/nested/l2_lib.sh
 . /l2-lib.sh
 mkdir -p /mnt
@@ -143,6 +143,7 @@ ro) run_ro ;;
 main) run_main ;;
 flush) run_flush ;;
 flaky) run_flaky ;;
+boot) ;;   # flaky.sh FLAKY_WORK=boot: booting is the whole run
 *) echo "L2-BLK-UNKNOWN-RUN $RUN" ;;
 esac
 dmesg | grep -iE 'virtio|vd[a-z]|blk|ext4|I/O error' | grep -iE 'warn|error|fail|bug' | sed 's/^/L2-KERN-WARN: /'

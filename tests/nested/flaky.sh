@@ -6,7 +6,8 @@
 # Env: RUNS (20 per VMM), RUN_TIMEOUT (150 s per L2 run), VMM_BIN (./vmm), VMM_MEM (256M), QEMU_MACHINE
 #      (q35: virtio-pci with MSI-X like vmm; microvm: virtio-mmio), QEMU_MEMFD=1 (QEMU's guest RAM in a
 #      memfd like vmm's, 4 KiB pages in L1), SIDES ("vmm qemu"), L1_BOOTS (4: an L1
-#      that dies is replaced by a new one for the runs left), NESTED_VERBOSE=1 shows L1's console.
+#      that dies is replaced by a new one for the runs left), FLAKY_WORK=boot (L2 only boots and powers off:
+#      many runs quickly, for failures at boot), NESTED_VERBOSE=1 shows L1's console.
 # Full L1 consoles: build/nested/l1-flaky-BOOT.log (each run of flaky.sh overwrites them and flaky.txt).
 # shellcheck disable=SC3043 # local: dash has it
 cd "$(dirname "$0")/../.." || exit 2
@@ -62,6 +63,7 @@ while [ "$first" -le "$RUNS" ] && [ "$boot" -le "$L1_BOOTS" ]; do
 		echo "QEMU_MACHINE=$QEMU_MACHINE"
 		echo "SIDES='$SIDES'"
 		echo "QEMU_MEMFD=${QEMU_MEMFD:-0}"
+		echo "WORK=${FLAKY_WORK:-flaky}"
 		[ -n "$L2_APPEND" ] && echo "L2_APPEND='$L2_APPEND'"
 	} >"$stage/flaky.env"
 	# shellcheck disable=SC2046 # one word per pair

@@ -11,6 +11,7 @@ VMM_MEM=256M
 QEMU_MACHINE=q35
 SIDES="vmm qemu"
 L2_APPEND="console=ttyS0 quiet panic=-1"
+WORK=flaky   # boot: L2 only boots, sees its disks and powers off
 # shellcheck disable=SC1091 # written by flaky.sh
 [ -f /flaky.env ] && . /flaky.env
 
@@ -25,6 +26,7 @@ one_run() {
 	log=/tmp/run.log
 	truncate -s 0 /tmp/a.img /tmp/b.img && truncate -s 96M /tmp/a.img /tmp/b.img
 	dmesg -c >/dev/null 2>&1
+	[ -n "$T" ] && : >$T/trace
 	echo "FLAKY-START $n $side uptime=$(now)"
 	# L2's console live on L1's (tail, not a pipe: nothing the VMM leaves behind holds the run up),
 	# so an L1 that freezes shows how far L2 got
@@ -35,7 +37,7 @@ one_run() {
 	case $side in
 	vmm)
 		timeout -s KILL $((RUN_TIMEOUT + 20)) /vmm --kernel /l2/bzImage --initrd /l2/initrd.cpio \
-			--append "$L2_APPEND blk=flaky" --memory "$VMM_MEM" --disk /tmp/a.img,serial=a \
+			--append "$L2_APPEND blk=$WORK" --memory "$VMM_MEM" --disk /tmp/a.img,serial=a \
 			--disk /tmp/b.img,serial=b --console stdio --stats --timeout "$RUN_TIMEOUT" </dev/null >$log 2>&1 ;;
 	qemu)
 		case $QEMU_MACHINE in
@@ -53,7 +55,7 @@ one_run() {
 			-device pvpanic -action panic=exit-failure -d cpu_reset -D /tmp/qemu-d.log \
 			-drive if=none,id=a,file=/tmp/a.img,format=raw,cache=writeback \
 			-drive if=none,id=b,file=/tmp/b.img,format=raw,cache=writeback \
-			-kernel /l2/bzImage -initrd /l2/initrd.cpio -append "$L2_APPEND blk=flaky" </dev/null >$log 2>&1 ;;
+			-kernel /l2/bzImage -initrd /l2/initrd.cpio -append "$L2_APPEND blk=$WORK" </dev/null >$log 2>&1 ;;
 	esac
 	st=$?
 	sleep 1   # tail -f polls once a second
@@ -65,7 +67,7 @@ one_run() {
 	grep -q 'L2-INIT-REACHED' $log.txt || what="$what; L2 init not reached"
 	grep -q '^L2-MODULES-FAILED=0' $log.txt || what="$what; L2 modules"
 	l=$(sed -n 's/^L2-BLK-FLAKY=//p' $log.txt)
-	[ "$l" = ok ] || what="$what; workload ${l:-did not finish}"
+	[ "$WORK" = boot ] || [ "$l" = ok ] || what="$what; workload ${l:-did not finish}"
 	grep -q '^L2-DONE' $log.txt || what="$what; no L2-DONE"
 	[ "$st" = 0 ] || what="$what; exit $st"
 	[ "$side" = qemu ] && [ "$st" = 0 ] && ! grep -q '^L2-DONE' $log.txt && what="$what; QEMU exited 0 without L2-DONE: the guest reset (triple fault?)"
@@ -91,13 +93,24 @@ one_run() {
 			grep -vE '^  (rip|rax|rsi|cr0|cs) |^vmm: ' $log.txt | tail -n 15
 			echo "-- L1 dmesg:"
 			head -n 20 /tmp/trouble.txt
+			[ -n "$T" ] && { echo "-- L1 KVM trace, last 40 events:"; grep -v '^#' $T/trace | tail -n 40; }
 		} | sed "s/^/FLAKY-DETAIL $n $side /"
 	fi
 }
 
-(while sleep 30; do echo "L1-ALIVE uptime=$(now)"; done) &
-hb=$!
 [ -c /dev/kvm ] || echo "FLAKY-NOTE no /dev/kvm in L1"
+# L1 KVM's own record of each run (exits with their reason and L2's rip, injected events), cleared per
+# run: a failed run shows the last of it (what L2 was doing before a triple fault, say)
+T=/sys/kernel/tracing
+if mount -t tracefs tracefs $T 2>/dev/null && [ -d $T/events/kvm ]; then
+	echo 16384 >$T/buffer_size_kb
+	for e in kvm_exit kvm_inj_exception kvm_inj_virq kvm_userspace_exit kvm_pio kvm_msr; do
+		echo 1 >"$T/events/kvm/$e/enable" 2>/dev/null
+	done
+else
+	T=
+	echo "FLAKY-NOTE no KVM tracepoints in L1"
+fi
 n=$FIRST
 while [ "$n" -le "$RUNS" ]; do
 	# alternate which side goes first, so neither always runs on a fresher L1
@@ -105,6 +118,5 @@ while [ "$n" -le "$RUNS" ]; do
 	for s in $order; do one_run "$n" "$s"; done
 	n=$((n + 1))
 done
-kill $hb
 echo "FLAKY-END uptime=$(now)"
 exit 0

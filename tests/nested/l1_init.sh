@@ -25,6 +25,21 @@ aarch64)
 	echo "L1-READY kvm=$kvm nested=$nested uptime=$(cut -d' ' -f1 /proc/uptime)" ;;
 esac
 
+# The heartbeat of every L1 (lib.sh's stall watchdog reads it): L1-ALIVE every 30 s, and L1-FROZE
+# when a 2 s sleep took 15 s or more. Then L1 as a whole did not run (QEMU at L0 starved or stuck,
+# which nothing inside L1 can cause), and a test that timed out meanwhile failed for the
+# environment (lib.sh l1_env). At the highest priority and without forks but sleep, so that after a
+# freeze it speaks before a test that the freeze failed does.
+sh -c 'n=0; read -r last _ </proc/uptime; last=${last%.*}
+	while sleep 2; do
+		read -r up _ </proc/uptime; up=${up%.*}
+		[ $((up - last)) -ge 15 ] && echo "L1-FROZE $((up - last)) s until uptime=$up"
+		n=$((n + up - last)); last=$up
+		[ $n -ge 30 ] && { n=0; echo "L1-ALIVE uptime=$up"; }
+	done' &
+hb=$!
+renice -n -20 -p $hb >/dev/null
+
 if [ -x /test.sh ]; then
 	/test.sh
 	st=$?
@@ -35,6 +50,7 @@ else
 	echo "L1: no /test.sh in the initramfs"
 	st=126
 fi
+kill $hb
 echo "L1-EXIT=$st"
 sync
 poweroff -f

@@ -222,7 +222,7 @@ l1_initramfs() {
 #   console, which is also kept in $L1_LOG (default build/nested/l1.log). Returns the status
 #   from L1's "L1-EXIT=" line, or 125 if L1 died or timed out without one.
 #   L1_INTERACTIVE=1 keeps stdin attached (for a shell in L1). L1_STALL=S kills L1 once its
-#   console has been silent (or shown L1 kernel lines only, e.g. a soft lockup) for S seconds (for a /test.sh that prints a heartbeat); then
+#   console has been silent (or shown L1 kernel lines only, e.g. a soft lockup) for S seconds (l1_init.sh prints a heartbeat every 30 s); then
 #   L1_STALLED="S s; QEMU at L0 busy N CPUs..." afterwards (else empty). l1_env judges the log.
 l1_run() {
 	local mb t cpio st log
@@ -271,7 +271,8 @@ l1_run() {
 #   something no vmm can cause? Sets L1_ENV to the reason (empty: none) and L1_ENV_LINE to the
 #   line of LOG where it shows (results before that line came from a healthy L1). In order:
 #   the L1 kernel's own oops/BUG/panic/stall/lockup lines (L2 output relayed as "L2[...]| ", and
-#   the test script's NESTED-/GUEST-/FLAKY- lines quoting it, are not L1's), the stall watchdog, no L1-READY (L1 never reached its test script), no
+#   the test script's NESTED-/GUEST-/FLAKY- lines quoting it, are not L1's), L1-FROZE (l1_init.sh's
+#   heartbeat: L1 as a whole did not run for 15 s or more), the stall watchdog, no L1-READY (L1 never reached its test script), no
 #   L1-EXIT line (L1 died or timed out). L2 triple faults and wrong L2 output are the vmm's.
 l1_env() {
 	local n l
@@ -282,6 +283,9 @@ l1_env() {
 		L1_ENV_LINE=${l%%:*}
 		l=$(echo "${l#*:}" | sed 's/^.*\(BUG: \|Oops\|Kernel panic\|rcu: \|watchdog: \|INFO: task\)/\1/' | cut -c1-100)
 		L1_ENV="L1 kernel: $l"
+	elif l=$(tr -d '\r' <"$1" | grep -an '^L1-FROZE ' | head -n 1) && [ -n "$l" ]; then
+		L1_ENV_LINE=${l%%:*}
+		L1_ENV="L1 froze: its 2 s sleep took ${l#*L1-FROZE }"
 	elif [ -n "$L1_STALLED" ]; then
 		L1_ENV="L1 stalled ${L1_STALLED}"
 	elif ! grep -aq 'L1-READY' "$1"; then

@@ -10,9 +10,6 @@ L2_APPEND="console=ttyS0 quiet panic=-1"
 NET_INITRD=${NET_INITRD:-/l2/initrd.cpio}
 VMM_TIMEOUT=${NET_TIMEOUT:-$VMM_TIMEOUT}
 why=
-# A heartbeat for the stall watchdog in net.sh (L2's output comes only after each run).
-(while sleep 30; do echo "L1-ALIVE uptime=$(cut -d' ' -f1 /proc/uptime)"; done) &
-hb=$!
 
 ip link set lo up
 ip tuntap add dev tap0 mode tap 2>/dev/null || tunctl -t tap0 >/dev/null || why="$why; cannot create tap0"
@@ -79,7 +76,6 @@ elif [ $((req - base_req)) -lt 1000 ] || [ $((mmio - base_mmio)) -gt $(((req - b
 fi
 log | sed -n 's/^L2-KERN-WARN: /kernel: /p' | head -n 3 | while read -r l; do note "$l"; done
 
-kill $hb
 if [ -z "$why" ]; then
 	echo "NESTED-RESULT PASS nested-net"
 	exit 0

@@ -495,8 +495,6 @@ verdicts() {
 	done
 }
 
-(while sleep 30; do echo "L1-ALIVE uptime=$(now)"; done) &
-hb=$!
 mkdir -p $D
 # the taps: TAP with 192.168.78.1 (L2 is .2) and an iperf3 server on it; TAP_LOOSE up with no address (VU_BREAK)
 TAP=tap0 TAP_LOOSE=tap1
@@ -526,6 +524,5 @@ for tn in ${VU_ONLY:-$NAMES}; do
 	esac
 	echo "NESTED-TIME $tn seconds=$(since "$t0")"
 done
-kill "$hb"
 verdicts
 exit "$failed"

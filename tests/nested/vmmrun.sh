@@ -102,10 +102,13 @@ L1_STALL=${L1_STALL:-$((VMM_TIMEOUT + 60))}   # vmmrun_l1.sh prints lines per te
 l1_suite nested-run $(( $(echo $NAMES | wc -w) * (VMM_TIMEOUT + 30) + 200)) "$stage/l1.cpio" $NAMES
 t2=$(date +%s)
 
-failed=0
+failed=
 for t in $NAMES; do
-	l1_verdict nested-run "$t" || failed=$((failed + 1))
+	l1_verdict nested-run "$t" || failed="$failed $t"
 done
-[ $failed -gt 0 ] && echo "$L1_OUT" | sed -n 's/^.*RUN-OUT\[\([a-z-]*\)\]| /    \1| /p' | tail -n 30
+# the last lines vmm printed in each failed test's runs (their tags start with the test's name)
+for t in $failed; do
+	echo "$L1_OUT" | sed -n "s/^.*RUN-OUT\[\(${t}[a-z0-9-]*\)\]| /    \1| /p" | tail -n 15
+done
 echo "    time: build $((t1 - t0))s, L1 $((t2 - t1))s$([ "$L1_TRIES" -gt 0 ] && echo " ($((L1_TRIES + 1)) boots)"); $(echo "$L1_OUT" | sed -n 's/^NESTED-TIME //p;s/^L1-READY /L1: /p' | tr '\n' ' ')"
-[ $failed -eq 0 ]
+[ -z "$failed" ]

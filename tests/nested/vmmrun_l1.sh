@@ -148,21 +148,23 @@ while [ $i -lt 300 ]; do
 	[ $((i % 3)) = 0 ] && rm $d/g$i
 	[ $((i % 50)) = 0 ] && ln -s g$i $d/l$i
 	i=$((i + 1))
+	[ $((i % 50)) = 0 ] && echo "storm-at $i uptime=$(cut -d' ' -f1 /proc/uptime)"
 done
 rm -rf /stress/s6
 echo storm-done
 EOF
 vr stress --rw /stress sh -c 'sh /stress/storm.sh && if [ -n "'"$FIO"'" ]; then
 	fio --name=v --directory=/stress --size=8M --bs=4k --rw=randwrite --verify=crc32c --ioengine=psync \
-		--numjobs=2 --output-format=terse >/dev/null && echo fio-ok; fi'
+		--numjobs=2 --output-format=terse >/dev/null && echo fio-ok; fi; echo "end uptime=$(cut -d" " -f1 /proc/uptime)"'
 [ "$st" = 0 ] || why="$why; exit $st"
-grep -q storm-done /tmp/stress.out || why="$why; the storm did not finish"
+grep -q storm-done /tmp/stress.out || why="$why; the storm did not finish ($(grep storm-at /tmp/stress.out | tail -n 1 | grep . || echo 'storm-at 0'))"
 [ -z "$FIO" ] || grep -q fio-ok /tmp/stress.out || why="$why; fio verify failed"
 n=$(find /stress -name 'g*' | wc -l)
 [ "$n" = 172 ] || why="$why; $n files left on L1, not 172"   # 300 - 100 removed - 28 in s6 (i%7=6, i%3!=0)
 [ -e /stress/s6 ] && why="$why; rm -rf did not reach L1"
 [ "$(cat /stress/s1/g1 2>/dev/null)" = "file 1" ] || why="$why; /stress/s1/g1 wrong"
 [ "$(readlink /stress/s1/l50 2>/dev/null)" = g50 ] || why="$why; symlink l50 wrong"
+note stress "$(grep -h 'storm-at\|^end' /tmp/stress.out | tr '\n' ' ')"
 result stress "$why"
 fi
 
@@ -171,9 +173,9 @@ if want panic; then
 why=
 vr panic sh -c 'echo c >/proc/sysrq-trigger; sleep 30'
 [ "$st" = 3 ] || why="$why; a panic gave $st, not 3"
-vr timeout --timeout 3 sleep 60
+vr panic-timeout --timeout 3 sleep 60
 [ "$st" = 124 ] || why="$why; --timeout gave $st, not 124"
-grep -q "timeout" /tmp/timeout.err || why="$why; no --timeout message"
+grep -q "timeout" /tmp/panic-timeout.err || why="$why; no --timeout message"
 result panic "$why"
 fi
 

@@ -526,10 +526,9 @@ else
 		# shellcheck disable=SC2034 # read by lib.sh
 		L1_LOG=$NB/guest-l1.log
 		# Every test bounds its own vmm run, so a silent L1 is stuck: the watchdog kills it after
-		# L1_STALL seconds (the heartbeat tells a slow test from a stuck L1).
+		# L1_STALL seconds (L1's heartbeat, from l1_init.sh, tells a slow test from a stuck L1).
 		L1_STALL=${L1_STALL:-300}
-		# shellcheck disable=SC2016 # expanded in L1
-		printf '#!/bin/sh\n(while sleep 30; do echo "L1-ALIVE uptime=$(cut -d" " -f1 /proc/uptime)"; done) &\nsh /guest/run.sh --inner /guest /vmm %s\n' "$sel_guest" >"$W/l1-test.sh"
+		printf '#!/bin/sh\nsh /guest/run.sh --inner /guest /vmm %s\n' "$sel_guest" >"$W/l1-test.sh"
 		chmod 755 "$W/l1-test.sh"
 		set -- "$W/l1-test.sh:/test.sh" "$VMM:/vmm" tests/guest/arm64/run.sh:/guest/run.sh
 		for f in "$GDIR"/*.img; do set -- "$@" "$f:/guest/$(basename "$f")"; done
