@@ -128,6 +128,9 @@ void arch_dump_regs(struct vcpu *v)
 		v->id, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp,
 		s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector, s.cs.base, s.cs.l, s.cs.db,
 		s.ss.selector);
+	if (r.rip == 0xfff0 && s.cs.selector == 0xf000)
+		fprintf(stderr, "  (the reset state, not the faulting one: on AMD, KVM reinitialises a vCPU that "
+				"triple-faulted; the guest's console shows what it did last)\n");
 }
 
 /* Port I/O exit: `count` repetitions for string instructions. */
