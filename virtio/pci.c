@@ -584,6 +584,18 @@ static void vp_print_stats(struct pci_dev *p, FILE *f)
 		(unsigned long long)s->kicks, (unsigned long long)s->kicks_exit);
 	if (d->ops->stats)
 		d->ops->stats(d, f);
+	/* what the driver made available and the device has not returned (a hang's first clue) */
+	const char *sep = "; buffers the device holds:";
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES && d->vm; i++) {
+		const struct virtq *q = &d->vq[i];
+		const volatile struct virtq_avail *a = q->enabled ? gm_ptr(&d->vm->mem, q->avail_gpa, 4) : NULL;
+		const volatile struct virtq_used *u = q->enabled ? gm_ptr(&d->vm->mem, q->used_gpa, 4) : NULL;
+		uint16_t held = a && u ? (uint16_t)(a->idx - u->idx) : 0;
+		if (held) {
+			fprintf(f, "%s queue %u %u", sep, i, held);
+			sep = ",";
+		}
+	}
 	fputc('\n', f);
 }
 

@@ -9,6 +9,7 @@
 #   jail       --root DIR: nothing outside DIR is reachable from L2 (.., absolute symlinks, hard links made in L2,
 #              a directory on a --rw share that L1 keeps swapping with a symlink to / while L2 reads through it)
 #   stress     a create/write/rename/unlink storm and fio verify on a --rw share; L1 checks the tree afterwards
+#              (with --stats: a hang shows which queue holds buffers the device did not return)
 #   panic      a guest kernel panic exits 3; --timeout exits 124
 #   fs-ps      a vmm-fs device process per share, holding no KVM fd; the root share's killed with SIGKILL while the
 #              command reads through it is replaced, and the command goes on with its cached inodes and open file

@@ -153,7 +153,7 @@ done
 rm -rf /stress/s6
 echo storm-done
 EOF
-vr stress --rw /stress sh -c 'sh /stress/storm.sh && if [ -n "'"$FIO"'" ]; then
+vr stress --stats --rw /stress sh -c 'sh /stress/storm.sh && if [ -n "'"$FIO"'" ]; then
 	fio --name=v --directory=/stress --size=8M --bs=4k --rw=randwrite --verify=crc32c --ioengine=psync \
 		--numjobs=2 --output-format=terse >/dev/null && echo fio-ok; fi; echo "end uptime=$(cut -d" " -f1 /proc/uptime)"'
 [ "$st" = 0 ] || why="$why; exit $st"

@@ -615,6 +615,16 @@ static void test_stats(void)
 	virtio_print_stats(vm, f);
 	fclose(f);
 	CHECK(strstr(out, "virtio-blk 00:01.0") && strstr(out, "requests 1, bytes 512, interrupts 1"));
+	CHECK(!strstr(out, "holds"));
+	free(out);
+	/* two chains made available and not kicked: the device holds them */
+	A()->ring[A()->idx % 8] = 0;
+	A()->ring[(A()->idx + 1) % 8] = 0;
+	A()->idx = (uint16_t)(A()->idx + 2);
+	f = open_memstream(&out, &len);
+	virtio_print_stats(vm, f);
+	fclose(f);
+	CHECK(strstr(out, "; buffers the device holds: queue 0 2\n") != NULL);
 	free(out);
 }
 
