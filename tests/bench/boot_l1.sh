@@ -119,7 +119,8 @@ kvm_watch() {
 	local d f v all
 	while [ ! -e "$1" ]; do
 		for d in /sys/kernel/debug/kvm/*-*; do
-			[ -e "$d/exits" ] || continue
+			# (L1's kvm-hold VM has no vCPU: its exits stay 0)
+			read -r v <"$d/exits" 2>/dev/null && [ "$v" -gt 0 ] || continue
 			all=
 			for f in "$d"/*; do
 				read -r v <"$f" 2>/dev/null || continue

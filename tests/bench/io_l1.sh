@@ -69,7 +69,8 @@ kvm_watch() {
 	while [ ! -e "$1" ]; do
 		for d in /sys/kernel/debug/kvm/*-*; do
 			# shellcheck disable=SC2015 # any failed read: next
-			read -r a <"$d/exits" && read -r b <"$d/io_exits" && read -r c <"$d/mmio_exits" &&
+			# (L1's kvm-hold VM has no vCPU: its exits stay 0)
+			read -r a <"$d/exits" && [ "$a" -gt 0 ] && read -r b <"$d/io_exits" && read -r c <"$d/mmio_exits" &&
 				read -r h <"$d/halt_exits" || continue
 			echo "$a $b $c $h" >"$2"
 			[ -n "$3" ] || continue

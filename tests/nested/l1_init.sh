@@ -15,6 +15,9 @@ while read -r m params; do
 done </mods/order
 
 kvm=no; [ -c /dev/kvm ] && kvm=yes
+# one VM open all the time: KVM then never toggles virtualization in every CPU, which under TCG
+# sometimes freezes L1 at a VM's start or end (tests/nested/kvm_hold.c)
+[ $kvm = yes ] && [ -x /bin/kvm-hold ] && /bin/kvm-hold &
 case $(uname -m) in
 aarch64)
 	# KVM is built in: its mode (VHE, nVHE, protected nVHE) from its boot message

@@ -50,7 +50,7 @@ nested_check() {
 	fi
 	command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"; return 1; }
 	_nested_kernel || { echo "no /boot/vmlinuz-*-cloud-amd64 with modules (apt-get install linux-image-cloud-amd64)"; return 1; }
-	for t in cpio lz4 modinfo sha256sum timeout; do
+	for t in cpio lz4 modinfo sha256sum timeout musl-gcc; do
 		command -v $t >/dev/null || { echo "$t missing"; return 1; }
 	done
 	[ -x "$BUSYBOX" ] || { echo "$BUSYBOX missing (apt-get install busybox-static)"; return 1; }
@@ -185,7 +185,7 @@ l1_initramfs() {
 	out=$1; shift
 	_nested_kernel || { echo "nested: no cloud kernel" >&2; return 1; }
 	mkdir -p "$NB"
-	key=$(_key "$NESTED_SRC/lib.sh" "$NESTED_SRC/l1_init.sh")
+	key=$(_key "$NESTED_SRC/lib.sh" "$NESTED_SRC/l1_init.sh" "$NESTED_SRC/kvm_hold.c")
 	base=$NB/l1-base-$key.cpio
 	if [ ! -s "$base" ]; then
 		rm -f "$NB"/l1-base-*.cpio
@@ -198,6 +198,7 @@ l1_initramfs() {
 			_stage_modules "$stage" irqbypass kvm "kvm_amd nested=1" tun || return 1
 		fi
 		cp "$NESTED_SRC/l1_init.sh" "$stage/init" && chmod 755 "$stage/init"
+		_kvm_hold "$stage/bin/kvm-hold" || { rm -rf "$stage"; return 1; }
 		_cpio "$stage" "$base" || return 1
 		rm -rf "$stage"
 	fi
@@ -213,6 +214,16 @@ l1_initramfs() {
 	set -- $?
 	rm -rf "$stage" "$stage.cpio"
 	return "$1"
+}
+
+# _kvm_hold OUT: tests/nested/kvm_hold.c as a static program for L1's architecture (l1_init.sh
+#   starts it: it keeps one VM open so that L1's KVM never switches virtualization off and on).
+_kvm_hold() {
+	local cc
+	cc=${NESTED_CC:-musl-gcc}
+	[ "$NESTED_ARCH" = arm64 ] && cc=$NESTED_ROOT/arm64/musl-gcc
+	$cc -static -Os -Wall -Werror -o "$1" "$NESTED_SRC/kvm_hold.c" ||
+		{ echo "nested: cannot build kvm_hold.c with $cc" >&2; return 1; }
 }
 
 # l1_run [-m MB] [-t TIMEOUT_S] CPIO
