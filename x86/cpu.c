@@ -1,4 +1,5 @@
 /* cpu.c: what a vCPU is told about its CPU: CPUID (topology, APIC ID, x2APIC, the KVM leaves) and safe MSRs; then its LAPIC (apic/). */
+#include <cpuid.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,24 @@ static void fix_kvm_leaves(struct kvm_cpuid2 *c)
 	e->edx = 0x0000004d;   /* "M\0\0\0" */
 }
 
+/*
+ * 0x80000002-4, the processor's name: KVM reports them as zeros, and a guest then calls its CPU
+ * "AMD 17/01" (/proc/cpuinfo's model name). The host's own name is what a guest expects to see.
+ */
+static void fill_brand(struct kvm_cpuid2 *c)
+{
+	unsigned a, b, d, x;
+
+	if (!__get_cpuid(0x80000000, &a, &b, &x, &d) || a < 0x80000004)
+		return;
+	for (uint32_t fn = 0x80000002; fn <= 0x80000004; fn++) {
+		struct kvm_cpuid_entry2 *e = cpuid_find(c, fn, 0);
+
+		if (e && !(e->eax | e->ebx | e->ecx | e->edx))
+			__cpuid(fn, e->eax, e->ebx, e->ecx, e->edx);
+	}
+}
+
 int cpu_cpuid_fixup(struct kvm_cpuid2 *c, unsigned cap, int ncpus, int id, bool tsc_deadline)
 {
 	struct kvm_cpuid_entry2 *l0 = cpuid_find(c, 0, 0), *e;
@@ -167,6 +186,7 @@ int cpu_cpuid_fixup(struct kvm_cpuid2 *c, unsigned cap, int ncpus, int id, bool 
 		r = add_topology(c, cap, 0x1f, n, uid);
 	fix_amd(c, n, amd);
 	fix_kvm_leaves(c);
+	fill_brand(c);
 	return r;
 }
 

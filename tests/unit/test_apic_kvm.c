@@ -1,4 +1,5 @@
 /* tests/unit/test_apic_kvm.c: the KVM glue of apic/ (routes, irqfd, MSI, caps, LAPIC) and cpu.c (CPUID, MSRs) against a fake ioctl(). */
+#include <cpuid.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -151,6 +152,9 @@ static void host_amd(void)
 	host_add(0x40000001, 0, 0x01007afb, 0, 0, 0);
 	host_add(0x80000000, 0, 0x8000001f, 0, 0, 0);
 	host_add(0x80000001, 0, 0, 0, (1u << 22) | (1u << 1) | 1u, 0);
+	host_add(0x80000002, 0, 0, 0, 0, 0);   /* KVM gives no name: vmm fills in the host's */
+	host_add(0x80000003, 0, 0, 0, 0, 0);
+	host_add(0x80000004, 0, 0x11, 0x22, 0x33, 0x44);   /* a name KVM gave is kept */
 	host_add(0x80000008, 0, 0x3030, 0, 0x7007 | (1u << 16), 0);
 	host_add(0x8000001d, 0, 0x121, 0x3f, 0x3f, 0);
 	host_add(0x8000001e, 0, 9, 0x104, 0, 0);
@@ -201,6 +205,16 @@ static uint32_t lapic_reg(unsigned off)
 	uint32_t v;
 	memcpy(&v, &lapic.regs[off], 4);
 	return v;
+}
+
+/* Register r (0 eax .. 3 edx) of the real CPU's leaf fn, 0 if it has none. */
+static uint32_t host_leaf(uint32_t fn, int r)
+{
+	unsigned v[4] = { 0, 0, 0, 0 }, max = __get_cpuid_max(fn & 0x80000000, NULL);
+
+	if (max >= fn)
+		__cpuid(fn, v[0], v[1], v[2], v[3]);
+	return v[r];
 }
 
 /* ---- tests ---- */
@@ -371,6 +385,10 @@ static void test_vcpu_amd(void)
 	CHECK(e && e->eax == 0x40000001 && e->ebx == 0x4b4d564b && e->ecx == 0x564b4d56 && e->edx == 0x4d);
 	e = set_find(0x40000001, 0);
 	CHECK(e && e->eax == 0x01007afb);
+	e = set_find(0x80000002, 0);
+	CHECK(e && e->eax == host_leaf(0x80000002, 0) && e->edx == host_leaf(0x80000002, 3));
+	e = set_find(0x80000004, 0);
+	CHECK(e && e->eax == 0x11 && e->edx == 0x44);
 	CHECK(lapic_reg(0x350) == 0x10700 && lapic_reg(0x360) == 0x400);
 	CHECK(nmsr_sets == 0);   /* fast strings only on Intel */
 	free(vm);
