@@ -7,6 +7,7 @@ LOG=build/test.log
 mkdir -p build
 : > "$LOG"
 SUITES=${TESTS:-unit tsan cli fuzz guest nested arm64}
+times=
 
 run_suite() {
 	echo "== $1" | tee -a "$LOG"
@@ -15,6 +16,7 @@ run_suite() {
 }
 
 for s in $SUITES; do
+	t0=$(date +%s)
 	case $s in
 	unit)
 		for t in build/unit/test_*; do
@@ -62,6 +64,7 @@ for s in $SUITES; do
 		run_suite arm64-guest sh tests/guest/arm64/run.sh
 		run_suite arm64 sh tests/arm64/run.sh ;;
 	esac
+	times="$times $s $(($(date +%s) - t0)) s,"
 done
 
 p=$(grep -c '^PASS' "$LOG"); f=$(grep -c '^FAIL' "$LOG"); s=$(grep -c '^SKIP' "$LOG")
@@ -72,6 +75,7 @@ e=$(grep -c '^note: [^ ]*: environment failure' "$LOG")
 echo
 grep '^FAIL' "$LOG"
 grep '^note: [^ ]*: environment failure' "$LOG"
+echo "time per suite:${times%,}"
 echo "environment retries: $e (L1 failures not counted as ours)"
 echo "$p passed, $f failed, $s skipped"
 [ "$f" -eq 0 ]
