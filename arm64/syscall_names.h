@@ -2,334 +2,336 @@
 #ifndef SANDBOX_SYSCALL_NAMES_H
 #define SANDBOX_SYSCALL_NAMES_H
 
-static const char *const sb_syscall_names[] = {
-	[0] = "io_setup",
-	[1] = "io_destroy",
-	[2] = "io_submit",
-	[3] = "io_cancel",
-	[4] = "io_getevents",
-	[5] = "setxattr",
-	[6] = "lsetxattr",
-	[7] = "fsetxattr",
-	[8] = "getxattr",
-	[9] = "lgetxattr",
-	[10] = "fgetxattr",
-	[11] = "listxattr",
-	[12] = "llistxattr",
-	[13] = "flistxattr",
-	[14] = "removexattr",
-	[15] = "lremovexattr",
-	[16] = "fremovexattr",
-	[17] = "getcwd",
-	[18] = "lookup_dcookie",
-	[19] = "eventfd2",
-	[20] = "epoll_create1",
-	[21] = "epoll_ctl",
-	[22] = "epoll_pwait",
-	[23] = "dup",
-	[24] = "dup3",
-	[25] = "fcntl",
-	[26] = "inotify_init1",
-	[27] = "inotify_add_watch",
-	[28] = "inotify_rm_watch",
-	[29] = "ioctl",
-	[30] = "ioprio_set",
-	[31] = "ioprio_get",
-	[32] = "flock",
-	[33] = "mknodat",
-	[34] = "mkdirat",
-	[35] = "unlinkat",
-	[36] = "symlinkat",
-	[37] = "linkat",
-	[38] = "renameat",
-	[39] = "umount2",
-	[40] = "mount",
-	[41] = "pivot_root",
-	[42] = "nfsservctl",
-	[43] = "statfs",
-	[44] = "fstatfs",
-	[45] = "truncate",
-	[46] = "ftruncate",
-	[47] = "fallocate",
-	[48] = "faccessat",
-	[49] = "chdir",
-	[50] = "fchdir",
-	[51] = "chroot",
-	[52] = "fchmod",
-	[53] = "fchmodat",
-	[54] = "fchownat",
-	[55] = "fchown",
-	[56] = "openat",
-	[57] = "close",
-	[58] = "vhangup",
-	[59] = "pipe2",
-	[60] = "quotactl",
-	[61] = "getdents64",
-	[62] = "lseek",
-	[63] = "read",
-	[64] = "write",
-	[65] = "readv",
-	[66] = "writev",
-	[67] = "pread64",
-	[68] = "pwrite64",
-	[69] = "preadv",
-	[70] = "pwritev",
-	[71] = "sendfile",
-	[72] = "pselect6",
-	[73] = "ppoll",
-	[74] = "signalfd4",
-	[75] = "vmsplice",
-	[76] = "splice",
-	[77] = "tee",
-	[78] = "readlinkat",
-	[79] = "newfstatat",
-	[80] = "fstat",
-	[81] = "sync",
-	[82] = "fsync",
-	[83] = "fdatasync",
-	[84] = "sync_file_range",
-	[85] = "timerfd_create",
-	[86] = "timerfd_settime",
-	[87] = "timerfd_gettime",
-	[88] = "utimensat",
-	[89] = "acct",
-	[90] = "capget",
-	[91] = "capset",
-	[92] = "personality",
-	[93] = "exit",
-	[94] = "exit_group",
-	[95] = "waitid",
-	[96] = "set_tid_address",
-	[97] = "unshare",
-	[98] = "futex",
-	[99] = "set_robust_list",
-	[100] = "get_robust_list",
-	[101] = "nanosleep",
-	[102] = "getitimer",
-	[103] = "setitimer",
-	[104] = "kexec_load",
-	[105] = "init_module",
-	[106] = "delete_module",
-	[107] = "timer_create",
-	[108] = "timer_gettime",
-	[109] = "timer_getoverrun",
-	[110] = "timer_settime",
-	[111] = "timer_delete",
-	[112] = "clock_settime",
-	[113] = "clock_gettime",
-	[114] = "clock_getres",
-	[115] = "clock_nanosleep",
-	[116] = "syslog",
-	[117] = "ptrace",
-	[118] = "sched_setparam",
-	[119] = "sched_setscheduler",
-	[120] = "sched_getscheduler",
-	[121] = "sched_getparam",
-	[122] = "sched_setaffinity",
-	[123] = "sched_getaffinity",
-	[124] = "sched_yield",
-	[125] = "sched_get_priority_max",
-	[126] = "sched_get_priority_min",
-	[127] = "sched_rr_get_interval",
-	[128] = "restart_syscall",
-	[129] = "kill",
-	[130] = "tkill",
-	[131] = "tgkill",
-	[132] = "sigaltstack",
-	[133] = "rt_sigsuspend",
-	[134] = "rt_sigaction",
-	[135] = "rt_sigprocmask",
-	[136] = "rt_sigpending",
-	[137] = "rt_sigtimedwait",
-	[138] = "rt_sigqueueinfo",
-	[139] = "rt_sigreturn",
-	[140] = "setpriority",
-	[141] = "getpriority",
-	[142] = "reboot",
-	[143] = "setregid",
-	[144] = "setgid",
-	[145] = "setreuid",
-	[146] = "setuid",
-	[147] = "setresuid",
-	[148] = "getresuid",
-	[149] = "setresgid",
-	[150] = "getresgid",
-	[151] = "setfsuid",
-	[152] = "setfsgid",
-	[153] = "times",
-	[154] = "setpgid",
-	[155] = "getpgid",
-	[156] = "getsid",
-	[157] = "setsid",
-	[158] = "getgroups",
-	[159] = "setgroups",
-	[160] = "uname",
-	[161] = "sethostname",
-	[162] = "setdomainname",
-	[163] = "getrlimit",
-	[164] = "setrlimit",
-	[165] = "getrusage",
-	[166] = "umask",
-	[167] = "prctl",
-	[168] = "getcpu",
-	[169] = "gettimeofday",
-	[170] = "settimeofday",
-	[171] = "adjtimex",
-	[172] = "getpid",
-	[173] = "getppid",
-	[174] = "getuid",
-	[175] = "geteuid",
-	[176] = "getgid",
-	[177] = "getegid",
-	[178] = "gettid",
-	[179] = "sysinfo",
-	[180] = "mq_open",
-	[181] = "mq_unlink",
-	[182] = "mq_timedsend",
-	[183] = "mq_timedreceive",
-	[184] = "mq_notify",
-	[185] = "mq_getsetattr",
-	[186] = "msgget",
-	[187] = "msgctl",
-	[188] = "msgrcv",
-	[189] = "msgsnd",
-	[190] = "semget",
-	[191] = "semctl",
-	[192] = "semtimedop",
-	[193] = "semop",
-	[194] = "shmget",
-	[195] = "shmctl",
-	[196] = "shmat",
-	[197] = "shmdt",
-	[198] = "socket",
-	[199] = "socketpair",
-	[200] = "bind",
-	[201] = "listen",
-	[202] = "accept",
-	[203] = "connect",
-	[204] = "getsockname",
-	[205] = "getpeername",
-	[206] = "sendto",
-	[207] = "recvfrom",
-	[208] = "setsockopt",
-	[209] = "getsockopt",
-	[210] = "shutdown",
-	[211] = "sendmsg",
-	[212] = "recvmsg",
-	[213] = "readahead",
-	[214] = "brk",
-	[215] = "munmap",
-	[216] = "mremap",
-	[217] = "add_key",
-	[218] = "request_key",
-	[219] = "keyctl",
-	[220] = "clone",
-	[221] = "execve",
-	[222] = "mmap",
-	[223] = "fadvise64",
-	[224] = "swapon",
-	[225] = "swapoff",
-	[226] = "mprotect",
-	[227] = "msync",
-	[228] = "mlock",
-	[229] = "munlock",
-	[230] = "mlockall",
-	[231] = "munlockall",
-	[232] = "mincore",
-	[233] = "madvise",
-	[234] = "remap_file_pages",
-	[235] = "mbind",
-	[236] = "get_mempolicy",
-	[237] = "set_mempolicy",
-	[238] = "migrate_pages",
-	[239] = "move_pages",
-	[240] = "rt_tgsigqueueinfo",
-	[241] = "perf_event_open",
-	[242] = "accept4",
-	[243] = "recvmmsg",
-	[244] = "arch_specific_syscall",
-	[260] = "wait4",
-	[261] = "prlimit64",
-	[262] = "fanotify_init",
-	[263] = "fanotify_mark",
-	[264] = "name_to_handle_at",
-	[265] = "open_by_handle_at",
-	[266] = "clock_adjtime",
-	[267] = "syncfs",
-	[268] = "setns",
-	[269] = "sendmmsg",
-	[270] = "process_vm_readv",
-	[271] = "process_vm_writev",
-	[272] = "kcmp",
-	[273] = "finit_module",
-	[274] = "sched_setattr",
-	[275] = "sched_getattr",
-	[276] = "renameat2",
-	[277] = "seccomp",
-	[278] = "getrandom",
-	[279] = "memfd_create",
-	[280] = "bpf",
-	[281] = "execveat",
-	[282] = "userfaultfd",
-	[283] = "membarrier",
-	[284] = "mlock2",
-	[285] = "copy_file_range",
-	[286] = "preadv2",
-	[287] = "pwritev2",
-	[288] = "pkey_mprotect",
-	[289] = "pkey_alloc",
-	[290] = "pkey_free",
-	[291] = "statx",
-	[292] = "io_pgetevents",
-	[293] = "rseq",
-	[294] = "kexec_file_load",
-	[424] = "pidfd_send_signal",
-	[425] = "io_uring_setup",
-	[426] = "io_uring_enter",
-	[427] = "io_uring_register",
-	[428] = "open_tree",
-	[429] = "move_mount",
-	[430] = "fsopen",
-	[431] = "fsconfig",
-	[432] = "fsmount",
-	[433] = "fspick",
-	[434] = "pidfd_open",
-	[435] = "clone3",
-	[436] = "close_range",
-	[437] = "openat2",
-	[438] = "pidfd_getfd",
-	[439] = "faccessat2",
-	[440] = "process_madvise",
-	[441] = "epoll_pwait2",
-	[442] = "mount_setattr",
-	[443] = "quotactl_fd",
-	[444] = "landlock_create_ruleset",
-	[445] = "landlock_add_rule",
-	[446] = "landlock_restrict_self",
-	[447] = "memfd_secret",
-	[448] = "process_mrelease",
-	[449] = "futex_waitv",
-	[450] = "set_mempolicy_home_node",
-	[451] = "cachestat",
-	[452] = "fchmodat2",
-	[453] = "map_shadow_stack",
-	[454] = "futex_wake",
-	[455] = "futex_wait",
-	[456] = "futex_requeue",
-	[457] = "statmount",
-	[458] = "listmount",
-	[459] = "lsm_get_self_attr",
-	[460] = "lsm_set_self_attr",
-	[461] = "lsm_list_modules",
-	[462] = "mseal",
-	[463] = "setxattrat",
-	[464] = "getxattrat",
-	[465] = "listxattrat",
-	[466] = "removexattrat",
-	[467] = "open_tree_attr",
-	[468] = "file_getattr",
-	[469] = "file_setattr",
-	[470] = "listns",
-};
+/* Every name followed by a NUL, in number order; a number without a name is an empty string.
+ * One string rather than an array of pointers: a static PIE pays a 24-byte relocation per pointer. */
+static const char sb_syscall_names[] =
+	/* 0 */ "io_setup\0"
+	/* 1 */ "io_destroy\0"
+	/* 2 */ "io_submit\0"
+	/* 3 */ "io_cancel\0"
+	/* 4 */ "io_getevents\0"
+	/* 5 */ "setxattr\0"
+	/* 6 */ "lsetxattr\0"
+	/* 7 */ "fsetxattr\0"
+	/* 8 */ "getxattr\0"
+	/* 9 */ "lgetxattr\0"
+	/* 10 */ "fgetxattr\0"
+	/* 11 */ "listxattr\0"
+	/* 12 */ "llistxattr\0"
+	/* 13 */ "flistxattr\0"
+	/* 14 */ "removexattr\0"
+	/* 15 */ "lremovexattr\0"
+	/* 16 */ "fremovexattr\0"
+	/* 17 */ "getcwd\0"
+	/* 18 */ "lookup_dcookie\0"
+	/* 19 */ "eventfd2\0"
+	/* 20 */ "epoll_create1\0"
+	/* 21 */ "epoll_ctl\0"
+	/* 22 */ "epoll_pwait\0"
+	/* 23 */ "dup\0"
+	/* 24 */ "dup3\0"
+	/* 25 */ "fcntl\0"
+	/* 26 */ "inotify_init1\0"
+	/* 27 */ "inotify_add_watch\0"
+	/* 28 */ "inotify_rm_watch\0"
+	/* 29 */ "ioctl\0"
+	/* 30 */ "ioprio_set\0"
+	/* 31 */ "ioprio_get\0"
+	/* 32 */ "flock\0"
+	/* 33 */ "mknodat\0"
+	/* 34 */ "mkdirat\0"
+	/* 35 */ "unlinkat\0"
+	/* 36 */ "symlinkat\0"
+	/* 37 */ "linkat\0"
+	/* 38 */ "renameat\0"
+	/* 39 */ "umount2\0"
+	/* 40 */ "mount\0"
+	/* 41 */ "pivot_root\0"
+	/* 42 */ "nfsservctl\0"
+	/* 43 */ "statfs\0"
+	/* 44 */ "fstatfs\0"
+	/* 45 */ "truncate\0"
+	/* 46 */ "ftruncate\0"
+	/* 47 */ "fallocate\0"
+	/* 48 */ "faccessat\0"
+	/* 49 */ "chdir\0"
+	/* 50 */ "fchdir\0"
+	/* 51 */ "chroot\0"
+	/* 52 */ "fchmod\0"
+	/* 53 */ "fchmodat\0"
+	/* 54 */ "fchownat\0"
+	/* 55 */ "fchown\0"
+	/* 56 */ "openat\0"
+	/* 57 */ "close\0"
+	/* 58 */ "vhangup\0"
+	/* 59 */ "pipe2\0"
+	/* 60 */ "quotactl\0"
+	/* 61 */ "getdents64\0"
+	/* 62 */ "lseek\0"
+	/* 63 */ "read\0"
+	/* 64 */ "write\0"
+	/* 65 */ "readv\0"
+	/* 66 */ "writev\0"
+	/* 67 */ "pread64\0"
+	/* 68 */ "pwrite64\0"
+	/* 69 */ "preadv\0"
+	/* 70 */ "pwritev\0"
+	/* 71 */ "sendfile\0"
+	/* 72 */ "pselect6\0"
+	/* 73 */ "ppoll\0"
+	/* 74 */ "signalfd4\0"
+	/* 75 */ "vmsplice\0"
+	/* 76 */ "splice\0"
+	/* 77 */ "tee\0"
+	/* 78 */ "readlinkat\0"
+	/* 79 */ "newfstatat\0"
+	/* 80 */ "fstat\0"
+	/* 81 */ "sync\0"
+	/* 82 */ "fsync\0"
+	/* 83 */ "fdatasync\0"
+	/* 84 */ "sync_file_range\0"
+	/* 85 */ "timerfd_create\0"
+	/* 86 */ "timerfd_settime\0"
+	/* 87 */ "timerfd_gettime\0"
+	/* 88 */ "utimensat\0"
+	/* 89 */ "acct\0"
+	/* 90 */ "capget\0"
+	/* 91 */ "capset\0"
+	/* 92 */ "personality\0"
+	/* 93 */ "exit\0"
+	/* 94 */ "exit_group\0"
+	/* 95 */ "waitid\0"
+	/* 96 */ "set_tid_address\0"
+	/* 97 */ "unshare\0"
+	/* 98 */ "futex\0"
+	/* 99 */ "set_robust_list\0"
+	/* 100 */ "get_robust_list\0"
+	/* 101 */ "nanosleep\0"
+	/* 102 */ "getitimer\0"
+	/* 103 */ "setitimer\0"
+	/* 104 */ "kexec_load\0"
+	/* 105 */ "init_module\0"
+	/* 106 */ "delete_module\0"
+	/* 107 */ "timer_create\0"
+	/* 108 */ "timer_gettime\0"
+	/* 109 */ "timer_getoverrun\0"
+	/* 110 */ "timer_settime\0"
+	/* 111 */ "timer_delete\0"
+	/* 112 */ "clock_settime\0"
+	/* 113 */ "clock_gettime\0"
+	/* 114 */ "clock_getres\0"
+	/* 115 */ "clock_nanosleep\0"
+	/* 116 */ "syslog\0"
+	/* 117 */ "ptrace\0"
+	/* 118 */ "sched_setparam\0"
+	/* 119 */ "sched_setscheduler\0"
+	/* 120 */ "sched_getscheduler\0"
+	/* 121 */ "sched_getparam\0"
+	/* 122 */ "sched_setaffinity\0"
+	/* 123 */ "sched_getaffinity\0"
+	/* 124 */ "sched_yield\0"
+	/* 125 */ "sched_get_priority_max\0"
+	/* 126 */ "sched_get_priority_min\0"
+	/* 127 */ "sched_rr_get_interval\0"
+	/* 128 */ "restart_syscall\0"
+	/* 129 */ "kill\0"
+	/* 130 */ "tkill\0"
+	/* 131 */ "tgkill\0"
+	/* 132 */ "sigaltstack\0"
+	/* 133 */ "rt_sigsuspend\0"
+	/* 134 */ "rt_sigaction\0"
+	/* 135 */ "rt_sigprocmask\0"
+	/* 136 */ "rt_sigpending\0"
+	/* 137 */ "rt_sigtimedwait\0"
+	/* 138 */ "rt_sigqueueinfo\0"
+	/* 139 */ "rt_sigreturn\0"
+	/* 140 */ "setpriority\0"
+	/* 141 */ "getpriority\0"
+	/* 142 */ "reboot\0"
+	/* 143 */ "setregid\0"
+	/* 144 */ "setgid\0"
+	/* 145 */ "setreuid\0"
+	/* 146 */ "setuid\0"
+	/* 147 */ "setresuid\0"
+	/* 148 */ "getresuid\0"
+	/* 149 */ "setresgid\0"
+	/* 150 */ "getresgid\0"
+	/* 151 */ "setfsuid\0"
+	/* 152 */ "setfsgid\0"
+	/* 153 */ "times\0"
+	/* 154 */ "setpgid\0"
+	/* 155 */ "getpgid\0"
+	/* 156 */ "getsid\0"
+	/* 157 */ "setsid\0"
+	/* 158 */ "getgroups\0"
+	/* 159 */ "setgroups\0"
+	/* 160 */ "uname\0"
+	/* 161 */ "sethostname\0"
+	/* 162 */ "setdomainname\0"
+	/* 163 */ "getrlimit\0"
+	/* 164 */ "setrlimit\0"
+	/* 165 */ "getrusage\0"
+	/* 166 */ "umask\0"
+	/* 167 */ "prctl\0"
+	/* 168 */ "getcpu\0"
+	/* 169 */ "gettimeofday\0"
+	/* 170 */ "settimeofday\0"
+	/* 171 */ "adjtimex\0"
+	/* 172 */ "getpid\0"
+	/* 173 */ "getppid\0"
+	/* 174 */ "getuid\0"
+	/* 175 */ "geteuid\0"
+	/* 176 */ "getgid\0"
+	/* 177 */ "getegid\0"
+	/* 178 */ "gettid\0"
+	/* 179 */ "sysinfo\0"
+	/* 180 */ "mq_open\0"
+	/* 181 */ "mq_unlink\0"
+	/* 182 */ "mq_timedsend\0"
+	/* 183 */ "mq_timedreceive\0"
+	/* 184 */ "mq_notify\0"
+	/* 185 */ "mq_getsetattr\0"
+	/* 186 */ "msgget\0"
+	/* 187 */ "msgctl\0"
+	/* 188 */ "msgrcv\0"
+	/* 189 */ "msgsnd\0"
+	/* 190 */ "semget\0"
+	/* 191 */ "semctl\0"
+	/* 192 */ "semtimedop\0"
+	/* 193 */ "semop\0"
+	/* 194 */ "shmget\0"
+	/* 195 */ "shmctl\0"
+	/* 196 */ "shmat\0"
+	/* 197 */ "shmdt\0"
+	/* 198 */ "socket\0"
+	/* 199 */ "socketpair\0"
+	/* 200 */ "bind\0"
+	/* 201 */ "listen\0"
+	/* 202 */ "accept\0"
+	/* 203 */ "connect\0"
+	/* 204 */ "getsockname\0"
+	/* 205 */ "getpeername\0"
+	/* 206 */ "sendto\0"
+	/* 207 */ "recvfrom\0"
+	/* 208 */ "setsockopt\0"
+	/* 209 */ "getsockopt\0"
+	/* 210 */ "shutdown\0"
+	/* 211 */ "sendmsg\0"
+	/* 212 */ "recvmsg\0"
+	/* 213 */ "readahead\0"
+	/* 214 */ "brk\0"
+	/* 215 */ "munmap\0"
+	/* 216 */ "mremap\0"
+	/* 217 */ "add_key\0"
+	/* 218 */ "request_key\0"
+	/* 219 */ "keyctl\0"
+	/* 220 */ "clone\0"
+	/* 221 */ "execve\0"
+	/* 222 */ "mmap\0"
+	/* 223 */ "fadvise64\0"
+	/* 224 */ "swapon\0"
+	/* 225 */ "swapoff\0"
+	/* 226 */ "mprotect\0"
+	/* 227 */ "msync\0"
+	/* 228 */ "mlock\0"
+	/* 229 */ "munlock\0"
+	/* 230 */ "mlockall\0"
+	/* 231 */ "munlockall\0"
+	/* 232 */ "mincore\0"
+	/* 233 */ "madvise\0"
+	/* 234 */ "remap_file_pages\0"
+	/* 235 */ "mbind\0"
+	/* 236 */ "get_mempolicy\0"
+	/* 237 */ "set_mempolicy\0"
+	/* 238 */ "migrate_pages\0"
+	/* 239 */ "move_pages\0"
+	/* 240 */ "rt_tgsigqueueinfo\0"
+	/* 241 */ "perf_event_open\0"
+	/* 242 */ "accept4\0"
+	/* 243 */ "recvmmsg\0"
+	/* 244 */ "arch_specific_syscall\0"
+	/* 260 */ "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0wait4\0"
+	/* 261 */ "prlimit64\0"
+	/* 262 */ "fanotify_init\0"
+	/* 263 */ "fanotify_mark\0"
+	/* 264 */ "name_to_handle_at\0"
+	/* 265 */ "open_by_handle_at\0"
+	/* 266 */ "clock_adjtime\0"
+	/* 267 */ "syncfs\0"
+	/* 268 */ "setns\0"
+	/* 269 */ "sendmmsg\0"
+	/* 270 */ "process_vm_readv\0"
+	/* 271 */ "process_vm_writev\0"
+	/* 272 */ "kcmp\0"
+	/* 273 */ "finit_module\0"
+	/* 274 */ "sched_setattr\0"
+	/* 275 */ "sched_getattr\0"
+	/* 276 */ "renameat2\0"
+	/* 277 */ "seccomp\0"
+	/* 278 */ "getrandom\0"
+	/* 279 */ "memfd_create\0"
+	/* 280 */ "bpf\0"
+	/* 281 */ "execveat\0"
+	/* 282 */ "userfaultfd\0"
+	/* 283 */ "membarrier\0"
+	/* 284 */ "mlock2\0"
+	/* 285 */ "copy_file_range\0"
+	/* 286 */ "preadv2\0"
+	/* 287 */ "pwritev2\0"
+	/* 288 */ "pkey_mprotect\0"
+	/* 289 */ "pkey_alloc\0"
+	/* 290 */ "pkey_free\0"
+	/* 291 */ "statx\0"
+	/* 292 */ "io_pgetevents\0"
+	/* 293 */ "rseq\0"
+	/* 294 */ "kexec_file_load\0"
+	/* 424 */ "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0pidfd_send_signal\0"
+	/* 425 */ "io_uring_setup\0"
+	/* 426 */ "io_uring_enter\0"
+	/* 427 */ "io_uring_register\0"
+	/* 428 */ "open_tree\0"
+	/* 429 */ "move_mount\0"
+	/* 430 */ "fsopen\0"
+	/* 431 */ "fsconfig\0"
+	/* 432 */ "fsmount\0"
+	/* 433 */ "fspick\0"
+	/* 434 */ "pidfd_open\0"
+	/* 435 */ "clone3\0"
+	/* 436 */ "close_range\0"
+	/* 437 */ "openat2\0"
+	/* 438 */ "pidfd_getfd\0"
+	/* 439 */ "faccessat2\0"
+	/* 440 */ "process_madvise\0"
+	/* 441 */ "epoll_pwait2\0"
+	/* 442 */ "mount_setattr\0"
+	/* 443 */ "quotactl_fd\0"
+	/* 444 */ "landlock_create_ruleset\0"
+	/* 445 */ "landlock_add_rule\0"
+	/* 446 */ "landlock_restrict_self\0"
+	/* 447 */ "memfd_secret\0"
+	/* 448 */ "process_mrelease\0"
+	/* 449 */ "futex_waitv\0"
+	/* 450 */ "set_mempolicy_home_node\0"
+	/* 451 */ "cachestat\0"
+	/* 452 */ "fchmodat2\0"
+	/* 453 */ "map_shadow_stack\0"
+	/* 454 */ "futex_wake\0"
+	/* 455 */ "futex_wait\0"
+	/* 456 */ "futex_requeue\0"
+	/* 457 */ "statmount\0"
+	/* 458 */ "listmount\0"
+	/* 459 */ "lsm_get_self_attr\0"
+	/* 460 */ "lsm_set_self_attr\0"
+	/* 461 */ "lsm_list_modules\0"
+	/* 462 */ "mseal\0"
+	/* 463 */ "setxattrat\0"
+	/* 464 */ "getxattrat\0"
+	/* 465 */ "listxattrat\0"
+	/* 466 */ "removexattrat\0"
+	/* 467 */ "open_tree_attr\0"
+	/* 468 */ "file_getattr\0"
+	/* 469 */ "file_setattr\0"
+	/* 470 */ "listns\0"
+	;
 
 #endif

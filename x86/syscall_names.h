@@ -2,389 +2,391 @@
 #ifndef SANDBOX_SYSCALL_NAMES_H
 #define SANDBOX_SYSCALL_NAMES_H
 
-static const char *const sb_syscall_names[] = {
-	[0] = "read",
-	[1] = "write",
-	[2] = "open",
-	[3] = "close",
-	[4] = "stat",
-	[5] = "fstat",
-	[6] = "lstat",
-	[7] = "poll",
-	[8] = "lseek",
-	[9] = "mmap",
-	[10] = "mprotect",
-	[11] = "munmap",
-	[12] = "brk",
-	[13] = "rt_sigaction",
-	[14] = "rt_sigprocmask",
-	[15] = "rt_sigreturn",
-	[16] = "ioctl",
-	[17] = "pread64",
-	[18] = "pwrite64",
-	[19] = "readv",
-	[20] = "writev",
-	[21] = "access",
-	[22] = "pipe",
-	[23] = "select",
-	[24] = "sched_yield",
-	[25] = "mremap",
-	[26] = "msync",
-	[27] = "mincore",
-	[28] = "madvise",
-	[29] = "shmget",
-	[30] = "shmat",
-	[31] = "shmctl",
-	[32] = "dup",
-	[33] = "dup2",
-	[34] = "pause",
-	[35] = "nanosleep",
-	[36] = "getitimer",
-	[37] = "alarm",
-	[38] = "setitimer",
-	[39] = "getpid",
-	[40] = "sendfile",
-	[41] = "socket",
-	[42] = "connect",
-	[43] = "accept",
-	[44] = "sendto",
-	[45] = "recvfrom",
-	[46] = "sendmsg",
-	[47] = "recvmsg",
-	[48] = "shutdown",
-	[49] = "bind",
-	[50] = "listen",
-	[51] = "getsockname",
-	[52] = "getpeername",
-	[53] = "socketpair",
-	[54] = "setsockopt",
-	[55] = "getsockopt",
-	[56] = "clone",
-	[57] = "fork",
-	[58] = "vfork",
-	[59] = "execve",
-	[60] = "exit",
-	[61] = "wait4",
-	[62] = "kill",
-	[63] = "uname",
-	[64] = "semget",
-	[65] = "semop",
-	[66] = "semctl",
-	[67] = "shmdt",
-	[68] = "msgget",
-	[69] = "msgsnd",
-	[70] = "msgrcv",
-	[71] = "msgctl",
-	[72] = "fcntl",
-	[73] = "flock",
-	[74] = "fsync",
-	[75] = "fdatasync",
-	[76] = "truncate",
-	[77] = "ftruncate",
-	[78] = "getdents",
-	[79] = "getcwd",
-	[80] = "chdir",
-	[81] = "fchdir",
-	[82] = "rename",
-	[83] = "mkdir",
-	[84] = "rmdir",
-	[85] = "creat",
-	[86] = "link",
-	[87] = "unlink",
-	[88] = "symlink",
-	[89] = "readlink",
-	[90] = "chmod",
-	[91] = "fchmod",
-	[92] = "chown",
-	[93] = "fchown",
-	[94] = "lchown",
-	[95] = "umask",
-	[96] = "gettimeofday",
-	[97] = "getrlimit",
-	[98] = "getrusage",
-	[99] = "sysinfo",
-	[100] = "times",
-	[101] = "ptrace",
-	[102] = "getuid",
-	[103] = "syslog",
-	[104] = "getgid",
-	[105] = "setuid",
-	[106] = "setgid",
-	[107] = "geteuid",
-	[108] = "getegid",
-	[109] = "setpgid",
-	[110] = "getppid",
-	[111] = "getpgrp",
-	[112] = "setsid",
-	[113] = "setreuid",
-	[114] = "setregid",
-	[115] = "getgroups",
-	[116] = "setgroups",
-	[117] = "setresuid",
-	[118] = "getresuid",
-	[119] = "setresgid",
-	[120] = "getresgid",
-	[121] = "getpgid",
-	[122] = "setfsuid",
-	[123] = "setfsgid",
-	[124] = "getsid",
-	[125] = "capget",
-	[126] = "capset",
-	[127] = "rt_sigpending",
-	[128] = "rt_sigtimedwait",
-	[129] = "rt_sigqueueinfo",
-	[130] = "rt_sigsuspend",
-	[131] = "sigaltstack",
-	[132] = "utime",
-	[133] = "mknod",
-	[134] = "uselib",
-	[135] = "personality",
-	[136] = "ustat",
-	[137] = "statfs",
-	[138] = "fstatfs",
-	[139] = "sysfs",
-	[140] = "getpriority",
-	[141] = "setpriority",
-	[142] = "sched_setparam",
-	[143] = "sched_getparam",
-	[144] = "sched_setscheduler",
-	[145] = "sched_getscheduler",
-	[146] = "sched_get_priority_max",
-	[147] = "sched_get_priority_min",
-	[148] = "sched_rr_get_interval",
-	[149] = "mlock",
-	[150] = "munlock",
-	[151] = "mlockall",
-	[152] = "munlockall",
-	[153] = "vhangup",
-	[154] = "modify_ldt",
-	[155] = "pivot_root",
-	[156] = "_sysctl",
-	[157] = "prctl",
-	[158] = "arch_prctl",
-	[159] = "adjtimex",
-	[160] = "setrlimit",
-	[161] = "chroot",
-	[162] = "sync",
-	[163] = "acct",
-	[164] = "settimeofday",
-	[165] = "mount",
-	[166] = "umount2",
-	[167] = "swapon",
-	[168] = "swapoff",
-	[169] = "reboot",
-	[170] = "sethostname",
-	[171] = "setdomainname",
-	[172] = "iopl",
-	[173] = "ioperm",
-	[174] = "create_module",
-	[175] = "init_module",
-	[176] = "delete_module",
-	[177] = "get_kernel_syms",
-	[178] = "query_module",
-	[179] = "quotactl",
-	[180] = "nfsservctl",
-	[181] = "getpmsg",
-	[182] = "putpmsg",
-	[183] = "afs_syscall",
-	[184] = "tuxcall",
-	[185] = "security",
-	[186] = "gettid",
-	[187] = "readahead",
-	[188] = "setxattr",
-	[189] = "lsetxattr",
-	[190] = "fsetxattr",
-	[191] = "getxattr",
-	[192] = "lgetxattr",
-	[193] = "fgetxattr",
-	[194] = "listxattr",
-	[195] = "llistxattr",
-	[196] = "flistxattr",
-	[197] = "removexattr",
-	[198] = "lremovexattr",
-	[199] = "fremovexattr",
-	[200] = "tkill",
-	[201] = "time",
-	[202] = "futex",
-	[203] = "sched_setaffinity",
-	[204] = "sched_getaffinity",
-	[205] = "set_thread_area",
-	[206] = "io_setup",
-	[207] = "io_destroy",
-	[208] = "io_getevents",
-	[209] = "io_submit",
-	[210] = "io_cancel",
-	[211] = "get_thread_area",
-	[212] = "lookup_dcookie",
-	[213] = "epoll_create",
-	[214] = "epoll_ctl_old",
-	[215] = "epoll_wait_old",
-	[216] = "remap_file_pages",
-	[217] = "getdents64",
-	[218] = "set_tid_address",
-	[219] = "restart_syscall",
-	[220] = "semtimedop",
-	[221] = "fadvise64",
-	[222] = "timer_create",
-	[223] = "timer_settime",
-	[224] = "timer_gettime",
-	[225] = "timer_getoverrun",
-	[226] = "timer_delete",
-	[227] = "clock_settime",
-	[228] = "clock_gettime",
-	[229] = "clock_getres",
-	[230] = "clock_nanosleep",
-	[231] = "exit_group",
-	[232] = "epoll_wait",
-	[233] = "epoll_ctl",
-	[234] = "tgkill",
-	[235] = "utimes",
-	[236] = "vserver",
-	[237] = "mbind",
-	[238] = "set_mempolicy",
-	[239] = "get_mempolicy",
-	[240] = "mq_open",
-	[241] = "mq_unlink",
-	[242] = "mq_timedsend",
-	[243] = "mq_timedreceive",
-	[244] = "mq_notify",
-	[245] = "mq_getsetattr",
-	[246] = "kexec_load",
-	[247] = "waitid",
-	[248] = "add_key",
-	[249] = "request_key",
-	[250] = "keyctl",
-	[251] = "ioprio_set",
-	[252] = "ioprio_get",
-	[253] = "inotify_init",
-	[254] = "inotify_add_watch",
-	[255] = "inotify_rm_watch",
-	[256] = "migrate_pages",
-	[257] = "openat",
-	[258] = "mkdirat",
-	[259] = "mknodat",
-	[260] = "fchownat",
-	[261] = "futimesat",
-	[262] = "newfstatat",
-	[263] = "unlinkat",
-	[264] = "renameat",
-	[265] = "linkat",
-	[266] = "symlinkat",
-	[267] = "readlinkat",
-	[268] = "fchmodat",
-	[269] = "faccessat",
-	[270] = "pselect6",
-	[271] = "ppoll",
-	[272] = "unshare",
-	[273] = "set_robust_list",
-	[274] = "get_robust_list",
-	[275] = "splice",
-	[276] = "tee",
-	[277] = "sync_file_range",
-	[278] = "vmsplice",
-	[279] = "move_pages",
-	[280] = "utimensat",
-	[281] = "epoll_pwait",
-	[282] = "signalfd",
-	[283] = "timerfd_create",
-	[284] = "eventfd",
-	[285] = "fallocate",
-	[286] = "timerfd_settime",
-	[287] = "timerfd_gettime",
-	[288] = "accept4",
-	[289] = "signalfd4",
-	[290] = "eventfd2",
-	[291] = "epoll_create1",
-	[292] = "dup3",
-	[293] = "pipe2",
-	[294] = "inotify_init1",
-	[295] = "preadv",
-	[296] = "pwritev",
-	[297] = "rt_tgsigqueueinfo",
-	[298] = "perf_event_open",
-	[299] = "recvmmsg",
-	[300] = "fanotify_init",
-	[301] = "fanotify_mark",
-	[302] = "prlimit64",
-	[303] = "name_to_handle_at",
-	[304] = "open_by_handle_at",
-	[305] = "clock_adjtime",
-	[306] = "syncfs",
-	[307] = "sendmmsg",
-	[308] = "setns",
-	[309] = "getcpu",
-	[310] = "process_vm_readv",
-	[311] = "process_vm_writev",
-	[312] = "kcmp",
-	[313] = "finit_module",
-	[314] = "sched_setattr",
-	[315] = "sched_getattr",
-	[316] = "renameat2",
-	[317] = "seccomp",
-	[318] = "getrandom",
-	[319] = "memfd_create",
-	[320] = "kexec_file_load",
-	[321] = "bpf",
-	[322] = "execveat",
-	[323] = "userfaultfd",
-	[324] = "membarrier",
-	[325] = "mlock2",
-	[326] = "copy_file_range",
-	[327] = "preadv2",
-	[328] = "pwritev2",
-	[329] = "pkey_mprotect",
-	[330] = "pkey_alloc",
-	[331] = "pkey_free",
-	[332] = "statx",
-	[333] = "io_pgetevents",
-	[334] = "rseq",
-	[424] = "pidfd_send_signal",
-	[425] = "io_uring_setup",
-	[426] = "io_uring_enter",
-	[427] = "io_uring_register",
-	[428] = "open_tree",
-	[429] = "move_mount",
-	[430] = "fsopen",
-	[431] = "fsconfig",
-	[432] = "fsmount",
-	[433] = "fspick",
-	[434] = "pidfd_open",
-	[435] = "clone3",
-	[436] = "close_range",
-	[437] = "openat2",
-	[438] = "pidfd_getfd",
-	[439] = "faccessat2",
-	[440] = "process_madvise",
-	[441] = "epoll_pwait2",
-	[442] = "mount_setattr",
-	[443] = "quotactl_fd",
-	[444] = "landlock_create_ruleset",
-	[445] = "landlock_add_rule",
-	[446] = "landlock_restrict_self",
-	[447] = "memfd_secret",
-	[448] = "process_mrelease",
-	[449] = "futex_waitv",
-	[450] = "set_mempolicy_home_node",
-	[451] = "cachestat",
-	[452] = "fchmodat2",
-	[453] = "map_shadow_stack",
-	[454] = "futex_wake",
-	[455] = "futex_wait",
-	[456] = "futex_requeue",
-	[457] = "statmount",
-	[458] = "listmount",
-	[459] = "lsm_get_self_attr",
-	[460] = "lsm_set_self_attr",
-	[461] = "lsm_list_modules",
-	[462] = "mseal",
-	[463] = "setxattrat",
-	[464] = "getxattrat",
-	[465] = "listxattrat",
-	[466] = "removexattrat",
-	[467] = "open_tree_attr",
-	[468] = "file_getattr",
-	[469] = "file_setattr",
-	[470] = "listns",
-};
+/* Every name followed by a NUL, in number order; a number without a name is an empty string.
+ * One string rather than an array of pointers: a static PIE pays a 24-byte relocation per pointer. */
+static const char sb_syscall_names[] =
+	/* 0 */ "read\0"
+	/* 1 */ "write\0"
+	/* 2 */ "open\0"
+	/* 3 */ "close\0"
+	/* 4 */ "stat\0"
+	/* 5 */ "fstat\0"
+	/* 6 */ "lstat\0"
+	/* 7 */ "poll\0"
+	/* 8 */ "lseek\0"
+	/* 9 */ "mmap\0"
+	/* 10 */ "mprotect\0"
+	/* 11 */ "munmap\0"
+	/* 12 */ "brk\0"
+	/* 13 */ "rt_sigaction\0"
+	/* 14 */ "rt_sigprocmask\0"
+	/* 15 */ "rt_sigreturn\0"
+	/* 16 */ "ioctl\0"
+	/* 17 */ "pread64\0"
+	/* 18 */ "pwrite64\0"
+	/* 19 */ "readv\0"
+	/* 20 */ "writev\0"
+	/* 21 */ "access\0"
+	/* 22 */ "pipe\0"
+	/* 23 */ "select\0"
+	/* 24 */ "sched_yield\0"
+	/* 25 */ "mremap\0"
+	/* 26 */ "msync\0"
+	/* 27 */ "mincore\0"
+	/* 28 */ "madvise\0"
+	/* 29 */ "shmget\0"
+	/* 30 */ "shmat\0"
+	/* 31 */ "shmctl\0"
+	/* 32 */ "dup\0"
+	/* 33 */ "dup2\0"
+	/* 34 */ "pause\0"
+	/* 35 */ "nanosleep\0"
+	/* 36 */ "getitimer\0"
+	/* 37 */ "alarm\0"
+	/* 38 */ "setitimer\0"
+	/* 39 */ "getpid\0"
+	/* 40 */ "sendfile\0"
+	/* 41 */ "socket\0"
+	/* 42 */ "connect\0"
+	/* 43 */ "accept\0"
+	/* 44 */ "sendto\0"
+	/* 45 */ "recvfrom\0"
+	/* 46 */ "sendmsg\0"
+	/* 47 */ "recvmsg\0"
+	/* 48 */ "shutdown\0"
+	/* 49 */ "bind\0"
+	/* 50 */ "listen\0"
+	/* 51 */ "getsockname\0"
+	/* 52 */ "getpeername\0"
+	/* 53 */ "socketpair\0"
+	/* 54 */ "setsockopt\0"
+	/* 55 */ "getsockopt\0"
+	/* 56 */ "clone\0"
+	/* 57 */ "fork\0"
+	/* 58 */ "vfork\0"
+	/* 59 */ "execve\0"
+	/* 60 */ "exit\0"
+	/* 61 */ "wait4\0"
+	/* 62 */ "kill\0"
+	/* 63 */ "uname\0"
+	/* 64 */ "semget\0"
+	/* 65 */ "semop\0"
+	/* 66 */ "semctl\0"
+	/* 67 */ "shmdt\0"
+	/* 68 */ "msgget\0"
+	/* 69 */ "msgsnd\0"
+	/* 70 */ "msgrcv\0"
+	/* 71 */ "msgctl\0"
+	/* 72 */ "fcntl\0"
+	/* 73 */ "flock\0"
+	/* 74 */ "fsync\0"
+	/* 75 */ "fdatasync\0"
+	/* 76 */ "truncate\0"
+	/* 77 */ "ftruncate\0"
+	/* 78 */ "getdents\0"
+	/* 79 */ "getcwd\0"
+	/* 80 */ "chdir\0"
+	/* 81 */ "fchdir\0"
+	/* 82 */ "rename\0"
+	/* 83 */ "mkdir\0"
+	/* 84 */ "rmdir\0"
+	/* 85 */ "creat\0"
+	/* 86 */ "link\0"
+	/* 87 */ "unlink\0"
+	/* 88 */ "symlink\0"
+	/* 89 */ "readlink\0"
+	/* 90 */ "chmod\0"
+	/* 91 */ "fchmod\0"
+	/* 92 */ "chown\0"
+	/* 93 */ "fchown\0"
+	/* 94 */ "lchown\0"
+	/* 95 */ "umask\0"
+	/* 96 */ "gettimeofday\0"
+	/* 97 */ "getrlimit\0"
+	/* 98 */ "getrusage\0"
+	/* 99 */ "sysinfo\0"
+	/* 100 */ "times\0"
+	/* 101 */ "ptrace\0"
+	/* 102 */ "getuid\0"
+	/* 103 */ "syslog\0"
+	/* 104 */ "getgid\0"
+	/* 105 */ "setuid\0"
+	/* 106 */ "setgid\0"
+	/* 107 */ "geteuid\0"
+	/* 108 */ "getegid\0"
+	/* 109 */ "setpgid\0"
+	/* 110 */ "getppid\0"
+	/* 111 */ "getpgrp\0"
+	/* 112 */ "setsid\0"
+	/* 113 */ "setreuid\0"
+	/* 114 */ "setregid\0"
+	/* 115 */ "getgroups\0"
+	/* 116 */ "setgroups\0"
+	/* 117 */ "setresuid\0"
+	/* 118 */ "getresuid\0"
+	/* 119 */ "setresgid\0"
+	/* 120 */ "getresgid\0"
+	/* 121 */ "getpgid\0"
+	/* 122 */ "setfsuid\0"
+	/* 123 */ "setfsgid\0"
+	/* 124 */ "getsid\0"
+	/* 125 */ "capget\0"
+	/* 126 */ "capset\0"
+	/* 127 */ "rt_sigpending\0"
+	/* 128 */ "rt_sigtimedwait\0"
+	/* 129 */ "rt_sigqueueinfo\0"
+	/* 130 */ "rt_sigsuspend\0"
+	/* 131 */ "sigaltstack\0"
+	/* 132 */ "utime\0"
+	/* 133 */ "mknod\0"
+	/* 134 */ "uselib\0"
+	/* 135 */ "personality\0"
+	/* 136 */ "ustat\0"
+	/* 137 */ "statfs\0"
+	/* 138 */ "fstatfs\0"
+	/* 139 */ "sysfs\0"
+	/* 140 */ "getpriority\0"
+	/* 141 */ "setpriority\0"
+	/* 142 */ "sched_setparam\0"
+	/* 143 */ "sched_getparam\0"
+	/* 144 */ "sched_setscheduler\0"
+	/* 145 */ "sched_getscheduler\0"
+	/* 146 */ "sched_get_priority_max\0"
+	/* 147 */ "sched_get_priority_min\0"
+	/* 148 */ "sched_rr_get_interval\0"
+	/* 149 */ "mlock\0"
+	/* 150 */ "munlock\0"
+	/* 151 */ "mlockall\0"
+	/* 152 */ "munlockall\0"
+	/* 153 */ "vhangup\0"
+	/* 154 */ "modify_ldt\0"
+	/* 155 */ "pivot_root\0"
+	/* 156 */ "_sysctl\0"
+	/* 157 */ "prctl\0"
+	/* 158 */ "arch_prctl\0"
+	/* 159 */ "adjtimex\0"
+	/* 160 */ "setrlimit\0"
+	/* 161 */ "chroot\0"
+	/* 162 */ "sync\0"
+	/* 163 */ "acct\0"
+	/* 164 */ "settimeofday\0"
+	/* 165 */ "mount\0"
+	/* 166 */ "umount2\0"
+	/* 167 */ "swapon\0"
+	/* 168 */ "swapoff\0"
+	/* 169 */ "reboot\0"
+	/* 170 */ "sethostname\0"
+	/* 171 */ "setdomainname\0"
+	/* 172 */ "iopl\0"
+	/* 173 */ "ioperm\0"
+	/* 174 */ "create_module\0"
+	/* 175 */ "init_module\0"
+	/* 176 */ "delete_module\0"
+	/* 177 */ "get_kernel_syms\0"
+	/* 178 */ "query_module\0"
+	/* 179 */ "quotactl\0"
+	/* 180 */ "nfsservctl\0"
+	/* 181 */ "getpmsg\0"
+	/* 182 */ "putpmsg\0"
+	/* 183 */ "afs_syscall\0"
+	/* 184 */ "tuxcall\0"
+	/* 185 */ "security\0"
+	/* 186 */ "gettid\0"
+	/* 187 */ "readahead\0"
+	/* 188 */ "setxattr\0"
+	/* 189 */ "lsetxattr\0"
+	/* 190 */ "fsetxattr\0"
+	/* 191 */ "getxattr\0"
+	/* 192 */ "lgetxattr\0"
+	/* 193 */ "fgetxattr\0"
+	/* 194 */ "listxattr\0"
+	/* 195 */ "llistxattr\0"
+	/* 196 */ "flistxattr\0"
+	/* 197 */ "removexattr\0"
+	/* 198 */ "lremovexattr\0"
+	/* 199 */ "fremovexattr\0"
+	/* 200 */ "tkill\0"
+	/* 201 */ "time\0"
+	/* 202 */ "futex\0"
+	/* 203 */ "sched_setaffinity\0"
+	/* 204 */ "sched_getaffinity\0"
+	/* 205 */ "set_thread_area\0"
+	/* 206 */ "io_setup\0"
+	/* 207 */ "io_destroy\0"
+	/* 208 */ "io_getevents\0"
+	/* 209 */ "io_submit\0"
+	/* 210 */ "io_cancel\0"
+	/* 211 */ "get_thread_area\0"
+	/* 212 */ "lookup_dcookie\0"
+	/* 213 */ "epoll_create\0"
+	/* 214 */ "epoll_ctl_old\0"
+	/* 215 */ "epoll_wait_old\0"
+	/* 216 */ "remap_file_pages\0"
+	/* 217 */ "getdents64\0"
+	/* 218 */ "set_tid_address\0"
+	/* 219 */ "restart_syscall\0"
+	/* 220 */ "semtimedop\0"
+	/* 221 */ "fadvise64\0"
+	/* 222 */ "timer_create\0"
+	/* 223 */ "timer_settime\0"
+	/* 224 */ "timer_gettime\0"
+	/* 225 */ "timer_getoverrun\0"
+	/* 226 */ "timer_delete\0"
+	/* 227 */ "clock_settime\0"
+	/* 228 */ "clock_gettime\0"
+	/* 229 */ "clock_getres\0"
+	/* 230 */ "clock_nanosleep\0"
+	/* 231 */ "exit_group\0"
+	/* 232 */ "epoll_wait\0"
+	/* 233 */ "epoll_ctl\0"
+	/* 234 */ "tgkill\0"
+	/* 235 */ "utimes\0"
+	/* 236 */ "vserver\0"
+	/* 237 */ "mbind\0"
+	/* 238 */ "set_mempolicy\0"
+	/* 239 */ "get_mempolicy\0"
+	/* 240 */ "mq_open\0"
+	/* 241 */ "mq_unlink\0"
+	/* 242 */ "mq_timedsend\0"
+	/* 243 */ "mq_timedreceive\0"
+	/* 244 */ "mq_notify\0"
+	/* 245 */ "mq_getsetattr\0"
+	/* 246 */ "kexec_load\0"
+	/* 247 */ "waitid\0"
+	/* 248 */ "add_key\0"
+	/* 249 */ "request_key\0"
+	/* 250 */ "keyctl\0"
+	/* 251 */ "ioprio_set\0"
+	/* 252 */ "ioprio_get\0"
+	/* 253 */ "inotify_init\0"
+	/* 254 */ "inotify_add_watch\0"
+	/* 255 */ "inotify_rm_watch\0"
+	/* 256 */ "migrate_pages\0"
+	/* 257 */ "openat\0"
+	/* 258 */ "mkdirat\0"
+	/* 259 */ "mknodat\0"
+	/* 260 */ "fchownat\0"
+	/* 261 */ "futimesat\0"
+	/* 262 */ "newfstatat\0"
+	/* 263 */ "unlinkat\0"
+	/* 264 */ "renameat\0"
+	/* 265 */ "linkat\0"
+	/* 266 */ "symlinkat\0"
+	/* 267 */ "readlinkat\0"
+	/* 268 */ "fchmodat\0"
+	/* 269 */ "faccessat\0"
+	/* 270 */ "pselect6\0"
+	/* 271 */ "ppoll\0"
+	/* 272 */ "unshare\0"
+	/* 273 */ "set_robust_list\0"
+	/* 274 */ "get_robust_list\0"
+	/* 275 */ "splice\0"
+	/* 276 */ "tee\0"
+	/* 277 */ "sync_file_range\0"
+	/* 278 */ "vmsplice\0"
+	/* 279 */ "move_pages\0"
+	/* 280 */ "utimensat\0"
+	/* 281 */ "epoll_pwait\0"
+	/* 282 */ "signalfd\0"
+	/* 283 */ "timerfd_create\0"
+	/* 284 */ "eventfd\0"
+	/* 285 */ "fallocate\0"
+	/* 286 */ "timerfd_settime\0"
+	/* 287 */ "timerfd_gettime\0"
+	/* 288 */ "accept4\0"
+	/* 289 */ "signalfd4\0"
+	/* 290 */ "eventfd2\0"
+	/* 291 */ "epoll_create1\0"
+	/* 292 */ "dup3\0"
+	/* 293 */ "pipe2\0"
+	/* 294 */ "inotify_init1\0"
+	/* 295 */ "preadv\0"
+	/* 296 */ "pwritev\0"
+	/* 297 */ "rt_tgsigqueueinfo\0"
+	/* 298 */ "perf_event_open\0"
+	/* 299 */ "recvmmsg\0"
+	/* 300 */ "fanotify_init\0"
+	/* 301 */ "fanotify_mark\0"
+	/* 302 */ "prlimit64\0"
+	/* 303 */ "name_to_handle_at\0"
+	/* 304 */ "open_by_handle_at\0"
+	/* 305 */ "clock_adjtime\0"
+	/* 306 */ "syncfs\0"
+	/* 307 */ "sendmmsg\0"
+	/* 308 */ "setns\0"
+	/* 309 */ "getcpu\0"
+	/* 310 */ "process_vm_readv\0"
+	/* 311 */ "process_vm_writev\0"
+	/* 312 */ "kcmp\0"
+	/* 313 */ "finit_module\0"
+	/* 314 */ "sched_setattr\0"
+	/* 315 */ "sched_getattr\0"
+	/* 316 */ "renameat2\0"
+	/* 317 */ "seccomp\0"
+	/* 318 */ "getrandom\0"
+	/* 319 */ "memfd_create\0"
+	/* 320 */ "kexec_file_load\0"
+	/* 321 */ "bpf\0"
+	/* 322 */ "execveat\0"
+	/* 323 */ "userfaultfd\0"
+	/* 324 */ "membarrier\0"
+	/* 325 */ "mlock2\0"
+	/* 326 */ "copy_file_range\0"
+	/* 327 */ "preadv2\0"
+	/* 328 */ "pwritev2\0"
+	/* 329 */ "pkey_mprotect\0"
+	/* 330 */ "pkey_alloc\0"
+	/* 331 */ "pkey_free\0"
+	/* 332 */ "statx\0"
+	/* 333 */ "io_pgetevents\0"
+	/* 334 */ "rseq\0"
+	/* 424 */ "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0pidfd_send_signal\0"
+	/* 425 */ "io_uring_setup\0"
+	/* 426 */ "io_uring_enter\0"
+	/* 427 */ "io_uring_register\0"
+	/* 428 */ "open_tree\0"
+	/* 429 */ "move_mount\0"
+	/* 430 */ "fsopen\0"
+	/* 431 */ "fsconfig\0"
+	/* 432 */ "fsmount\0"
+	/* 433 */ "fspick\0"
+	/* 434 */ "pidfd_open\0"
+	/* 435 */ "clone3\0"
+	/* 436 */ "close_range\0"
+	/* 437 */ "openat2\0"
+	/* 438 */ "pidfd_getfd\0"
+	/* 439 */ "faccessat2\0"
+	/* 440 */ "process_madvise\0"
+	/* 441 */ "epoll_pwait2\0"
+	/* 442 */ "mount_setattr\0"
+	/* 443 */ "quotactl_fd\0"
+	/* 444 */ "landlock_create_ruleset\0"
+	/* 445 */ "landlock_add_rule\0"
+	/* 446 */ "landlock_restrict_self\0"
+	/* 447 */ "memfd_secret\0"
+	/* 448 */ "process_mrelease\0"
+	/* 449 */ "futex_waitv\0"
+	/* 450 */ "set_mempolicy_home_node\0"
+	/* 451 */ "cachestat\0"
+	/* 452 */ "fchmodat2\0"
+	/* 453 */ "map_shadow_stack\0"
+	/* 454 */ "futex_wake\0"
+	/* 455 */ "futex_wait\0"
+	/* 456 */ "futex_requeue\0"
+	/* 457 */ "statmount\0"
+	/* 458 */ "listmount\0"
+	/* 459 */ "lsm_get_self_attr\0"
+	/* 460 */ "lsm_set_self_attr\0"
+	/* 461 */ "lsm_list_modules\0"
+	/* 462 */ "mseal\0"
+	/* 463 */ "setxattrat\0"
+	/* 464 */ "getxattrat\0"
+	/* 465 */ "listxattrat\0"
+	/* 466 */ "removexattrat\0"
+	/* 467 */ "open_tree_attr\0"
+	/* 468 */ "file_getattr\0"
+	/* 469 */ "file_setattr\0"
+	/* 470 */ "listns\0"
+	;
 
 #endif
