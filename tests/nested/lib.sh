@@ -262,9 +262,9 @@ l1_run() {
 	fi
 	[ "${L1_STALL:-0}" -gt 0 ] && _l1_watch "$log" "$L1_STALL" </dev/null >/dev/null 2>&1 &
 	if [ "${L1_INTERACTIVE:-0}" = 1 ]; then
-		"$@" 2>&1 | tee "$log"
+		{ "$@" 2>&1; echo "L0-QEMU-STATUS=$?"; } | tee "$log"
 	else
-		"$@" </dev/null 2>&1 | tee "$log"
+		{ "$@" </dev/null 2>&1; echo "L0-QEMU-STATUS=$?"; } | tee "$log"
 	fi
 	L1_STALLED=
 	if [ -e "$log.stalled" ]; then
@@ -303,7 +303,16 @@ l1_env() {
 		L1_ENV="L1 never reached its test script (status $2)"
 		L1_ENV_LINE=0
 	elif [ "$2" = 125 ]; then
-		L1_ENV="L1 died without an L1-EXIT line"
+		# QEMU's own status says how: 0 is L1 resetting itself (-no-reboot; a triple fault says
+		# nothing on the console), 124 the timeout, 128+N a signal
+		l=$(tr -d '\r' <"$1" | sed -n 's/^L0-QEMU-STATUS=//p' | tail -n 1)
+		case $l in
+		0) l="QEMU exited 0: L1 reset or powered off by itself" ;;
+		124) l="the host's timeout ended QEMU" ;;
+		'') l="QEMU's status unknown" ;;
+		*) l="QEMU exited $l" ;;
+		esac
+		L1_ENV="L1 died without an L1-EXIT line ($l)"
 	fi
 	[ -n "$L1_ENV" ] && [ -z "$L1_ENV_LINE" ] && L1_ENV_LINE=$((n + 1))
 	return 0
