@@ -339,15 +339,19 @@ static int rx_fill(struct net *n, struct virtq *q)
 static void rx_complete(struct net *n, struct virtq *q, unsigned k, size_t len)
 {
 	struct rx_pool *p = &n->rx;
+	struct virtq_used_elem e[NET_QUEUE_SIZE];
 	unsigned iovs = 0;
 
 	for (unsigned i = 0; i < k; i++) {
 		size_t c = len < p->chain[i].bytes ? len : p->chain[i].bytes;
-		virtq_push(q, p->chain[i].head, (uint32_t)c);
+		e[i] = (struct virtq_used_elem){ p->chain[i].head, (uint32_t)c };
 		len -= c;
 		iovs += p->chain[i].niov;
 		p->bytes -= p->chain[i].bytes;
 	}
+	/* all buffers of a merged frame at once: a driver that saw num_buffers but not all of
+	 * them would drop the frame (Linux: "rx error: N buffers out of M missing") */
+	virtq_push_n(q, e, k);
 	p->n -= k;
 	p->niov -= iovs;
 	memmove(&p->chain[0], &p->chain[k], p->n * sizeof(p->chain[0]));

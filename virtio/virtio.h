@@ -129,6 +129,8 @@ int virtq_recover(struct virtq *q) MUST_CHECK;
 int virtq_pop(struct virtq *q, struct virtq_req *req) MUST_CHECK;
 /* Return chain `head` with `len` bytes written into its in[] buffers. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
+/* Return n chains at once: the driver sees all of them or none (one used->idx store). */
+void virtq_push_n(struct virtq *q, const struct virtq_used_elem *e, unsigned n);
 /* Whether the driver wants an interrupt for what was pushed since the last call (EVENT_IDX or flags). */
 bool virtq_should_notify(struct virtq *q);
 /*

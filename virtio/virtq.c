@@ -190,25 +190,41 @@ int virtq_pop(struct virtq *q, struct virtq_req *r)
 	return 1;
 }
 
-void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
+void virtq_push_n(struct virtq *q, const struct virtq_used_elem *e, unsigned n)
 {
-	struct virtq_used_elem e = { head, len };
-	struct vq_inflight_desc *f;
+	struct vq_inflight *in = q->inflight;
+	uint16_t first = q->used_idx;
 
 	if (!q->ready)
 		return;
-	/* the order the inflight record needs: a process may die between any two stores */
-	if ((f = inflight_desc(q, head))) {
-		f->next = q->inflight->last_batch_head;
-		__atomic_store_n(&q->inflight->last_batch_head, head, __ATOMIC_RELEASE);
+	/*
+	 * The order the inflight record needs (a process may die between any two stores): the
+	 * batch's heads on the last-batch list, the elements, one used->idx store for all of them
+	 * (a guest never sees part of a batch), then the record cleared.
+	 */
+	for (unsigned i = 0; i < n; i++) {
+		struct vq_inflight_desc *f = inflight_desc(q, (uint16_t)e[i].id);
+		if (f) {
+			f->next = in->last_batch_head;
+			__atomic_store_n(&in->last_batch_head, (uint16_t)e[i].id, __ATOMIC_RELEASE);
+		}
+		memcpy(&q->used->ring[(uint16_t)(first + i) & (q->size - 1)], &e[i], sizeof(e[i]));
 	}
-	memcpy(&q->used->ring[q->used_idx & (q->size - 1)], &e, sizeof(e));
-	q->used_idx++;
+	q->used_idx = (uint16_t)(first + n);
 	__atomic_store_n(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
-	if (f) {
-		__atomic_store_n(&f->inflight, 0, __ATOMIC_RELEASE);
-		__atomic_store_n(&q->inflight->used_idx, q->used_idx, __ATOMIC_RELEASE);
+	if (!in)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		struct vq_inflight_desc *f = inflight_desc(q, (uint16_t)e[i].id);
+		if (f)
+			__atomic_store_n(&f->inflight, 0, __ATOMIC_RELEASE);
 	}
+	__atomic_store_n(&in->used_idx, q->used_idx, __ATOMIC_RELEASE);
+}
+
+void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
+{
+	virtq_push_n(q, &(struct virtq_used_elem){ head, len }, 1);
 }
 
 int virtq_recover(struct virtq *q)
