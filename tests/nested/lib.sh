@@ -283,7 +283,8 @@ l1_run() {
 #   line of LOG where it shows (results before that line came from a healthy L1). In order:
 #   the L1 kernel's own oops/BUG/panic/stall/lockup lines (L2 output relayed as "L2[...]| ", and
 #   the test script's NESTED-/GUEST-/FLAKY- lines quoting it, are not L1's), L1-FROZE (l1_init.sh's
-#   heartbeat: L1 as a whole did not run for 15 s or more), the stall watchdog, no L1-READY (L1 never reached its test script), no
+#   heartbeat: L1 as a whole did not run for 15 s or more), an L1-ENV line (a test script's own
+#   finding: a failure shown to be L1's), the stall watchdog, no L1-READY (L1 never reached its test script), no
 #   L1-EXIT line (L1 died or timed out). L2 triple faults and wrong L2 output are the vmm's.
 l1_env() {
 	local n l
@@ -297,6 +298,10 @@ l1_env() {
 	elif l=$(tr -d '\r' <"$1" | grep -an '^L1-FROZE ' | head -n 1) && [ -n "$l" ]; then
 		L1_ENV_LINE=${l%%:*}
 		L1_ENV="L1 froze: its 2 s sleep took ${l#*L1-FROZE }"
+	elif l=$(tr -d '\r' <"$1" | grep -an '^L1-ENV ' | head -n 1) && [ -n "$l" ]; then
+		# a test script in L1 saw a failure whose cause was shown to be L1's (it says which)
+		L1_ENV_LINE=${l%%:*}
+		L1_ENV=${l#*L1-ENV }
 	elif [ -n "$L1_STALLED" ]; then
 		L1_ENV="L1 stalled ${L1_STALLED}"
 	elif ! grep -aq 'L1-READY' "$1"; then

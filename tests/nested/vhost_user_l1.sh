@@ -176,13 +176,13 @@ t_ps() {
 	[ "$st" = 0 ] || { fail devproc-ps "vmm exit $st"; fail net-ps "vmm exit $st"; }
 	check_l2 devproc-ps ps || { fail net-ps "L2 init not reached (exit $st)"; return; }
 	for i in a b; do
-		err ps | grep -qE "^virtio-blk .*\($D/$i\.img\): requests [1-9].*, restarts 0$" ||
+		err ps | grep -qE "^virtio-blk .*\($D/$i\.img\): requests [1-9].*, restarts 0(;.*)?$" ||
 			fail devproc-ps "no --stats line with requests and 'restarts 0' for $i.img"
 	done
 	[ "$(val ps L2-VU-PING)" = ok ] || fail net-ps "L2's ping of L1 ($TAP) failed: $(log ps | sed -n 's/^L2-VU-PING: //p' | tr '\n' ' ')"
 	l=$(err ps | grep -E "^virtio-net .*\($TAP\): requests")
 	note net-ps "stats: $l"
-	echo "$l" | grep -qE "requests [1-9].*, restarts 0$" || fail net-ps "no --stats line with requests and 'restarts 0' for $TAP: '$l'"
+	echo "$l" | grep -qE "requests [1-9].*, restarts 0(;.*)?$" || fail net-ps "no --stats line with requests and 'restarts 0' for $TAP: '$l'"
 }
 
 # ps_net VMM SPAWNER BLKPIDS: (in the ps run) one vmm-net, the spawner's child, holding /dev/net/tun and no KVM fd nor
@@ -256,9 +256,9 @@ check_restarted() {
 	[ "$n" = 1 ] || fail "$t" "$n 'device process' lines on vmm's stderr (want 1)"
 	l=$(err "$r" | grep -E "^$3 .*\($4\): requests")
 	note "$t" "stats: $l"
-	case $l in
-	*", restarts 1") ;;
-	*) fail "$t" "the --stats line for $4 does not end with 'restarts 1': '$l'" ;;
+	case $l in   # (after it, the buffers a queue still holds, if any)
+	*", restarts 1" | *", restarts 1; "*) ;;
+	*) fail "$t" "the --stats line for $4 does not say 'restarts 1' last: '$l'" ;;
 	esac
 }
 
@@ -273,6 +273,7 @@ t_kill() {
 	kill_dev devproc-kill kill $img && check_replaced devproc-kill kill vmm-blk $img dev_pids $img
 	run_end kill
 	[ "$st" = 0 ] || fail devproc-kill "vmm exit $st"
+	tcg_unmap_fault devproc-kill kill
 	check_l2 devproc-kill kill || return
 	[ -n "$KILLED" ] || return
 	check_fio devproc-kill kill $img
@@ -400,19 +401,73 @@ check_iperf() {
 	[ "$(val "$2" L2-VU-PING2)" = ok ] || fail "$1" "L2's ping of L1 after iperf3 failed: $(log "$2" | sed -n 's/^L2-VU-PING2: //p' | tr '\n' ' ')"
 }
 
+# VU_TRACE=1: L1 KVM's tracepoints (exits with L2's rip, injected events) around a run, the last of
+# them as notes when it failed (what L2 did before a triple fault)
+kvm_trace_start() {
+	local e
+	KT=/sys/kernel/tracing
+	[ "$VU_TRACE" = 1 ] && { [ -d $KT/events/kvm ] || mount -t tracefs tracefs $KT 2>/dev/null; } &&
+		[ -d $KT/events/kvm ] || { KT=; return 0; }
+	echo 16384 >$KT/buffer_size_kb
+	# VU_TRACE_FILTER: a filter for kvm_exit (e.g. 'exit_reason==127', SVM's shutdown: little overhead)
+	[ -n "$VU_TRACE_FILTER" ] && echo "$VU_TRACE_FILTER" >$KT/events/kvm/kvm_exit/filter
+	for e in kvm_exit ${VU_TRACE_FILTER:+-} kvm_inj_exception kvm_inj_virq kvm_userspace_exit kvm_msr kvm_page_fault; do
+		[ "$e" = - ] && break
+		echo 1 >"$KT/events/kvm/$e/enable" 2>/dev/null
+	done
+	: >$KT/trace
+}
+kvm_trace_dump() {
+	[ -n "$KT" ] || return 0
+	grep -v '^#' $KT/trace | tail -n 60 | while read -r l; do note "$1" "trace: $l"; done
+}
+
+# The TCG level 1 sometimes triple-faults L2 when a process that maps guest RAM exits: seen in
+# net-kill (about 1 run in 3) and reproduced with no device process killed at all, only
+# tests/nested/mapper.c (maps the RAM file shared, reads it, never writes) started and SIGKILLed
+# 12 times during the same iperf3 (VU_MAPPER=1). So an L2 triple fault right after the kill test's
+# SIGKILL is L1's: said with an L1-ENV line, which lib.sh l1_env counts as an environment failure.
+tcg_unmap_fault() {   # TEST RUN
+	[ -n "$KILLED" ] && err "$2" | grep -q 'guest triple fault' || return 0
+	echo "L1-ENV $1: L2 triple-faulted after a process that mapped its RAM was killed (the TCG level 1's, see tests/nested/README.md)"
+}
+# mapper_storm RUN: /mapper on vmm's guest RAM file (its largest regular fd), started and SIGKILLed 12 times.
+mapper_storm() {
+	local vp f sz best rf i mp
+	vp=$(pids_comm vmm | head -n 1); rf=; best=0
+	for f in /proc/$vp/fd/*; do
+		sz=$(stat -L -c %s "$f" 2>/dev/null || echo 0)
+		[ "$sz" -gt "$best" ] && case $(readlink "$f") in *inflight* | /dev/* | socket:* | anon_inode:*) ;; *) best=$sz; rf=$f ;; esac
+	done
+	note net-kill "VU_MAPPER: /mapper on $rf ($(readlink "$rf"), $best bytes), 12 times"
+	i=0
+	while [ $i -lt 12 ]; do
+		/mapper "$rf" >/tmp/mapper.out 2>&1 &
+		mp=$!
+		sleep 0.7
+		kill -9 $mp
+		i=$((i + 1))
+	done
+	note net-kill "mapper: $(head -c 100 /tmp/mapper.out)"
+}
+
 # ---- 6: SIGKILL the tap's device process while L2 runs iperf3 to L1: restarted, iperf3 completes ----
 t_netkill() {
 	local p
 	set --
 	[ "$VU_BREAK" = 1 ] && set -- --device-isolation thread
 	KILLED=
-	vmm_start netkill /l2/initrd.cpio "vu=net vu_secs=$NET_SECS" --net tap=$TAP "$@"
+	kvm_trace_start
+	vmm_start netkill /l2/initrd.cpio "vu=net vu_secs=$NET_SECS${NET_REV:+ vu_rev=1}" --net tap=$TAP "$@"
 	if ! wait_marker netkill '^L2-VU-NET-START'; then
 		fail net-kill "no L2-VU-NET-START marker"
 	else
 		sleep "$KILL_DELAY"
 		p=$(net_pids)
-		if [ "$(echo $p | wc -w)" != 1 ]; then
+		if [ "$VU_MAPPER" = 1 ]; then
+			mapper_storm netkill
+			p=   # the experiment: no device process is killed
+		elif [ "$(echo $p | wc -w)" != 1 ]; then
 			fail net-kill "vmm-net processes holding /dev/net/tun: '$p' (want one)"
 		else
 			has netkill '^L2-VU-IPERF=' && fail net-kill "iperf3 had ended before the kill: the kill proved nothing"
@@ -423,7 +478,8 @@ t_netkill() {
 		fi
 	fi
 	run_end netkill
-	[ "$st" = 0 ] || fail net-kill "vmm exit $st"
+	[ "$st" = 0 ] || { fail net-kill "vmm exit $st"; kvm_trace_dump net-kill; }
+	tcg_unmap_fault net-kill netkill
 	check_l2 net-kill netkill || return
 	[ -n "$KILLED" ] || return
 	check_iperf net-kill netkill "killed during it,"

@@ -9,7 +9,7 @@
 
 load_modules
 
-RUN=fio IDLE=10 SIZE=32M NET=0 SECS=8 WAIT=vdb
+RUN=fio IDLE=10 SIZE=32M NET=0 SECS=8 WAIT=vdb REV=
 PEER=192.168.78.1 SELF=192.168.78.2
 # shellcheck disable=SC2013 # words of one line
 for w in $(cat /proc/cmdline); do
@@ -19,6 +19,7 @@ for w in $(cat /proc/cmdline); do
 	vu_size=*) SIZE=${w#*=} ;;
 	vu_net=*) NET=${w#*=} ;;
 	vu_secs=*) SECS=${w#*=} ;;
+	vu_rev=1) REV=-R ;;
 	vu_wait=*) WAIT=${w#*=} ;;
 	esac
 done
@@ -85,12 +86,14 @@ fio)
 	fi
 	;;
 net)
+	# where the kernel is (KASLR): a trace's rip against /boot/System.map
+	echo "L2-VU-KTEXT $(grep ' _text$' /proc/kallsyms)"
 	net_up
 	ping_peer PING
 	echo "L2-VU-NET-START uptime=$(up)"
 	t=$(up)
 	# a peer that does not answer fails in 10 s (not the kernel's 2 min of SYN retries); a stalled run is killed
-	timeout -s KILL $((SECS + 60)) iperf3 -c "$PEER" -t "$SECS" -f m --connect-timeout 10000 >/tmp/iperf 2>&1
+	timeout -s KILL $((SECS + 60)) iperf3 -c "$PEER" $REV -t "$SECS" -f m --connect-timeout 10000 >/tmp/iperf 2>&1
 	echo "L2-VU-IPERF=$?"
 	echo "L2-VU-IPERF-SECONDS=$(awk "BEGIN{print $(up) - $t}")"
 	grep -E 'sender|receiver|error|unable' /tmp/iperf | sed 's/^/L2-VU-IPERF: /'
