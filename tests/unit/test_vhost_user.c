@@ -55,19 +55,27 @@ static void ring_setup(struct virtq *q, struct guest_mem *m, struct vq_inflight 
 	q->inflight = in;
 }
 
-/* Pop 4, complete 1 (out of order), "crash", recover: the 3 unfinished come back oldest first, then new ones. */
-static void test_recover_order(void)
+/* Fresh rings (every descriptor a 512-byte buffer) and a fresh in-flight record. */
+static struct vq_inflight *record_new(void)
 {
-	struct guest_mem m = { .host = ram, .low_size = RAM_SIZE };
 	struct vq_inflight *in = calloc(1, VQ_INFLIGHT_BYTES(QSIZE_));
-	struct virtq q;
-	struct virtq_req *r = malloc(sizeof(*r));
 
 	memset(ram, 0, 0x4000);
 	in->version = 1;
 	in->desc_num = QSIZE_;
 	for (unsigned i = 0; i < QSIZE_; i++)
 		*D(i) = (struct virtq_desc){ DATA + 512 * i, 512, 0, 0 };
+	return in;
+}
+
+/* Pop 4, complete 1 (out of order), "crash", recover: the 3 unfinished come back oldest first, then new ones. */
+static void test_recover_order(void)
+{
+	struct guest_mem m = { .host = ram, .low_size = RAM_SIZE };
+	struct vq_inflight *in = record_new();
+	struct virtq q;
+	struct virtq_req *r = malloc(sizeof(*r));
+
 	ring_setup(&q, &m, in);
 	put_avail(5);
 	put_avail(2);
@@ -97,15 +105,10 @@ static void test_recover_order(void)
 static void test_recover_last_batch(void)
 {
 	struct guest_mem m = { .host = ram, .low_size = RAM_SIZE };
-	struct vq_inflight *in = calloc(1, VQ_INFLIGHT_BYTES(QSIZE_));
+	struct vq_inflight *in = record_new();
 	struct virtq q;
 	struct virtq_req *r = malloc(sizeof(*r));
 
-	memset(ram, 0, 0x4000);
-	in->version = 1;
-	in->desc_num = QSIZE_;
-	for (unsigned i = 0; i < QSIZE_; i++)
-		*D(i) = (struct virtq_desc){ DATA + 512 * i, 512, 0, 0 };
 	ring_setup(&q, &m, in);
 	put_avail(4);
 	put_avail(6);
@@ -130,16 +133,11 @@ static void test_recover_last_batch(void)
 static void test_recover_batch(void)
 {
 	struct guest_mem m = { .host = ram, .low_size = RAM_SIZE };
-	struct vq_inflight *in = calloc(1, VQ_INFLIGHT_BYTES(QSIZE_));
+	struct vq_inflight *in = record_new();
 	struct virtq q;
 	struct virtq_req *r = malloc(sizeof(*r));
 	struct virtq_used_elem e[3] = { { 4, 512 }, { 6, 512 }, { 1, 9 } };
 
-	memset(ram, 0, 0x4000);
-	in->version = 1;
-	in->desc_num = QSIZE_;
-	for (unsigned i = 0; i < QSIZE_; i++)
-		*D(i) = (struct virtq_desc){ DATA + 512 * i, 512, 0, 0 };
 	ring_setup(&q, &m, in);
 	put_avail(4);
 	put_avail(6);
