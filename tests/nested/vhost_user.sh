@@ -34,7 +34,7 @@ FIO_SIZE=${FIO_SIZE:-32M}
 KILL_DELAY=${KILL_DELAY:-2}
 NET_SECS=${NET_SECS:-20}
 NET_SERVE_SECS=${NET_SERVE_SECS:-4}
-NAMES="devproc-ps net-ps devproc-kill devproc-exit net-kill qsd serve-qemu net-serve"
+NAMES="devproc-ps net-ps qsd serve-qemu net-serve devproc-exit devproc-kill net-kill"   # the kill tests last: vhost_user_l1.sh
 # net-serve was left out from 2026-12-02 for an L2 triple fault in about 1 run in 3; it passed 16 of
 # 16 runs once L1 kept a VM open (tests/nested/kvm_hold.c), so it runs again.
 VU_SEL=${VU_ONLY:-$NAMES}
