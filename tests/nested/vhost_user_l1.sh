@@ -405,15 +405,18 @@ check_iperf() {
 # VU_TRACE=1: L1 KVM's tracepoints (exits with L2's rip, injected events) around a run, the last of
 # them as notes when it failed (what L2 did before a triple fault)
 kvm_trace_start() {
-	local e
+	local e events
 	KT=/sys/kernel/tracing
 	[ "$VU_TRACE" = 1 ] && { [ -d $KT/events/kvm ] || mount -t tracefs tracefs $KT 2>/dev/null; } &&
 		[ -d $KT/events/kvm ] || { KT=; return 0; }
 	echo 16384 >$KT/buffer_size_kb
-	# VU_TRACE_FILTER: a filter for kvm_exit (e.g. 'exit_reason==127', SVM's shutdown: little overhead)
-	[ -n "$VU_TRACE_FILTER" ] && echo "$VU_TRACE_FILTER" >$KT/events/kvm/kvm_exit/filter
-	for e in kvm_exit ${VU_TRACE_FILTER:+-} kvm_inj_exception kvm_inj_virq kvm_userspace_exit kvm_msr kvm_page_fault; do
-		[ "$e" = - ] && break
+	# VU_TRACE_FILTER: a filter for kvm_exit alone (e.g. 'exit_reason==127', SVM's shutdown: little overhead)
+	events="kvm_exit kvm_inj_exception kvm_inj_virq kvm_userspace_exit kvm_msr kvm_page_fault"
+	if [ -n "$VU_TRACE_FILTER" ]; then
+		echo "$VU_TRACE_FILTER" >$KT/events/kvm/kvm_exit/filter
+		events=kvm_exit
+	fi
+	for e in $events; do
 		echo 1 >"$KT/events/kvm/$e/enable" 2>/dev/null
 	done
 	: >$KT/trace
@@ -435,7 +438,7 @@ tcg_unmap_fault() {   # RUN
 	[ "$L1_KILLS" -gt 0 ] && err "$1" | grep -q 'guest triple fault' || return 0
 	echo "L1-ENV $1: L2 triple-faulted in an L1 where $L1_KILLS process(es) that mapped guest RAM were killed (the TCG level 1's, see tests/nested/README.md)"
 }
-# mapper_storm RUN: /mapper on vmm's guest RAM file (its largest regular fd), started and SIGKILLed 12 times.
+# mapper_storm: /mapper on vmm's guest RAM file (its largest regular fd), started and SIGKILLed 12 times.
 mapper_storm() {
 	local vp f sz best rf i mp
 	vp=$(pids_comm vmm | head -n 1); rf=; best=0
@@ -469,7 +472,7 @@ t_netkill() {
 		sleep "$KILL_DELAY"
 		p=$(net_pids)
 		if [ "$VU_MAPPER" = 1 ]; then
-			mapper_storm netkill
+			mapper_storm
 			p=   # the experiment: no device process is killed
 		elif [ "$(echo $p | wc -w)" != 1 ]; then
 			fail net-kill "vmm-net processes holding /dev/net/tun: '$p' (want one)"

@@ -86,7 +86,7 @@ fio)
 	fi
 	;;
 net)
-	# where the kernel is (KASLR): a trace's rip against /boot/System.map
+	# where the kernel is (KASLR): a trace's rip less this, against /proc/kallsyms of a nokaslr boot
 	echo "L2-VU-KTEXT $(grep ' _text$' /proc/kallsyms)"
 	net_up
 	ping_peer PING
